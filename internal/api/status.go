@@ -1,0 +1,69 @@
+package api
+
+import (
+	"context"
+	"time"
+
+	"github.com/warden-ha/warden/internal/cluster"
+)
+
+// ReplicationRow is one pg_stat_replication row as /patroni shows it.
+type ReplicationRow struct {
+	Usename         string `json:"usename"`
+	ApplicationName string `json:"application_name"`
+	ClientAddr      string `json:"client_addr"`
+	State           string `json:"state"`
+	SyncState       string `json:"sync_state"`
+	SyncPriority    int    `json:"sync_priority"`
+}
+
+// Status is the node state the agent publishes after every loop and after every state
+// change. Handlers read it through an atomic pointer and never query PostgreSQL or etcd.
+type Status struct {
+	Name  string
+	Scope string
+	// State is Patroni's PostgreSQL state string: running, starting, stopped, crashed,
+	// creating replica, initializing new cluster, ...
+	State string
+	// Role is primary or replica when PostgreSQL answers, else the agent's own role
+	// (uninitialized, demoted, ...).
+	Role                cluster.Role
+	PostgresReachable   bool
+	ServerVersion       int
+	PostmasterStartTime string
+	// Primary: WAL location. Replica: received/replayed locations.
+	XLogLocation      uint64
+	ReceivedLocation  uint64
+	ReplayedLocation  uint64
+	ReplayedTimestamp *string
+	ReplayPaused      bool
+	Timeline          int
+	ReplicationState  string
+	Replication       []ReplicationRow
+	// LockValidUntil: this node holds the leader lock until then (ttl after the last
+	// successful refresh); zero when it does not hold it.
+	LockValidUntil time.Time
+	// DCSAvailable: the last cluster read succeeded and is at most ttl old.
+	DCSAvailable    bool
+	ClusterUnlocked bool
+	DCSLastSeen     time.Time
+	// LeaderOptime is /status.optime from the last cluster read (for ?lag=).
+	LeaderOptime   uint64
+	Tags           map[string]any
+	SysID          string
+	PendingRestart bool
+	Pause          bool
+	SyncStandby    bool
+	SyncMode       bool
+	// NextLoop is when the HA loop is next scheduled; used by /liveness.
+	NextLoop time.Time
+	TTL      time.Duration
+}
+
+// Source is what the API needs from the agent.
+type Source interface {
+	// Status is the last published status; never nil after start.
+	Status() *Status
+	// Cluster reads the cluster from the DCS now (GET /cluster).
+	Cluster(ctx context.Context) (*cluster.Cluster, error)
+}
