@@ -1,0 +1,95 @@
+package ha
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Kind names an action; the set is closed.
+type Kind string
+
+const (
+	KindTakeInitialize  Kind = "take-initialize"
+	KindBootstrap       Kind = "bootstrap"
+	KindWriteInitialize Kind = "write-initialize"
+	KindWriteConfig     Kind = "write-config"
+	KindTakeLeader      Kind = "take-leader"
+	KindRefreshLeader   Kind = "refresh-leader"
+	KindReleaseLeader   Kind = "release-leader"
+	KindPromote         Kind = "promote"
+	KindStop            Kind = "stop"
+	KindStartPrimary    Kind = "start-primary"
+	KindFollow          Kind = "follow"
+	KindClone           Kind = "clone"
+	KindEnsureSlots     Kind = "ensure-slots"
+	KindCancelBusy      Kind = "cancel-busy"
+	KindExit            Kind = "exit"
+)
+
+// StopMode is how PostgreSQL is stopped.
+type StopMode string
+
+const (
+	StopFast      StopMode = "fast"
+	StopImmediate StopMode = "immediate"
+)
+
+// Action is one step of a plan.
+type Action struct {
+	Kind Kind
+	// Member: the source for Follow/Clone.
+	Member string
+	// Mode for Stop.
+	Mode StopMode
+	// SysID for WriteInitialize.
+	SysID string
+	// Slots for EnsureSlots: the physical slots the leader must keep.
+	Slots []string
+	// Message for Exit.
+	Message string
+}
+
+// Long reports whether the action runs in the background worker: the HA loop keeps
+// refreshing the lock meanwhile.
+func (a Action) Long() bool {
+	switch a.Kind {
+	case KindBootstrap, KindClone, KindFollow, KindStartPrimary, KindPromote:
+		return true
+	}
+	return false
+}
+
+func (a Action) String() string {
+	switch a.Kind {
+	case KindFollow, KindClone:
+		return fmt.Sprintf("%s(%s)", a.Kind, a.Member)
+	case KindStop:
+		return fmt.Sprintf("%s(%s)", a.Kind, a.Mode)
+	case KindWriteInitialize:
+		return fmt.Sprintf("%s(%s)", a.Kind, a.SysID)
+	case KindEnsureSlots:
+		return fmt.Sprintf("%s(%s)", a.Kind, strings.Join(a.Slots, ","))
+	}
+	return string(a.Kind)
+}
+
+// Plan is an ordered list of actions; the executor stops at the first failure.
+type Plan []Action
+
+func (p Plan) String() string {
+	parts := make([]string, len(p))
+	for i, a := range p {
+		parts[i] = a.String()
+	}
+	return strings.Join(parts, " -> ")
+}
+
+// Has reports whether the plan contains an action of the kind.
+func (p Plan) Has(k Kind) bool {
+	for _, a := range p {
+		if a.Kind == k {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,224 @@
+package ha
+
+import (
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/warden-ha/warden/internal/cluster"
+)
+
+// Decide is the whole HA policy: one call per loop cycle.
+func Decide(in Input) Output {
+	if in.Shutdown {
+		return shutdown(in)
+	}
+	if in.Cluster == nil {
+		return dcsUnavailable(in)
+	}
+	c := in.Cluster
+	iHold := c.LeaderName() == in.Settings.Name
+	if in.Busy != nil {
+		return busy(in, iHold)
+	}
+	if in.PG.DataDirEmpty {
+		return uninitialized(in, iHold)
+	}
+	if sysid, ok := c.InitializedSysID(); ok && in.PG.SysID != "" && sysid != in.PG.SysID {
+		msg := fmt.Sprintf("system ID mismatch, node %s belongs to a different cluster: %s != %s", in.Settings.Name, sysid, in.PG.SysID)
+		return Output{Plan: Plan{{Kind: KindExit, Message: msg}}, Reason: msg}
+	}
+	out := decideWithData(in, iHold)
+	out.Plan = append(housekeeping(in, iHold), out.Plan...)
+	return out
+}
+
+// housekeeping writes the keys the lock holder (or a node taking over an existing data
+// directory) owes the cluster.
+func housekeeping(in Input, iHold bool) Plan {
+	c := in.Cluster
+	var p Plan
+	if _, valid := c.InitializedSysID(); !valid && in.PG.SysID != "" && (iHold || (c.Initialize == nil && !c.Locked())) {
+		p = append(p, Action{Kind: KindWriteInitialize, SysID: in.PG.SysID})
+	}
+	if iHold && c.Config == nil {
+		p = append(p, Action{Kind: KindWriteConfig})
+	}
+	return p
+}
+
+func decideWithData(in Input, iHold bool) Output {
+	c := in.Cluster
+	if !in.PG.Running {
+		return recoverPostgres(in, iHold)
+	}
+	if !c.Locked() {
+		return race(in)
+	}
+	if iHold {
+		return leader(in)
+	}
+	return follower(in, c.LeaderName())
+}
+
+func shutdown(in Input) Output {
+	var p Plan
+	if in.Busy != nil {
+		p = append(p, Action{Kind: KindCancelBusy})
+	}
+	if in.PG.Running {
+		p = append(p, Action{Kind: KindStop, Mode: StopFast})
+	}
+	holds := in.Cluster.LeaderName() == in.Settings.Name || (in.Cluster == nil && !in.LastRefresh.IsZero())
+	if holds {
+		p = append(p, Action{Kind: KindReleaseLeader})
+		return Output{Plan: p, Reason: "shutting down: stopped PostgreSQL, then released the leader key"}
+	}
+	return Output{Plan: p, Reason: "shutting down: stopped PostgreSQL"}
+}
+
+// leaseDeadline is when a primary must have stopped accepting writes if it cannot
+// refresh: the lease outlives the last successful refresh by at least ttl, and
+// retry_timeout is left for the shutdown itself.
+func leaseDeadline(in Input) time.Time {
+	return in.LastRefresh.Add(in.Settings.TTL - in.Settings.RetryTimeout)
+}
+
+func primaryRunning(pg Postgres) bool { return pg.Running && pg.Ready && !pg.InRecovery }
+
+func dcsUnavailable(in Input) Output {
+	if !primaryRunning(in.PG) {
+		return Output{Reason: "DCS is not accessible", RetryIn: time.Second}
+	}
+	deadline := leaseDeadline(in)
+	if in.LastRefresh.IsZero() || !in.Now.Before(deadline) {
+		return Output{
+			Plan:   Plan{{Kind: KindStop, Mode: StopImmediate}, {Kind: KindFollow}},
+			Reason: "demoted self because DCS is not accessible and I was a leader",
+		}
+	}
+	left := deadline.Sub(in.Now)
+	return Output{
+		Reason:  fmt.Sprintf("DCS is not accessible: continuing as primary for %s, until the leader lease can no longer be trusted", left.Round(100*time.Millisecond)),
+		RetryIn: min(time.Second, left),
+	}
+}
+
+func busy(in Input, iHold bool) Output {
+	b := in.Busy
+	if iHold {
+		if b.Action == KindStartPrimary && in.Now.Sub(b.Since) > in.Settings.PrimaryStartTimeout && failoverPossible(in) {
+			return Output{
+				Plan:   Plan{{Kind: KindCancelBusy}, {Kind: KindStop, Mode: StopImmediate}, {Kind: KindReleaseLeader}},
+				Reason: "stopped PostgreSQL because of startup timeout",
+			}
+		}
+		return Output{Plan: Plan{{Kind: KindRefreshLeader}}, Reason: fmt.Sprintf("updated leader lock during %s", b.Action)}
+	}
+	if b.Action == KindPromote || b.Action == KindStartPrimary {
+		return Output{
+			Plan:   Plan{{Kind: KindCancelBusy}, {Kind: KindStop, Mode: StopImmediate}},
+			Reason: fmt.Sprintf("lost leader lock during %s", b.Action),
+		}
+	}
+	return Output{Reason: fmt.Sprintf("%s in progress", b.Action)}
+}
+
+func uninitialized(in Input, iHold bool) Output {
+	c := in.Cluster
+	if iHold {
+		return Output{Plan: Plan{{Kind: KindReleaseLeader}}, Reason: "released leader key voluntarily as data dir empty and currently leader"}
+	}
+	if c.Locked() {
+		return Output{Plan: Plan{{Kind: KindClone, Member: c.LeaderName()}}, Reason: fmt.Sprintf("trying to bootstrap from leader '%s'", c.LeaderName())}
+	}
+	if c.Initialize == nil && in.Settings.CanBootstrap && !in.Settings.NoFailover {
+		return Output{
+			Plan:       Plan{{Kind: KindTakeInitialize}, {Kind: KindBootstrap}},
+			Reason:     "trying to bootstrap a new cluster",
+			FailReason: "failed to acquire initialize lock",
+		}
+	}
+	return Output{Reason: "waiting for leader to bootstrap"}
+}
+
+func recoverPostgres(in Input, iHold bool) Output {
+	c := in.Cluster
+	if iHold {
+		if in.StartFailed {
+			return Output{Plan: Plan{{Kind: KindReleaseLeader}}, Reason: "removed leader key after trying and failing to start postgres"}
+		}
+		if in.Settings.PrimaryStartTimeout == 0 && failoverPossible(in) {
+			return Output{Plan: Plan{{Kind: KindReleaseLeader}}, Reason: "stopped PostgreSQL to fail over after a crash"}
+		}
+		return Output{Plan: Plan{{Kind: KindRefreshLeader}, {Kind: KindStartPrimary}}, Reason: "starting primary after failure"}
+	}
+	return Output{Plan: Plan{{Kind: KindFollow, Member: c.LeaderName()}}, Reason: "starting as a secondary"}
+}
+
+func leader(in Input) Output {
+	s := in.Settings
+	if primaryRunning(in.PG) && (in.LockLost || (!in.LastRefresh.IsZero() && !in.Now.Before(leaseDeadline(in)))) {
+		return Output{
+			Plan:   Plan{{Kind: KindStop, Mode: StopImmediate}, {Kind: KindFollow}},
+			Reason: "demoted self because failed to update leader lock in DCS",
+		}
+	}
+	if !in.PG.Ready {
+		return Output{Plan: Plan{{Kind: KindRefreshLeader}}, Reason: "updated leader lock while PostgreSQL is starting up"}
+	}
+	if in.PG.InRecovery {
+		return Output{
+			Plan:       Plan{{Kind: KindRefreshLeader}, {Kind: KindPromote}},
+			Reason:     "promoted self to leader because I had the session lock",
+			FailReason: "not promoting because failed to update leader lock in DCS",
+		}
+	}
+	p := Plan{{Kind: KindRefreshLeader}}
+	if s.UseSlots {
+		p = append(p, Action{Kind: KindEnsureSlots, Slots: memberSlots(in)})
+	}
+	return Output{Plan: p, Reason: fmt.Sprintf("no action. I am (%s), the leader with the lock", s.Name)}
+}
+
+// memberSlots are the physical slots the leader keeps: one per other member.
+func memberSlots(in Input) []string {
+	slots := []string{}
+	for _, m := range in.Cluster.Members {
+		if m.Name != in.Settings.Name {
+			slots = append(slots, cluster.SlotName(m.Name))
+		}
+	}
+	sort.Strings(slots)
+	return slots
+}
+
+func follower(in Input, holder string) Output {
+	s := in.Settings
+	if primaryRunning(in.PG) {
+		return Output{
+			Plan:   Plan{{Kind: KindStop, Mode: StopImmediate}, {Kind: KindFollow, Member: holder}},
+			Reason: "demoting self because I do not have the lock and I was a leader",
+		}
+	}
+	if !in.PG.Ready {
+		return Output{Reason: fmt.Sprintf("no action. I am (%s), a secondary, waiting for PostgreSQL to accept connections", s.Name)}
+	}
+	if in.PG.Upstream != holder {
+		return Output{
+			Plan:   Plan{{Kind: KindFollow, Member: holder}},
+			Reason: fmt.Sprintf("changing primary_conninfo to follow a leader (%s)", holder),
+		}
+	}
+	return Output{Reason: fmt.Sprintf("no action. I am (%s), a secondary, and following a leader (%s)", s.Name, holder)}
+}
+
+// failoverPossible: another member could take over (it is running and may be promoted).
+func failoverPossible(in Input) bool {
+	for _, m := range in.Cluster.Members {
+		if m.Name != in.Settings.Name && m.State == "running" && !m.NoFailover() {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,249 @@
+package ha
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/warden-ha/warden/internal/cluster"
+)
+
+var t0 = time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+
+func settings() Settings {
+	return Settings{
+		Name: "pg-1", TTL: 30 * time.Second, LoopWait: 10 * time.Second, RetryTimeout: 10 * time.Second,
+		MaximumLagOnFailover: 1 << 20, PrimaryStartTimeout: 300 * time.Second, FailoverPriority: 1,
+		CanBootstrap: true, UseSlots: true,
+	}
+}
+
+func sysid() *string { s := "7300000000000000001"; return &s }
+
+func u64(v uint64) *uint64 { return &v }
+
+func snapshot(leader string, members ...string) *cluster.Cluster {
+	c := &cluster.Cluster{Initialize: sysid(), Config: map[string]any{"ttl": 30}, HasHistory: true, History: []cluster.HistoryEntry{}}
+	if leader != "" {
+		c.Leader = &cluster.Leader{Name: leader}
+	}
+	for _, m := range members {
+		c.Members = append(c.Members, cluster.Member{Name: m, State: "running", Role: cluster.RoleReplica})
+	}
+	return c
+}
+
+var primaryPG = Postgres{SysID: "7300000000000000001", Running: true, Ready: true, Timeline: 1, WAL: 1000}
+var replicaPG = Postgres{SysID: "7300000000000000001", Running: true, Ready: true, InRecovery: true, Timeline: 1, WAL: 1000}
+
+func with(pg Postgres, f func(*Postgres)) Postgres { f(&pg); return pg }
+
+func TestDecide(t *testing.T) {
+	tests := []struct {
+		name   string
+		in     Input
+		plan   string
+		reason string
+	}{
+		{
+			name:   "empty cluster: bootstrap",
+			in:     Input{Cluster: &cluster.Cluster{}, PG: Postgres{DataDirEmpty: true}},
+			plan:   "take-initialize -> bootstrap",
+			reason: "trying to bootstrap a new cluster",
+		},
+		{
+			name:   "bootstrap in progress elsewhere: wait",
+			in:     Input{Cluster: &cluster.Cluster{Initialize: new(string)}, PG: Postgres{DataDirEmpty: true}},
+			reason: "waiting for leader to bootstrap",
+		},
+		{
+			name:   "leader exists, empty data dir: clone",
+			in:     Input{Cluster: snapshot("pg-2", "pg-2"), PG: Postgres{DataDirEmpty: true}},
+			plan:   "clone(pg-2)",
+			reason: "trying to bootstrap from leader 'pg-2'",
+		},
+		{
+			name:   "steady leader",
+			in:     Input{Cluster: snapshot("pg-1", "pg-1", "pg-2", "pg-3"), PG: primaryPG, LastRefresh: t0.Add(-5 * time.Second)},
+			plan:   "refresh-leader -> ensure-slots(pg_2,pg_3)",
+			reason: "no action. I am (pg-1), the leader with the lock",
+		},
+		{
+			name:   "lock holder still in recovery: promote",
+			in:     Input{Cluster: snapshot("pg-1", "pg-1"), PG: replicaPG},
+			plan:   "refresh-leader -> promote",
+			reason: "promoted self to leader because I had the session lock",
+		},
+		{
+			name:   "steady replica",
+			in:     Input{Cluster: snapshot("pg-2", "pg-1", "pg-2"), PG: with(replicaPG, func(p *Postgres) { p.Upstream = "pg-2" })},
+			reason: "no action. I am (pg-1), a secondary, and following a leader (pg-2)",
+		},
+		{
+			name:   "replica of an old leader: re-point",
+			in:     Input{Cluster: snapshot("pg-3", "pg-1", "pg-3"), PG: with(replicaPG, func(p *Postgres) { p.Upstream = "pg-2" })},
+			plan:   "follow(pg-3)",
+			reason: "changing primary_conninfo to follow a leader (pg-3)",
+		},
+		{
+			name:   "primary without the lock demotes at once",
+			in:     Input{Cluster: snapshot("pg-2", "pg-1", "pg-2"), PG: primaryPG},
+			plan:   "stop(immediate) -> follow(pg-2)",
+			reason: "demoting self because I do not have the lock and I was a leader",
+		},
+		{
+			name:   "no leader, healthiest replica promotes",
+			in:     Input{Cluster: snapshot("", "pg-1", "pg-2"), PG: replicaPG, Peers: []Peer{{Name: "pg-2", Reachable: true, InRecovery: true, WAL: 900, FailoverPriority: 1}}},
+			plan:   "take-leader -> promote",
+			reason: "promoted self to leader by acquiring session lock",
+		},
+		{
+			name:   "no leader, a peer is ahead",
+			in:     Input{Cluster: snapshot("", "pg-1", "pg-2"), PG: replicaPG, Peers: []Peer{{Name: "pg-2", Reachable: true, InRecovery: true, WAL: 2000, FailoverPriority: 1}}},
+			reason: "following a different leader because i am not the healthiest node: Wal position of pg-2 is ahead of my wal position",
+		},
+		{
+			name:   "no leader, unreachable peers are ignored",
+			in:     Input{Cluster: snapshot("", "pg-1", "pg-2"), PG: replicaPG, Peers: []Peer{{Name: "pg-2", WAL: 5000}}},
+			plan:   "take-leader -> promote",
+			reason: "promoted self to leader by acquiring session lock",
+		},
+		{
+			name:   "no leader, old primary still alive",
+			in:     Input{Cluster: snapshot("", "pg-1", "pg-2"), PG: replicaPG, Peers: []Peer{{Name: "pg-2", Reachable: true, WAL: 900}}},
+			reason: "following a different leader because i am not the healthiest node: Primary (pg-2) is still alive",
+		},
+		{
+			name: "no leader, too far behind the last leader position",
+			in: Input{Cluster: func() *cluster.Cluster {
+				c := snapshot("", "pg-1")
+				c.Status.Optime = 1000 + 2<<20
+				return c
+			}(), PG: replicaPG},
+			reason: "following a different leader because i am not the healthiest node: my wal position exceeds maximum replication lag (2097152 > 1048576 bytes)",
+		},
+		{
+			name:   "no leader, equal position, higher priority peer wins",
+			in:     Input{Cluster: snapshot("", "pg-1", "pg-2"), PG: replicaPG, Peers: []Peer{{Name: "pg-2", Reachable: true, InRecovery: true, WAL: 1000, FailoverPriority: 2}}},
+			reason: "following a different leader because i am not the healthiest node: pg-2 has equal wal position and a higher failover_priority",
+		},
+		{
+			name: "no leader, nofailover never races",
+			in: Input{Cluster: snapshot("", "pg-1"), PG: replicaPG, Settings: func() Settings {
+				s := settings()
+				s.NoFailover = true
+				return s
+			}()},
+			reason: "following a different leader because I am not allowed to promote",
+		},
+		{
+			name:   "no leader, running primary takes the lock",
+			in:     Input{Cluster: snapshot("", "pg-1", "pg-2"), PG: primaryPG},
+			plan:   "take-leader -> ensure-slots(pg_2)",
+			reason: "acquired session lock as a leader",
+		},
+		{
+			name:   "crashed primary holding the lock restarts as primary",
+			in:     Input{Cluster: snapshot("pg-1", "pg-1", "pg-2"), PG: Postgres{SysID: "7300000000000000001", WasPrimary: true}},
+			plan:   "refresh-leader -> start-primary",
+			reason: "starting primary after failure",
+		},
+		{
+			name:   "lock holder that cannot start gives the lock up",
+			in:     Input{Cluster: snapshot("pg-1", "pg-1", "pg-2"), PG: Postgres{SysID: "7300000000000000001"}, StartFailed: true},
+			plan:   "release-leader",
+			reason: "removed leader key after trying and failing to start postgres",
+		},
+		{
+			name:   "crashed replica restarts following the leader",
+			in:     Input{Cluster: snapshot("pg-2", "pg-1", "pg-2"), PG: Postgres{SysID: "7300000000000000001"}},
+			plan:   "follow(pg-2)",
+			reason: "starting as a secondary",
+		},
+		{
+			name:   "primary start timeout with a failover target",
+			in:     Input{Cluster: snapshot("pg-1", "pg-1", "pg-2"), PG: Postgres{SysID: "7300000000000000001", Running: true}, Busy: &Busy{Action: KindStartPrimary, Since: t0.Add(-301 * time.Second)}},
+			plan:   "cancel-busy -> stop(immediate) -> release-leader",
+			reason: "stopped PostgreSQL because of startup timeout",
+		},
+		{
+			name:   "primary start within timeout keeps the lock",
+			in:     Input{Cluster: snapshot("pg-1", "pg-1", "pg-2"), PG: Postgres{SysID: "7300000000000000001", Running: true}, Busy: &Busy{Action: KindStartPrimary, Since: t0.Add(-10 * time.Second)}},
+			plan:   "refresh-leader",
+			reason: "updated leader lock during start-primary",
+		},
+		{
+			name:   "DCS down, lease still trusted: primary keeps running",
+			in:     Input{PG: primaryPG, LastRefresh: t0.Add(-12 * time.Second)},
+			reason: "DCS is not accessible: continuing as primary for 8s, until the leader lease can no longer be trusted",
+		},
+		{
+			name:   "DCS down past ttl - retry_timeout: primary demotes",
+			in:     Input{PG: primaryPG, LastRefresh: t0.Add(-20 * time.Second)},
+			plan:   "stop(immediate) -> follow()",
+			reason: "demoted self because DCS is not accessible and I was a leader",
+		},
+		{
+			name:   "DCS down, replica does nothing",
+			in:     Input{PG: replicaPG},
+			reason: "DCS is not accessible",
+		},
+		{
+			name:   "lock lost while primary",
+			in:     Input{Cluster: snapshot("pg-1", "pg-1"), PG: primaryPG, LockLost: true, LastRefresh: t0.Add(-time.Second)},
+			plan:   "stop(immediate) -> follow()",
+			reason: "demoted self because failed to update leader lock in DCS",
+		},
+		{
+			name:   "graceful shutdown of the leader",
+			in:     Input{Cluster: snapshot("pg-1", "pg-1"), PG: primaryPG, Shutdown: true},
+			plan:   "stop(fast) -> release-leader",
+			reason: "shutting down: stopped PostgreSQL, then released the leader key",
+		},
+		{
+			name:   "system ID mismatch exits",
+			in:     Input{Cluster: snapshot("pg-2", "pg-2"), PG: with(replicaPG, func(p *Postgres) { p.SysID = "7399999999999999999" })},
+			plan:   "exit",
+			reason: "system ID mismatch, node pg-1 belongs to a different cluster: 7300000000000000001 != 7399999999999999999",
+		},
+		{
+			name: "existing data, no initialize key: take over",
+			in: Input{Cluster: func() *cluster.Cluster {
+				c := snapshot("", "pg-1")
+				c.Initialize = nil
+				return c
+			}(), PG: primaryPG},
+			plan:   "write-initialize(7300000000000000001) -> take-leader -> ensure-slots()",
+			reason: "acquired session lock as a leader",
+		},
+		{
+			name: "leader rewrites a missing config key",
+			in: Input{Cluster: func() *cluster.Cluster {
+				c := snapshot("pg-1", "pg-1")
+				c.Config = nil
+				return c
+			}(), PG: primaryPG},
+			plan:   "write-config -> refresh-leader -> ensure-slots()",
+			reason: "no action. I am (pg-1), the leader with the lock",
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			in := tc.in
+			if in.Settings.Name == "" {
+				in.Settings = settings()
+			}
+			in.Now = t0
+			out := Decide(in)
+			if got := out.Plan.String(); got != tc.plan {
+				t.Errorf("plan = %q, want %q", got, tc.plan)
+			}
+			if out.Reason != tc.reason {
+				t.Errorf("reason = %q, want %q", out.Reason, tc.reason)
+			}
+			if out.Plan.Has(KindPromote) && !out.Plan.Has(KindTakeLeader) && !strings.Contains(out.Plan.String(), "refresh-leader") {
+				t.Errorf("promote without taking or refreshing the lock: %s", out.Plan)
+			}
+		})
+	}
+}

@@ -1,0 +1,112 @@
+// Package ha is Warden's pure decision core: given what a node observes (its PostgreSQL,
+// the cluster as read from the DCS, the other members' reported WAL positions, the time),
+// Decide says what the node must do now and why. It performs no I/O, starts no goroutines
+// and reads no clock: time arrives as Input.Now, so every decision can be replayed.
+//
+// Safety argument, in brief:
+//   - Promote is planned only when the snapshot shows this node holding the leader key, and
+//     always after TakeLeader or RefreshLeader in the same plan; the executor stops at the
+//     first failed step, so a failed acquire or refresh never reaches Promote.
+//   - A primary that cannot confirm its lease stops accepting writes before the lease can
+//     expire: the lease lasts at least ttl after the last successful refresh was sent, and
+//     the primary demotes at lastRefresh + ttl - retry_timeout, leaving retry_timeout for
+//     the shutdown itself. The rule needs no answer from the store.
+//   - A node that finds another member holding the key while it runs as primary stops at
+//     once (immediate mode) before following.
+package ha
+
+import (
+	"time"
+
+	"github.com/warden-ha/warden/internal/cluster"
+)
+
+// Settings are the timing and policy values the core needs, already validated
+// (ttl >= loop_wait + 2*retry_timeout).
+type Settings struct {
+	Name                 string
+	TTL                  time.Duration
+	LoopWait             time.Duration
+	RetryTimeout         time.Duration
+	MaximumLagOnFailover uint64
+	PrimaryStartTimeout  time.Duration
+	CheckTimeline        bool
+	// NoFailover and FailoverPriority come from this node's tags.
+	NoFailover       bool
+	FailoverPriority int
+	// CanBootstrap: the configuration has a bootstrap section, so this node may initdb.
+	CanBootstrap bool
+	UseSlots     bool
+}
+
+// Postgres is the local PostgreSQL as observed this cycle.
+type Postgres struct {
+	// DataDirEmpty: no initialised cluster in the data directory.
+	DataDirEmpty bool
+	// SysID from pg_controldata, "" when unknown.
+	SysID string
+	// Running: the postmaster process is alive.
+	Running bool
+	// Ready: it accepts connections and the observation query succeeded.
+	Ready      bool
+	InRecovery bool
+	Timeline   int
+	// WAL is the position used in leader races: the primary's current LSN, a replica's
+	// max(received, replayed).
+	WAL uint64
+	// Upstream is the member whose address the current recovery configuration points at.
+	Upstream string
+	// WasPrimary: pg_controldata says the cluster was last running as a primary
+	// ("in production"), i.e. it crashed or was killed while primary.
+	WasPrimary bool
+}
+
+// Peer is another member's status as fetched from its REST API this cycle.
+type Peer struct {
+	Name             string
+	Reachable        bool
+	InRecovery       bool
+	WAL              uint64
+	Timeline         int
+	NoFailover       bool
+	FailoverPriority int
+}
+
+// Busy describes the long action running in the background worker.
+type Busy struct {
+	Action Kind
+	Since  time.Time
+}
+
+// Input is everything a decision depends on.
+type Input struct {
+	Now      time.Time
+	Settings Settings
+	// Cluster is nil when the DCS could not be read this cycle.
+	Cluster *cluster.Cluster
+	PG      Postgres
+	// Peers are the other members' statuses; the shell fetches them when the cluster has
+	// no leader (the only time they matter).
+	Peers []Peer
+	// LastRefresh is when the last successful leader acquire or refresh was sent; zero
+	// when this node has not held the lock.
+	LastRefresh time.Time
+	// LockLost: the store answered the last refresh and the key is not ours.
+	LockLost bool
+	Busy     *Busy
+	// StartFailed: the last attempt to start PostgreSQL ended without a running server.
+	StartFailed bool
+	// Shutdown: the agent was asked to stop (SIGTERM).
+	Shutdown bool
+}
+
+// Output is what the node must do now.
+type Output struct {
+	Plan Plan
+	// Reason is the one-line result in Patroni's wording.
+	Reason string
+	// FailReason replaces Reason when the plan's first step fails (a lost leader race).
+	FailReason string
+	// RetryIn, when non-zero, asks for the next cycle sooner than loop_wait.
+	RetryIn time.Duration
+}

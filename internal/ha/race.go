@@ -1,0 +1,78 @@
+package ha
+
+import "fmt"
+
+func race(in Input) Output {
+	s := in.Settings
+	if !in.PG.Ready {
+		return Output{Reason: "not healthy enough for leader race: PostgreSQL does not accept connections yet"}
+	}
+	primary := !in.PG.InRecovery
+	ok, why := healthiest(in)
+	if ok {
+		if primary {
+			p := Plan{{Kind: KindTakeLeader}}
+			if s.UseSlots {
+				p = append(p, Action{Kind: KindEnsureSlots, Slots: memberSlots(in)})
+			}
+			return Output{Plan: p, Reason: "acquired session lock as a leader", FailReason: "demoted self after trying and failing to obtain lock"}
+		}
+		return Output{
+			Plan:       Plan{{Kind: KindTakeLeader}, {Kind: KindPromote}},
+			Reason:     "promoted self to leader by acquiring session lock",
+			FailReason: "following new leader after trying and failing to obtain lock",
+		}
+	}
+	if primary {
+		reason := "demoting self because i am not the healthiest node"
+		if s.NoFailover {
+			reason = "demoting self because I am not allowed to become primary"
+		}
+		return Output{Plan: Plan{{Kind: KindStop, Mode: StopImmediate}, {Kind: KindFollow}}, Reason: reason + ": " + why}
+	}
+	if s.NoFailover {
+		return Output{Reason: "following a different leader because I am not allowed to promote"}
+	}
+	return Output{Reason: "following a different leader because i am not the healthiest node: " + why}
+}
+
+// healthiest follows Patroni's is_healthiest_node: a running primary always is (unless
+// its timeline is behind the cluster's); a replica must be within maximum_lag_on_failover
+// of the last known leader position and no reachable candidate may be ahead of it.
+// Unreachable members are ignored; several nodes may conclude they are the healthiest
+// and the atomic create of the leader key decides.
+func healthiest(in Input) (bool, string) {
+	s, c, pg := in.Settings, in.Cluster, in.PG
+	if !pg.InRecovery {
+		if tl := c.Timeline(); tl > 0 && pg.Timeline > 0 && pg.Timeline < tl {
+			return false, fmt.Sprintf("my timeline %d is behind the cluster timeline %d", pg.Timeline, tl)
+		}
+		return true, ""
+	}
+	if s.NoFailover {
+		return false, "nofailover"
+	}
+	if c.Status.Optime > pg.WAL && c.Status.Optime-pg.WAL > s.MaximumLagOnFailover {
+		return false, fmt.Sprintf("my wal position exceeds maximum replication lag (%d > %d bytes)", c.Status.Optime-pg.WAL, s.MaximumLagOnFailover)
+	}
+	if s.CheckTimeline {
+		if tl := c.Timeline(); tl > 0 && pg.Timeline < tl {
+			return false, fmt.Sprintf("my timeline %d is behind the cluster timeline %d", pg.Timeline, tl)
+		}
+	}
+	for _, p := range in.Peers {
+		if p.Name == s.Name || !p.Reachable || p.NoFailover {
+			continue
+		}
+		if !p.InRecovery {
+			return false, fmt.Sprintf("Primary (%s) is still alive", p.Name)
+		}
+		if p.WAL > pg.WAL {
+			return false, fmt.Sprintf("Wal position of %s is ahead of my wal position", p.Name)
+		}
+		if p.WAL == pg.WAL && p.FailoverPriority > s.FailoverPriority {
+			return false, fmt.Sprintf("%s has equal wal position and a higher failover_priority", p.Name)
+		}
+	}
+	return true, ""
+}
