@@ -58,6 +58,13 @@ type Status struct {
 	// NextLoop is when the HA loop is next scheduled; used by /liveness.
 	NextLoop time.Time
 	TTL      time.Duration
+	// StandbyCluster: the dynamic config has a standby_cluster section; the lock holder
+	// then answers /standby-leader, not /primary.
+	StandbyCluster bool
+	// WatchdogFailed: the watchdog is required but unhealthy (/patroni watchdog_failed).
+	WatchdogFailed bool
+	// FailsafeActive: failsafe mode keeps the primary running without the DCS.
+	FailsafeActive bool
 }
 
 // Source is what the API needs from the agent.
