@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net/http/httptrace"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -66,4 +67,10 @@ func replicaStatus() *Status {
 		Tags:  map[string]any{"datacenter": "dc2", "nofailover": false, "weight": 3},
 		SysID: "7408210384392712345", NextLoop: testNow.Add(5 * time.Second), TTL: 30 * time.Second,
 	}
+}
+
+func withConnTrace(ctx context.Context, local *string) context.Context {
+	return httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		GotConn: func(info httptrace.GotConnInfo) { *local = info.Conn.LocalAddr().String() },
+	})
 }
