@@ -111,7 +111,8 @@ func fromEnv(env map[string]string, d *diags) map[string]any {
 	vars := envVars()
 	names := make([]string, 0, len(env))
 	for k := range env {
-		if strings.HasPrefix(k, envPrefix) {
+		// Empty values are ignored entirely, as in Patroni.
+		if strings.HasPrefix(k, envPrefix) && env[k] != "" {
 			names = append(names, k)
 		}
 	}

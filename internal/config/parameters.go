@@ -88,7 +88,7 @@ func closeEnough(name, candidate string) bool {
 		return false
 	}
 	d := editDistance(name, candidate)
-	return d <= 3 || d*3 <= len(name)
+	return d <= 1 || d*3 <= len(name)
 }
 
 // editDistance is the Levenshtein distance over bytes.
