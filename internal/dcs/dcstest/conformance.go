@@ -182,8 +182,8 @@ func testRefreshKeepsAlive(t *testing.T, newStores NewStores) {
 	s, advance := newStores(t, "a")
 	mustTouch(t, s[0], memberValue("a"))
 	mustAcquire(t, s[0], true)
-	// Refresh at well under the TTL for three TTLs: the keys must survive throughout.
-	for passed := time.Duration(0); passed < 3*ConformanceTTL; passed += ConformanceTTL / 4 {
+	// Refresh at well under the TTL for two TTLs: the keys must survive throughout.
+	for passed := time.Duration(0); passed < 2*ConformanceTTL; passed += ConformanceTTL / 4 {
 		advance(ConformanceTTL / 4)
 		if err := s[0].RefreshLeader(opCtx(t)); err != nil {
 			t.Fatalf("refresh after %s: %v", passed, err)
