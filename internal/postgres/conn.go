@@ -249,11 +249,10 @@ func (c *Conn) EnsureRole(ctx context.Context, name, password string, options []
 	}
 	ident := pgx.Identifier{name}.Sanitize()
 	if password != "" {
-		lit, err := c.c.PgConn().EscapeString(password)
-		if err != nil {
-			return fmt.Errorf("ensure role %s: %w", name, err)
+		if strings.ContainsRune(password, 0) {
+			return fmt.Errorf("ensure role %s: password contains NUL", name)
 		}
-		opts = append(opts, "PASSWORD '"+lit+"'")
+		opts = append(opts, "PASSWORD "+quoteLiteral(password))
 	}
 	return pgx.BeginFunc(ctx, c.c, func(tx pgx.Tx) error {
 		for _, set := range []string{
@@ -350,4 +349,15 @@ func (c *Conn) Timeline(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("timeline: %w", ErrNotPrimary)
 	}
 	return tli, nil
+}
+
+// quoteLiteral quotes s as PostgreSQL's quote_literal does: quotes doubled,
+// and with backslashes present the E” form with them doubled, which reads
+// the same whatever standard_conforming_strings is.
+func quoteLiteral(s string) string {
+	q := strings.ReplaceAll(s, "'", "''")
+	if strings.Contains(s, `\`) {
+		return "E'" + strings.ReplaceAll(q, `\`, `\\`) + "'"
+	}
+	return "'" + q + "'"
 }
