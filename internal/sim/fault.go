@@ -1,0 +1,300 @@
+package sim
+
+import (
+	"time"
+
+	"github.com/warden-ha/warden/internal/ha"
+)
+
+// Start boots every node within the first second and starts the replication tick.
+func (s *Sim) Start() {
+	for _, n := range s.nodes {
+		s.after(s.between(0, time.Second), func() {
+			s.logf(n, "agent starts")
+			s.startAgent(n)
+		})
+	}
+	s.after(s.tick(), s.replicate)
+}
+
+func (s *Sim) tick() time.Duration { return s.cfg.Timing.LoopWait / 10 }
+
+// replicate is one replication tick: clients write to every writable server, and
+// standbys streaming from a running upstream catch up part of the way.
+func (s *Sim) replicate() {
+	for _, n := range s.nodes {
+		if n.pg.writable() {
+			n.pg.wal += 1 + s.rng.Uint64N(100)
+		}
+	}
+	for _, n := range s.nodes {
+		p := &n.pg
+		if !p.running || !p.ready || !p.inRecovery || p.upstream == "" {
+			continue
+		}
+		up := s.node(p.upstream)
+		if up == nil || !up.pg.running || !up.pg.ready || up.pg.sysid != p.sysid {
+			continue
+		}
+		if up.pg.timeline > p.timeline {
+			p.timeline = up.pg.timeline
+			p.history = append(p.history[:0:0], up.pg.history...)
+		}
+		if up.pg.wal > p.wal {
+			p.wal = min(up.pg.wal, p.wal+400)
+		}
+	}
+	s.after(s.tick(), s.replicate)
+}
+
+// Kill is kill -9 of the whole node: the agent's memory is gone and PostgreSQL stops
+// without a shutdown checkpoint. The store session is abandoned; its lease runs out.
+func (s *Sim) Kill(name string) {
+	n := s.node(name)
+	s.stats.Faults++
+	s.logf(n, "FAULT kill -9 (agent and postmaster)")
+	n.agent, n.frozen = nil, false
+	n.pg.stop(false)
+}
+
+// Restart starts a fresh agent on a node whose agent is down.
+func (s *Sim) Restart(name string) {
+	n := s.node(name)
+	if n.agent != nil {
+		return
+	}
+	s.logf(n, "agent restarts")
+	s.startAgent(n)
+}
+
+// KillPostmaster crashes PostgreSQL only; the agent notices on its next loop.
+func (s *Sim) KillPostmaster(name string) {
+	n := s.node(name)
+	s.stats.Faults++
+	s.logf(n, "FAULT kill -9 postmaster (%s)", n.pg.String())
+	n.pg.stop(false)
+}
+
+// GracefulStop is SIGTERM to the agent: it stops PostgreSQL, releases the key and exits.
+func (s *Sim) GracefulStop(name string) {
+	n := s.node(name)
+	if n.agent == nil {
+		return
+	}
+	s.stats.Faults++
+	s.logf(n, "FAULT SIGTERM (graceful stop)")
+	n.agent.shutdown = true
+	s.scheduleCycle(n, s.now)
+}
+
+// Partition cuts (or heals) the node's link to the store; its peers still see it.
+func (s *Sim) Partition(name string, cut bool) {
+	n := s.node(name)
+	if cut {
+		s.stats.Faults++
+		s.logf(n, "FAULT partitioned from the store")
+	} else {
+		s.logf(n, "partition healed")
+	}
+	n.partitioned = cut
+	s.applyReachability(n)
+}
+
+// StoreOutage takes the whole store down (or brings it back).
+func (s *Sim) StoreOutage(down bool) {
+	if down {
+		s.stats.Faults++
+		s.logf(nil, "FAULT store down")
+	} else {
+		s.logf(nil, "store back")
+	}
+	s.storeUp = !down
+	for _, n := range s.nodes {
+		s.applyReachability(n)
+	}
+}
+
+// Late makes the node's loop run up to loop_wait late until the given duration passes.
+func (s *Sim) Late(name string, d time.Duration) {
+	n := s.node(name)
+	s.stats.Faults++
+	s.logf(n, "FAULT loops run late for %s", d)
+	n.lateUntil = s.now.Add(d)
+}
+
+// Freeze is SIGSTOP of the agent for d: no loop runs, PostgreSQL keeps serving.
+func (s *Sim) Freeze(name string, d time.Duration) {
+	n := s.node(name)
+	if n.agent == nil || n.frozen {
+		return
+	}
+	s.stats.Faults++
+	s.logf(n, "FAULT SIGSTOP agent for %s", d)
+	n.frozen = true
+	a := n.agent
+	s.after(d, func() {
+		if n.agent == a && n.frozen {
+			s.thaw(n)
+		}
+	})
+}
+
+func (s *Sim) thaw(n *node) {
+	n.frozen = false
+	s.logf(n, "SIGCONT agent")
+	if a := n.agent; a != nil && a.missed {
+		a.missed = false
+		s.scheduleCycle(n, s.now)
+	}
+}
+
+// HealAll ends every fault: store up, partitions healed, agents thawed and restarted.
+func (s *Sim) HealAll() {
+	s.logf(nil, "heal all faults")
+	if !s.storeUp {
+		s.StoreOutage(false)
+	}
+	for _, n := range s.nodes {
+		n.lateUntil = time.Time{}
+		if n.partitioned {
+			s.Partition(n.name, false)
+		}
+		if n.frozen {
+			s.thaw(n)
+		}
+		if n.agent == nil {
+			s.Restart(n.name)
+		} else if n.agent.shutdown {
+			// A stop still in progress finishes; the node then comes back.
+			s.after(s.cfg.Timing.RetryTimeout*2, func() { s.Restart(n.name) })
+		}
+	}
+}
+
+// randomFault injects one fault that fits the current state, chosen by the seed.
+func (s *Sim) randomFault() {
+	n := s.nodes[s.rng.IntN(len(s.nodes))]
+	ttl := s.cfg.Timing.TTL
+	kinds := []string{"kill", "restart", "postmaster", "graceful", "partition", "outage", "late"}
+	switch s.cfg.Profile {
+	case GracefulOnly:
+		kinds = []string{"graceful", "restart"}
+	case Frozen:
+		kinds = append(kinds, "freeze", "freeze")
+	}
+	switch kinds[s.rng.IntN(len(kinds))] {
+	case "kill":
+		if n.agent != nil {
+			s.Kill(n.name)
+		}
+	case "restart":
+		for _, m := range s.nodes {
+			if m.agent == nil {
+				s.Restart(m.name)
+				return
+			}
+		}
+	case "postmaster":
+		if n.pg.running {
+			s.KillPostmaster(n.name)
+		}
+	case "graceful":
+		if s.cfg.Profile == GracefulOnly && s.downCount() > 0 {
+			// Keep the graceful-only schedules to one stopped node at a time so that a
+			// stop of the primary always leaves a caught-up replica to take over.
+			return
+		}
+		s.GracefulStop(n.name)
+	case "partition":
+		if !n.partitioned {
+			s.Partition(n.name, true)
+			s.after(s.between(time.Second, 2*ttl), func() {
+				if n.partitioned {
+					s.Partition(n.name, false)
+				}
+			})
+		}
+	case "outage":
+		if s.storeUp {
+			s.StoreOutage(true)
+			s.after(s.between(time.Second, 2*ttl), func() {
+				if !s.storeUp {
+					s.StoreOutage(false)
+				}
+			})
+		}
+	case "late":
+		s.Late(n.name, s.between(time.Second, 3*ttl))
+	case "freeze":
+		s.Freeze(n.name, s.between(time.Second, 2*ttl))
+	}
+}
+
+func (s *Sim) downCount() int {
+	c := 0
+	for _, n := range s.nodes {
+		if n.agent == nil || n.agent.shutdown {
+			c++
+		}
+	}
+	return c
+}
+
+// Result is the outcome of one random schedule.
+type Result struct {
+	Violations []string
+	Stats      Stats
+}
+
+// Run plays one random schedule: bootstrap, a window of seeded faults, then every fault
+// healed and a bounded wait for a healthy cluster.
+func (s *Sim) Run() Result {
+	t := s.cfg.Timing
+	s.Start()
+	s.awaitHealthy(60*time.Second, "bootstrap")
+	if len(s.violations) == 0 {
+		window := 8*t.TTL + 10*time.Second
+		faults := 3 + s.rng.IntN(10)
+		for range faults {
+			s.after(s.between(0, window), s.randomFault)
+		}
+		s.RunFor(window)
+		s.HealAll()
+		// Liveness bound: a lease to run out, a leader race, a clone and a start.
+		s.awaitHealthy(3*t.TTL+3*t.LoopWait+2*t.RetryTimeout+10*time.Second, "recovery after faults")
+	}
+	return Result{Violations: s.violations, Stats: s.Stats()}
+}
+
+// awaitHealthy runs until the cluster is healthy, or records a liveness violation
+// after bound.
+func (s *Sim) awaitHealthy(bound time.Duration, phase string) {
+	start := s.now
+	deadline := s.now.Add(bound)
+	for len(s.violations) == 0 {
+		if ok, _ := s.healthy(); ok && s.noBusy() {
+			s.stats.Converged = s.now.Sub(start)
+			s.logf(nil, "healthy after %s (%s)", s.now.Sub(start), phase)
+			return
+		}
+		if !s.now.Before(deadline) {
+			_, why := s.healthy()
+			s.violate("liveness: not healthy %s after %s: %s; %s", phase, bound, why, s.State())
+			return
+		}
+		next := deadline
+		if s.queue.Len() > 0 && s.queue[0].at.Before(next) {
+			next = s.queue[0].at
+		}
+		s.RunUntil(next)
+	}
+}
+
+func (s *Sim) noBusy() bool {
+	for _, n := range s.nodes {
+		if n.agent != nil && n.agent.busy != nil && n.agent.busy.Action != ha.KindEnsureSlots {
+			return false
+		}
+	}
+	return true
+}
