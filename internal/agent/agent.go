@@ -1,0 +1,337 @@
+// Package agent is Warden's HA shell: one goroutine owns the node's HA state and runs
+// observe -> ha.Decide -> execute -> publish, logging one line per cycle. Long actions
+// run in a single background worker so the loop keeps refreshing the lock meanwhile.
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/warden-ha/warden/internal/api"
+	"github.com/warden-ha/warden/internal/api/client"
+	"github.com/warden-ha/warden/internal/cluster"
+	"github.com/warden-ha/warden/internal/config"
+	"github.com/warden-ha/warden/internal/dcs"
+	"github.com/warden-ha/warden/internal/ha"
+)
+
+// Options are the values the agent needs from the configuration.
+type Options struct {
+	Name    string
+	Scope   string
+	ConnURL string
+	APIURL  string
+	Tags    map[string]any
+	// BootstrapDCS is bootstrap.dcs as written: the cluster's first dynamic configuration.
+	BootstrapDCS map[string]any
+	CanBootstrap bool
+	// Dynamic is the dynamic configuration to use until the DCS has one.
+	Dynamic config.Dynamic
+	// UsePgRewind is the local postgresql.use_pg_rewind override, nil when unset.
+	UsePgRewind *bool
+}
+
+// PeerClient fetches another member's status from its REST API.
+type PeerClient interface {
+	Status(ctx context.Context, apiURL string) (client.PeerStatus, error)
+}
+
+// Agent runs the HA loop for one node.
+type Agent struct {
+	opts  Options
+	store dcs.Store
+	node  Node
+	peers PeerClient
+	log   *slog.Logger
+	now   func() time.Time
+
+	status  atomic.Pointer[api.Status]
+	dynamic atomic.Pointer[config.Dynamic]
+
+	// Loop-owned state.
+	lastRefresh time.Time
+	lockLost    bool
+	startFailed bool
+	lastCluster *cluster.Cluster
+	dcsLastSeen time.Time
+	upstream    string
+	lastMember  []byte
+	lastOptime  uint64
+	lastReason  string
+
+	mu     sync.Mutex
+	busy   *ha.Busy
+	cancel context.CancelFunc
+	done   chan workerResult
+	fatal  error
+}
+
+type workerResult struct {
+	action ha.Action
+	err    error
+}
+
+// New builds an agent; Run starts it.
+func New(opts Options, store dcs.Store, node Node, peers PeerClient, log *slog.Logger) *Agent {
+	a := &Agent{opts: opts, store: store, node: node, peers: peers, log: log, now: time.Now, done: make(chan workerResult, 1)}
+	d := opts.Dynamic
+	a.dynamic.Store(&d)
+	a.status.Store(&api.Status{Name: opts.Name, Scope: opts.Scope, State: "stopped", Role: cluster.RoleUninitialized, Tags: opts.Tags, TTL: d.TTL})
+	return a
+}
+
+// Status is the last published status (api.Source).
+func (a *Agent) Status() *api.Status { return a.status.Load() }
+
+// Cluster reads the cluster from the DCS now (api.Source).
+func (a *Agent) Cluster(ctx context.Context) (*cluster.Cluster, error) { return a.store.Load(ctx) }
+
+// Run runs the HA loop until ctx is cancelled, then shuts down gracefully: PostgreSQL is
+// stopped and, if this node holds it, the leader key is deleted.
+func (a *Agent) Run(ctx context.Context) error {
+	for {
+		wait := a.cycle(ctx)
+		if a.fatal != nil {
+			a.shutdown()
+			return a.fatal
+		}
+		timer := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			a.shutdown()
+			return nil
+		case <-timer.C:
+		case <-a.store.Changes():
+		case <-a.node.Exits():
+			a.log.Info("postmaster exited")
+		case r := <-a.done:
+			a.finish(r)
+		}
+		timer.Stop()
+	}
+}
+
+func (a *Agent) settings() ha.Settings {
+	d := a.dynamic.Load()
+	s := ha.Settings{
+		Name: a.opts.Name, TTL: d.TTL, LoopWait: d.LoopWait, RetryTimeout: d.RetryTimeout,
+		PrimaryStartTimeout: d.PrimaryStartTimeout, CheckTimeline: d.CheckTimeline,
+		NoFailover: cluster.TagsNoFailover(a.opts.Tags), FailoverPriority: cluster.TagsFailoverPriority(a.opts.Tags),
+		CanBootstrap: a.opts.CanBootstrap, UseSlots: d.UseSlots,
+	}
+	if d.MaximumLagOnFailover > 0 {
+		s.MaximumLagOnFailover = uint64(d.MaximumLagOnFailover)
+	}
+	return s
+}
+
+// cycle runs one observe -> decide -> execute -> publish round and returns how long to
+// sleep before the next one.
+func (a *Agent) cycle(ctx context.Context) time.Duration {
+	s := a.settings()
+	cl := a.loadCluster(ctx, s)
+	obs := a.node.Observe(ctx, members(cl))
+	if obs.Upstream == "" {
+		obs.Upstream = a.upstream
+	}
+	in := ha.Input{
+		Now: a.now(), Settings: s, Cluster: cl, PG: obs.Postgres,
+		LastRefresh: a.lastRefresh, LockLost: a.lockLost, StartFailed: a.startFailed,
+		Busy: a.currentBusy(),
+	}
+	if cl != nil && !cl.Locked() && obs.Ready && obs.InRecovery && in.Busy == nil {
+		in.Peers = a.fetchPeers(ctx, cl, s)
+	}
+	out := ha.Decide(in)
+	failed, err := a.execute(ctx, out.Plan, cl, s)
+	a.logDecision(cl, out, failed, err)
+	a.publish(ctx, cl, obs, s)
+	if out.RetryIn > 0 {
+		return out.RetryIn
+	}
+	if err != nil {
+		return min(s.LoopWait, time.Second)
+	}
+	return s.LoopWait
+}
+
+func (a *Agent) loadCluster(ctx context.Context, s ha.Settings) *cluster.Cluster {
+	lctx, cancel := context.WithTimeout(ctx, s.RetryTimeout)
+	defer cancel()
+	cl, err := a.store.Load(lctx)
+	if err != nil {
+		a.log.Error("Error communicating with DCS", "err", err)
+		return nil
+	}
+	a.dcsLastSeen = a.now()
+	a.lastCluster = cl
+	a.applyDynamic(cl)
+	return cl
+}
+
+// applyDynamic adopts the cluster's dynamic configuration when it changed.
+func (a *Agent) applyDynamic(cl *cluster.Cluster) {
+	raw := cl.Config
+	if raw == nil {
+		raw = a.opts.BootstrapDCS
+	}
+	d, warnings := config.ParseDynamic(raw)
+	for _, w := range warnings {
+		a.log.Warn("dynamic configuration", "warning", w.String())
+	}
+	if err := d.Validate(); err != nil {
+		a.log.Error("ignoring invalid dynamic configuration", "err", err)
+		return
+	}
+	old := a.dynamic.Load()
+	if old.TTL != d.TTL {
+		a.store.SetTTL(d.TTL)
+	}
+	if old.TTL != d.TTL || old.LoopWait != d.LoopWait || old.RetryTimeout != d.RetryTimeout {
+		a.log.Info("applied dynamic configuration", "ttl", d.TTL, "loop_wait", d.LoopWait, "retry_timeout", d.RetryTimeout)
+	}
+	a.dynamic.Store(&d)
+}
+
+func members(cl *cluster.Cluster) []cluster.Member {
+	if cl == nil {
+		return nil
+	}
+	return cl.Members
+}
+
+// fetchPeers asks every other member for its WAL position, in parallel, bounded.
+func (a *Agent) fetchPeers(ctx context.Context, cl *cluster.Cluster, s ha.Settings) []ha.Peer {
+	ctx, cancel := context.WithTimeout(ctx, min(2*time.Second, s.RetryTimeout))
+	defer cancel()
+	var wg sync.WaitGroup
+	peers := make([]ha.Peer, 0, len(cl.Members))
+	var mu sync.Mutex
+	for _, m := range cl.Members {
+		if m.Name == s.Name || m.APIURL == "" {
+			continue
+		}
+		wg.Add(1)
+		go func(m cluster.Member) {
+			defer wg.Done()
+			p := ha.Peer{Name: m.Name}
+			st, err := a.peers.Status(ctx, m.APIURL)
+			if err == nil {
+				p = ha.Peer{Name: m.Name, Reachable: true, InRecovery: st.InRecovery, WAL: st.WAL,
+					Timeline: st.Timeline, NoFailover: st.NoFailover, FailoverPriority: st.FailoverPriority}
+			}
+			mu.Lock()
+			peers = append(peers, p)
+			mu.Unlock()
+		}(m)
+	}
+	wg.Wait()
+	return peers
+}
+
+func (a *Agent) logDecision(cl *cluster.Cluster, out ha.Output, failed int, err error) {
+	reason := out.Reason
+	if err != nil && failed == 0 && out.FailReason != "" {
+		reason = out.FailReason
+	}
+	attrs := []any{}
+	if len(out.Plan) > 0 {
+		attrs = append(attrs, "plan", out.Plan.String())
+	}
+	if cl != nil {
+		attrs = append(attrs, "leader", cl.LeaderName())
+	}
+	if err != nil {
+		attrs = append(attrs, "failed", out.Plan[failed].String(), "err", err)
+	}
+	a.log.Info(reason, attrs...)
+	a.lastReason = reason
+}
+
+func (a *Agent) currentBusy() *ha.Busy {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.busy == nil {
+		return nil
+	}
+	b := *a.busy
+	return &b
+}
+
+// errBusy is returned when a long action is requested while another runs.
+var errBusy = errors.New("another long action is in progress")
+
+func (a *Agent) startWorker(ctx context.Context, act ha.Action, run func(context.Context) error) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.busy != nil {
+		return fmt.Errorf("%s: %w (%s)", act, errBusy, a.busy.Action)
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	a.busy = &ha.Busy{Action: act.Kind, Since: a.now()}
+	a.cancel = cancel
+	go func() {
+		err := run(wctx)
+		cancel()
+		a.done <- workerResult{action: act, err: err}
+	}()
+	return nil
+}
+
+// finish records a finished long action; called from the loop goroutine.
+func (a *Agent) finish(r workerResult) {
+	a.mu.Lock()
+	a.busy, a.cancel = nil, nil
+	a.mu.Unlock()
+	if r.action.Kind == ha.KindStartPrimary {
+		a.startFailed = r.err != nil
+	}
+	if r.err != nil {
+		a.log.Error(fmt.Sprintf("%s failed", r.action), "err", r.err)
+		return
+	}
+	a.log.Info(fmt.Sprintf("%s finished", r.action))
+}
+
+func (a *Agent) cancelBusy() {
+	a.mu.Lock()
+	cancel := a.cancel
+	a.mu.Unlock()
+	if cancel == nil {
+		return
+	}
+	cancel()
+	a.finish(<-a.done)
+}
+
+// shutdown runs the final decision with Shutdown set, on a fresh bounded context.
+func (a *Agent) shutdown() {
+	s := a.settings()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*s.RetryTimeout+time.Minute)
+	defer cancel()
+	a.cancelBusy()
+	cl := a.lastCluster
+	lctx, lcancel := context.WithTimeout(ctx, s.RetryTimeout)
+	if fresh, err := a.store.Load(lctx); err == nil {
+		cl = fresh
+	}
+	lcancel()
+	obs := a.node.Observe(ctx, members(cl))
+	out := ha.Decide(ha.Input{Now: a.now(), Settings: s, Cluster: cl, PG: obs.Postgres, LastRefresh: a.lastRefresh, Shutdown: true})
+	failed, err := a.execute(ctx, out.Plan, cl, s)
+	a.logDecision(cl, out, failed, err)
+	if err != nil && out.Plan.Has(ha.KindReleaseLeader) {
+		a.log.Error("PostgreSQL shutdown failed, leader key not removed.")
+	}
+	obs = a.node.Observe(ctx, members(cl))
+	a.touchMember(ctx, obs, s)
+}
+
+// Dynamic is the dynamic configuration in force.
+func (a *Agent) Dynamic() config.Dynamic { return *a.dynamic.Load() }

@@ -1,0 +1,205 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/warden-ha/warden/internal/cluster"
+	"github.com/warden-ha/warden/internal/dcs"
+	"github.com/warden-ha/warden/internal/ha"
+)
+
+// execute runs the plan in order and stops at the first failure, returning its index.
+// A long action must be the plan's last step: it is handed to the worker.
+func (a *Agent) execute(ctx context.Context, plan ha.Plan, cl *cluster.Cluster, s ha.Settings) (int, error) {
+	for i, act := range plan {
+		if act.Long() && i != len(plan)-1 {
+			return i, fmt.Errorf("%s: a long action must end the plan", act)
+		}
+		if err := a.step(ctx, act, cl, s); err != nil {
+			return i, err
+		}
+	}
+	return 0, nil
+}
+
+func (a *Agent) dcsCtx(ctx context.Context, s ha.Settings) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, s.RetryTimeout)
+}
+
+func (a *Agent) step(ctx context.Context, act ha.Action, cl *cluster.Cluster, s ha.Settings) error {
+	switch act.Kind {
+	case ha.KindTakeInitialize:
+		dctx, cancel := a.dcsCtx(ctx, s)
+		defer cancel()
+		ok, err := a.store.Initialize(dctx, true, "")
+		if err == nil && !ok {
+			err = errors.New("another member is bootstrapping the cluster")
+		}
+		return err
+	case ha.KindWriteInitialize:
+		dctx, cancel := a.dcsCtx(ctx, s)
+		defer cancel()
+		_, err := a.store.Initialize(dctx, false, act.SysID)
+		return err
+	case ha.KindWriteConfig:
+		dctx, cancel := a.dcsCtx(ctx, s)
+		defer cancel()
+		_, err := a.store.SetConfig(dctx, cluster.EncodeConfig(a.currentDynamicRaw()), 0)
+		return err
+	case ha.KindTakeLeader:
+		return a.takeLeader(ctx, s)
+	case ha.KindRefreshLeader:
+		return a.refreshLeader(ctx, s)
+	case ha.KindReleaseLeader:
+		dctx, cancel := a.dcsCtx(ctx, s)
+		defer cancel()
+		err := a.store.ReleaseLeader(dctx)
+		if err == nil {
+			a.lastRefresh = time.Time{}
+		}
+		return err
+	case ha.KindStop:
+		return a.node.Stop(ctx, act.Mode)
+	case ha.KindEnsureSlots:
+		return a.node.EnsureSlots(ctx, act.Slots)
+	case ha.KindCancelBusy:
+		a.cancelBusy()
+		return nil
+	case ha.KindExit:
+		a.fatal = errors.New(act.Message)
+		return nil
+	case ha.KindBootstrap:
+		return a.startWorker(ctx, act, func(ctx context.Context) error { return a.bootstrap(ctx, s) })
+	case ha.KindClone:
+		from, _ := cl.Member(act.Member)
+		return a.startWorker(ctx, act, func(ctx context.Context) error {
+			if err := a.node.Clone(ctx, from); err != nil {
+				return err
+			}
+			a.setUpstream(from.Name)
+			return nil
+		})
+	case ha.KindFollow:
+		var leader *cluster.Member
+		if act.Member != "" && cl != nil {
+			m, _ := cl.LeaderMember()
+			if m.Name != act.Member {
+				m, _ = cl.Member(act.Member)
+			}
+			leader = &m
+		}
+		return a.startWorker(ctx, act, func(ctx context.Context) error {
+			if err := a.node.Follow(ctx, leader); err != nil {
+				return err
+			}
+			a.setUpstream(act.Member)
+			return nil
+		})
+	case ha.KindStartPrimary:
+		return a.startWorker(ctx, act, func(ctx context.Context) error {
+			a.setUpstream("")
+			return a.node.StartPrimary(ctx)
+		})
+	case ha.KindPromote:
+		history := []cluster.HistoryEntry(nil)
+		if cl != nil {
+			history = append(history, cl.History...)
+		}
+		return a.startWorker(ctx, act, func(ctx context.Context) error { return a.promote(ctx, s, history) })
+	}
+	return fmt.Errorf("unknown action %s", act)
+}
+
+func (a *Agent) setUpstream(name string) {
+	a.mu.Lock()
+	a.upstream = name
+	a.mu.Unlock()
+}
+
+func (a *Agent) takeLeader(ctx context.Context, s ha.Settings) error {
+	dctx, cancel := a.dcsCtx(ctx, s)
+	defer cancel()
+	sent := a.now()
+	ok, err := a.store.AcquireLeader(dctx)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return errors.New("another member holds the leader key")
+	}
+	a.lastRefresh, a.lockLost = sent, false
+	return nil
+}
+
+func (a *Agent) refreshLeader(ctx context.Context, s ha.Settings) error {
+	dctx, cancel := a.dcsCtx(ctx, s)
+	defer cancel()
+	sent := a.now()
+	err := a.store.RefreshLeader(dctx)
+	if errors.Is(err, dcs.ErrLockLost) {
+		a.lockLost = true
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	a.lastRefresh, a.lockLost = sent, false
+	return nil
+}
+
+// bootstrap initialises a new cluster: initdb and roles in the node, then the keys that
+// tell the other members the cluster exists, then the leader key.
+func (a *Agent) bootstrap(ctx context.Context, s ha.Settings) error {
+	sysid, err := a.node.Bootstrap(ctx)
+	if err != nil {
+		cctx, cancel := a.dcsCtx(context.WithoutCancel(ctx), s)
+		defer cancel()
+		if cerr := a.store.CancelInitialize(cctx); cerr != nil {
+			a.log.Error("could not remove the initialize key after a failed bootstrap", "err", cerr)
+		}
+		a.fatal = fmt.Errorf("Failed to bootstrap cluster: %w", err)
+		return err
+	}
+	dctx, cancel := a.dcsCtx(ctx, s)
+	defer cancel()
+	if _, err := a.store.Initialize(dctx, false, sysid); err != nil {
+		return fmt.Errorf("write initialize key: %w", err)
+	}
+	if _, err := a.store.SetConfig(dctx, cluster.EncodeConfig(a.opts.BootstrapDCS), 0); err != nil {
+		return fmt.Errorf("write config key: %w", err)
+	}
+	if err := a.takeLeader(ctx, s); err != nil {
+		return fmt.Errorf("take leader key after bootstrap: %w", err)
+	}
+	a.log.Info("initialized a new cluster", "sysid", sysid)
+	return nil
+}
+
+// promote promotes PostgreSQL and records the timeline switch in the history key.
+func (a *Agent) promote(ctx context.Context, s ha.Settings, history []cluster.HistoryEntry) error {
+	p, err := a.node.Promote(ctx)
+	if err != nil {
+		return err
+	}
+	a.setUpstream("")
+	entry := cluster.HistoryEntry{
+		Timeline: p.OldTimeline, LSN: p.SwitchLSN, Reason: "no recovery target specified",
+		Timestamp: a.now().Format("2006-01-02T15:04:05.999999-07:00"), NewLeader: a.opts.Name,
+	}
+	dctx, cancel := a.dcsCtx(ctx, s)
+	defer cancel()
+	if err := a.store.SetHistory(dctx, cluster.EncodeHistory(append(history, entry))); err != nil {
+		return fmt.Errorf("write history key: %w", err)
+	}
+	return nil
+}
+
+func (a *Agent) currentDynamicRaw() map[string]any {
+	if d := a.dynamic.Load(); d.Raw != nil {
+		return d.Raw
+	}
+	return a.opts.BootstrapDCS
+}

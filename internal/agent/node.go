@@ -1,0 +1,60 @@
+package agent
+
+import (
+	"context"
+
+	"github.com/warden-ha/warden/internal/api"
+	"github.com/warden-ha/warden/internal/cluster"
+	"github.com/warden-ha/warden/internal/ha"
+)
+
+// Observation is one look at the local PostgreSQL: what the core needs and what the
+// REST status shows.
+type Observation struct {
+	ha.Postgres
+	// State is Patroni's state word: running, starting, stopped, crashed, ...
+	State               string
+	ServerVersion       int
+	PostmasterStartTime string
+	ReceivedLSN         uint64
+	ReplayedLSN         uint64
+	ReplayedTimestamp   *string
+	ReplayPaused        bool
+	ReplicationState    string
+	Replication         []api.ReplicationRow
+}
+
+// Promotion is what a promotion produced: the timeline switch to record in history.
+type Promotion struct {
+	// OldTimeline is the timeline that ended at SwitchLSN.
+	OldTimeline int
+	SwitchLSN   uint64
+}
+
+// Node is the local PostgreSQL as the executor drives it. Every method is bounded by its
+// context; long ones (Bootstrap, Clone, Follow, StartPrimary, Promote) run in the
+// agent's background worker.
+type Node interface {
+	// Observe looks at the data directory, the postmaster and, when it runs, one query.
+	Observe(ctx context.Context, members []cluster.Member) Observation
+	// Exits delivers a wake-up the moment the postmaster exits.
+	Exits() <-chan struct{}
+	// Bootstrap runs initdb, writes the configuration, starts PostgreSQL as a primary and
+	// creates the roles; it returns the new system identifier.
+	Bootstrap(ctx context.Context) (string, error)
+	// Clone creates a replica from the member with pg_basebackup and starts it.
+	Clone(ctx context.Context, from cluster.Member) error
+	// Follow makes PostgreSQL a replica of leader (no upstream when nil): if the data
+	// diverged from the leader's timeline it rewinds (or re-clones when rewind cannot
+	// work), then writes the recovery settings and starts or reloads.
+	Follow(ctx context.Context, leader *cluster.Member) error
+	// StartPrimary starts PostgreSQL as a primary after a crash, waiting until it is ready.
+	StartPrimary(ctx context.Context) error
+	// Promote promotes the replica, waits for it, and checkpoints so that pg_rewind can
+	// use it as a source.
+	Promote(ctx context.Context) (Promotion, error)
+	// Stop stops PostgreSQL in the given mode; a stopped server is not an error.
+	Stop(ctx context.Context, mode ha.StopMode) error
+	// EnsureSlots creates the named physical slots and drops inactive ones not named.
+	EnsureSlots(ctx context.Context, names []string) error
+}

@@ -1,0 +1,295 @@
+package pgnode
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/warden-ha/warden/internal/agent"
+	"github.com/warden-ha/warden/internal/cluster"
+	"github.com/warden-ha/warden/internal/ha"
+	"github.com/warden-ha/warden/internal/postgres"
+	"github.com/warden-ha/warden/internal/postgres/pgconf"
+)
+
+// Bootstrap initialises a new cluster: initdb, bootstrap.pg_hba, configuration, start,
+// roles. On failure the data directory is moved aside to <data_dir>.failed.
+func (n *Node) Bootstrap(ctx context.Context) (string, error) {
+	sysid, err := n.bootstrap(ctx)
+	if err != nil {
+		if pm := n.running(); pm != nil {
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), n.opts.PgCtlTimeout)
+			_ = pm.Stop(sctx, postgres.StopImmediate)
+			cancel()
+		}
+		if fileExists(n.opts.DataDir) {
+			failed := n.opts.DataDir + ".failed"
+			_ = os.RemoveAll(failed)
+			if rerr := os.Rename(n.opts.DataDir, failed); rerr == nil {
+				n.log.Error("moved the data directory of the failed bootstrap aside", "path", failed)
+			}
+		}
+		return "", err
+	}
+	return sysid, nil
+}
+
+func (n *Node) bootstrap(ctx context.Context) (string, error) {
+	if err := n.tools.InitDB(ctx, n.opts.DataDir, n.opts.Superuser.User, n.opts.Superuser.Password, n.opts.InitDB); err != nil {
+		return "", err
+	}
+	if err := n.appendBootstrapHBA(); err != nil {
+		return "", err
+	}
+	m, _, err := n.writeConfig(false, nil)
+	if err != nil {
+		return "", err
+	}
+	if err := n.start(ctx, m.Parameters); err != nil {
+		return "", err
+	}
+	conn, err := n.localConn(ctx)
+	if err != nil {
+		return "", fmt.Errorf("connect after initdb: %w", err)
+	}
+	if err := n.createRoles(ctx, conn); err != nil {
+		return "", err
+	}
+	cd, err := n.tools.ControlData(ctx, n.opts.DataDir)
+	if err != nil {
+		return "", err
+	}
+	return cd.SysID, nil
+}
+
+// appendBootstrapHBA appends bootstrap.pg_hba to initdb's pg_hba.conf when neither the
+// local nor the dynamic configuration owns the file (Patroni's rule).
+func (n *Node) appendBootstrapHBA() error {
+	if len(n.opts.BootstrapHBA) == 0 || n.opts.LocalPgHBA != nil || n.opts.Dynamic().PgHBA != nil {
+		return nil
+	}
+	path := n.dir.HBAFile()
+	old, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("read pg_hba.conf: %w", err)
+	}
+	content := string(old)
+	if !strings.HasSuffix(content, "\n") {
+		content += "\n"
+	}
+	content += strings.Join(n.opts.BootstrapHBA, "\n") + "\n"
+	_, err = n.dir.WriteFile(path, []byte(content), 0o600)
+	return err
+}
+
+func (n *Node) createRoles(ctx context.Context, conn *postgres.Conn) error {
+	su, repl, rw := n.opts.Superuser, n.opts.Replication, n.opts.Rewind
+	if err := conn.EnsureRole(ctx, su.User, su.Password, []string{"SUPERUSER", "LOGIN"}); err != nil {
+		return err
+	}
+	if repl.User != "" && repl.User != su.User {
+		if err := conn.EnsureRole(ctx, repl.User, repl.Password, []string{"REPLICATION", "LOGIN"}); err != nil {
+			return err
+		}
+	}
+	if rw.User != "" && rw.User != su.User {
+		if err := conn.EnsureRole(ctx, rw.User, rw.Password, []string{"LOGIN"}); err != nil {
+			return err
+		}
+		if err := conn.GrantRewind(ctx, rw.User); err != nil {
+			return err
+		}
+	}
+	for name, u := range n.opts.Users {
+		if err := conn.EnsureRole(ctx, name, u.Password, append([]string{"LOGIN"}, u.Options...)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// replicationDSN is the libpq connection string to a member for the replication user;
+// the password comes from the pgpass file.
+func (n *Node) replicationDSN(m cluster.Member) (string, error) {
+	host, port, err := memberAddress(m)
+	if err != nil {
+		return "", err
+	}
+	if _, err := n.writePgpass(host, port); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("host=%s port=%d user=%s dbname=postgres application_name=%s", host, port,
+		pgconf.Escape(n.opts.Replication.User), n.opts.Name), nil
+}
+
+// Clone creates the data directory from a running member with pg_basebackup and starts
+// it as a replica of that member.
+func (n *Node) Clone(ctx context.Context, from cluster.Member) error {
+	dsn, err := n.replicationDSN(from)
+	if err != nil {
+		return err
+	}
+	const attempts = 2
+	for i := 1; ; i++ {
+		err = n.tools.BaseBackup(ctx, n.opts.DataDir, dsn, n.opts.Basebackup)
+		if err == nil || i == attempts || ctx.Err() != nil {
+			break
+		}
+		n.log.Warn("pg_basebackup failed, retrying", "from", from.Name, "err", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(2 * time.Second):
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if err := n.dir.EnsureMode(); err != nil {
+		return err
+	}
+	return n.startReplica(ctx, &from)
+}
+
+func (n *Node) startReplica(ctx context.Context, leader *cluster.Member) error {
+	m, _, err := n.writeConfig(true, leader)
+	if err != nil {
+		return err
+	}
+	if err := n.start(ctx, m.Parameters); err != nil {
+		return err
+	}
+	n.setUpstream(nameOf(leader))
+	return nil
+}
+
+func nameOf(m *cluster.Member) string {
+	if m == nil {
+		return ""
+	}
+	return m.Name
+}
+
+// StartPrimary starts PostgreSQL as a primary (crash recovery happens in the server).
+func (n *Node) StartPrimary(ctx context.Context) error {
+	m, _, err := n.writeConfig(false, nil)
+	if err != nil {
+		return err
+	}
+	n.setUpstream("")
+	return n.start(ctx, m.Parameters)
+}
+
+// Stop stops PostgreSQL; a server that is not running is not an error.
+func (n *Node) Stop(ctx context.Context, mode ha.StopMode) error {
+	pm := n.running()
+	if pm == nil {
+		pm = n.adopt()
+	}
+	if pm == nil {
+		return nil
+	}
+	n.closeConn()
+	sctx, cancel := context.WithTimeout(ctx, n.opts.PgCtlTimeout)
+	defer cancel()
+	if err := pm.Stop(sctx, stopMode(string(mode))); err != nil {
+		return fmt.Errorf("stop postgres (%s): %w", mode, err)
+	}
+	return nil
+}
+
+// Promote promotes the replica, checkpoints so pg_rewind can use this server as a
+// source at once, and returns the timeline switch.
+func (n *Node) Promote(ctx context.Context) (agent.Promotion, error) {
+	conn, err := n.localConn(ctx)
+	if err != nil {
+		return agent.Promotion{}, err
+	}
+	before, err := conn.Observe(ctx)
+	if err != nil {
+		return agent.Promotion{}, err
+	}
+	oldTL := before.Timeline
+	if oldTL == 0 {
+		if cd, err := n.tools.ControlData(ctx, n.opts.DataDir); err == nil {
+			oldTL = cd.Timeline
+		}
+	}
+	if err := n.tools.Promote(ctx, n.opts.DataDir); err != nil {
+		return agent.Promotion{}, err
+	}
+	n.setUpstream("")
+	if _, _, err := n.writeConfig(false, nil); err != nil {
+		n.log.Warn("could not rewrite the configuration after promotion", "err", err)
+	}
+	p := agent.Promotion{OldTimeline: oldTL}
+	if err := conn.Checkpoint(ctx); err != nil {
+		n.log.Warn("checkpoint after promote failed", "err", err)
+	}
+	tl, err := conn.Timeline(ctx)
+	if err != nil {
+		return p, nil
+	}
+	if hist, err := conn.ReadTimelineHistory(ctx, tl); err == nil {
+		if lines, err := pgconf.ParseHistory(hist); err == nil && len(lines) > 0 {
+			last := lines[len(lines)-1]
+			p.OldTimeline, p.SwitchLSN = last.ParentTimeline, last.SwitchLSN
+		}
+	}
+	return p, nil
+}
+
+// EnsureSlots creates the named physical slots and drops inactive physical slots that
+// are not named (slots of members that left).
+func (n *Node) EnsureSlots(ctx context.Context, names []string) error {
+	conn, err := n.localConn(ctx)
+	if err != nil {
+		return err
+	}
+	slots, err := conn.Slots(ctx)
+	if err != nil {
+		return err
+	}
+	want := map[string]bool{}
+	for _, s := range names {
+		want[s] = true
+	}
+	have := map[string]bool{}
+	var errs []error
+	for _, s := range slots {
+		have[s.Name] = true
+		if s.Type == "physical" && !want[s.Name] && !s.Active {
+			if _, err := conn.DropSlot(ctx, s.Name); err != nil {
+				errs = append(errs, err)
+			} else {
+				n.log.Info("dropped replication slot of a member that left", "slot", s.Name)
+			}
+		}
+	}
+	for _, s := range names {
+		if have[s] {
+			continue
+		}
+		if _, err := conn.CreatePhysicalSlot(ctx, s); err != nil {
+			errs = append(errs, err)
+		} else {
+			n.log.Info("created replication slot", "slot", s)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// moveAside renames the data directory so a re-clone never destroys data.
+func (n *Node) moveAside(why string) error {
+	dst := fmt.Sprintf("%s.%s-%s", filepath.Clean(n.opts.DataDir), why, strconv.FormatInt(time.Now().Unix(), 10))
+	if err := os.Rename(n.opts.DataDir, dst); err != nil {
+		return fmt.Errorf("move data directory aside: %w", err)
+	}
+	n.log.Warn("moved the data directory aside before re-cloning", "path", dst)
+	return nil
+}

@@ -1,0 +1,88 @@
+package pgnode
+
+import (
+	"fmt"
+	"strconv"
+
+	"github.com/warden-ha/warden/internal/cluster"
+	"github.com/warden-ha/warden/internal/postgres"
+	"github.com/warden-ha/warden/internal/postgres/pgconf"
+)
+
+// params computes the effective server parameters and logs what was dropped.
+func (n *Node) params() pgconf.Merged {
+	d := n.opts.Dynamic()
+	m := pgconf.Merge(strParams(d.Parameters), strParams(n.opts.LocalParameters), pgconf.ServerInputs{
+		ListenAddresses: n.opts.ListenAddresses, Port: n.opts.Port, ClusterName: n.opts.Scope, Major: n.major,
+	})
+	for _, w := range m.Warnings {
+		n.log.Warn(w)
+	}
+	return m
+}
+
+// writeConfig writes postgresql.conf, pg_hba.conf, the pgpass file and the standby
+// signal for the role: a replica of leader (standby, leader may be nil for "no upstream")
+// or a primary. It reports whether anything changed.
+func (n *Node) writeConfig(standby bool, leader *cluster.Member) (pgconf.Merged, bool, error) {
+	m := n.params()
+	var recovery map[string]string
+	if standby {
+		conninfo, slot := "", ""
+		if leader != nil {
+			host, port, err := memberAddress(*leader)
+			if err != nil {
+				return m, false, err
+			}
+			if _, err := n.writePgpass(host, port); err != nil {
+				return m, false, err
+			}
+			ci := pgconf.ReplicaConnInfo(pgconf.ConnInfo{
+				User: n.opts.Replication.User, PassFile: n.opts.PGPass, Host: host, Port: strconv.Itoa(port),
+				SSLMode: n.opts.Replication.SSLMode,
+			}, n.opts.Name, n.major)
+			conninfo = pgconf.PrimaryConnInfo(ci)
+			if n.opts.Dynamic().UseSlots {
+				slot = cluster.SlotName(n.opts.Name)
+			}
+		}
+		extra := strParams(n.opts.RecoveryConf)
+		for k, v := range m.Recovery {
+			extra[k] = v
+		}
+		recovery = pgconf.ReplicaRecovery(conninfo, slot, n.major, extra)
+	}
+	include := pgconf.BaseConf
+	if n.opts.CustomConf != "" {
+		include = n.opts.CustomConf
+	}
+	hba := n.opts.LocalPgHBA
+	if hba == nil {
+		hba = n.opts.Dynamic().PgHBA
+	}
+	changed, err := n.dir.WriteConfig(postgres.Config{
+		Conf:       pgconf.ConfParams{Include: include, Parameters: m.Parameters, Major: n.major, Recovery: recovery},
+		HBA:        hba,
+		Standby:    standby,
+		CustomConf: n.opts.CustomConf != "",
+	})
+	if err != nil {
+		return m, false, fmt.Errorf("write configuration: %w", err)
+	}
+	if _, err := n.dir.SanitizeAutoConf(); err != nil {
+		return m, changed, err
+	}
+	return m, changed, nil
+}
+
+// writePgpass writes the password file libpq tools use: replication credentials for the
+// upstream and superuser/rewind credentials for any host (rewind and local checks).
+func (n *Node) writePgpass(host string, port int) (bool, error) {
+	p := strconv.Itoa(port)
+	entries := []pgconf.PgpassEntry{
+		{Host: host, Port: p, User: n.opts.Replication.User, Password: n.opts.Replication.Password},
+		{Host: "*", Port: "*", User: n.opts.Rewind.User, Password: n.opts.Rewind.Password},
+		{Host: "*", Port: "*", User: n.opts.Superuser.User, Password: n.opts.Superuser.Password},
+	}
+	return n.dir.WritePgpass(n.opts.PGPass, entries)
+}

@@ -1,0 +1,167 @@
+package pgnode
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/warden-ha/warden/internal/cluster"
+	"github.com/warden-ha/warden/internal/postgres"
+	"github.com/warden-ha/warden/internal/postgres/pgconf"
+)
+
+// Follow makes PostgreSQL a replica of leader, or a replica without upstream when
+// leader is nil. Before following a leader it checks that the local data has not
+// diverged from the leader's timeline; diverged data is rewound, or re-cloned (the old
+// directory moved aside) when pg_rewind cannot be used or fails.
+func (n *Node) Follow(ctx context.Context, leader *cluster.Member) error {
+	if n.running() == nil {
+		n.adopt()
+	}
+	if n.running() != nil {
+		diverged := false
+		if leader != nil {
+			var err error
+			if diverged, err = n.divergedRunning(ctx, *leader); err != nil {
+				return err
+			}
+		}
+		if !diverged {
+			return n.reconfigure(ctx, leader)
+		}
+		n.log.Info("local data diverged from the new leader's timeline; stopping PostgreSQL to repair it", "leader", leader.Name)
+		if err := n.Stop(ctx, "fast"); err != nil {
+			return err
+		}
+	}
+	return n.followStopped(ctx, leader)
+}
+
+// reconfigure points a running replica at leader and reloads when the files changed
+// (primary_conninfo is reloadable from PostgreSQL 13).
+func (n *Node) reconfigure(ctx context.Context, leader *cluster.Member) error {
+	_, changed, err := n.writeConfig(true, leader)
+	if err != nil {
+		return err
+	}
+	if changed {
+		conn, err := n.localConn(ctx)
+		if err != nil {
+			return err
+		}
+		if err := conn.Reload(ctx); err != nil {
+			return err
+		}
+	}
+	n.setUpstream(nameOf(leader))
+	return nil
+}
+
+func (n *Node) followStopped(ctx context.Context, leader *cluster.Member) error {
+	if leader == nil {
+		return n.startReplica(ctx, nil)
+	}
+	cd, err := n.tools.ControlData(ctx, n.opts.DataDir)
+	if err != nil {
+		return err
+	}
+	if !cd.CleanlyShutDown() {
+		n.log.Info("doing crash recovery in a single user mode")
+		m := n.params()
+		if err := n.tools.CrashRecovery(ctx, n.opts.DataDir, n.dir.ConfFile(), pgconf.CommandLineOptions(m.Parameters, n.major)); err != nil {
+			return err
+		}
+		if cd, err = n.tools.ControlData(ctx, n.opts.DataDir); err != nil {
+			return err
+		}
+	}
+	diverged, err := n.diverged(ctx, cd.Position(), *leader)
+	if err != nil {
+		return err
+	}
+	if diverged {
+		return n.repair(ctx, cd, *leader)
+	}
+	return n.startReplica(ctx, leader)
+}
+
+func (n *Node) divergedRunning(ctx context.Context, leader cluster.Member) (bool, error) {
+	conn, err := n.localConn(ctx)
+	if err != nil {
+		return false, err
+	}
+	obs, err := conn.Observe(ctx)
+	if err != nil {
+		return false, err
+	}
+	if !obs.InRecovery {
+		return true, nil
+	}
+	tl := obs.Timeline
+	if tl == 0 {
+		cd, err := n.tools.ControlData(ctx, n.opts.DataDir)
+		if err != nil {
+			return false, err
+		}
+		tl = cd.Timeline
+	}
+	return n.diverged(ctx, pgconf.LocalPosition{Timeline: tl, LSN: obs.ReplayedLSN}, leader)
+}
+
+// diverged compares the local position with the leader's timeline history.
+func (n *Node) diverged(ctx context.Context, local pgconf.LocalPosition, leader cluster.Member) (bool, error) {
+	host, port, err := memberAddress(leader)
+	if err != nil {
+		return false, err
+	}
+	conn, err := postgres.Connect(ctx, postgres.ConnParams{Host: host, Port: port, User: n.opts.Rewind.User, Password: n.opts.Rewind.Password})
+	if err != nil {
+		return false, fmt.Errorf("connect to leader %s for the timeline check: %w", leader.Name, err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	tl, err := conn.Timeline(ctx)
+	if err != nil {
+		return false, fmt.Errorf("leader %s: %w", leader.Name, err)
+	}
+	var history []pgconf.HistoryLine
+	if local.Timeline < tl && tl > 1 {
+		raw, err := conn.ReadTimelineHistory(ctx, tl)
+		if err != nil {
+			return false, err
+		}
+		if history, err = pgconf.ParseHistory(raw); err != nil {
+			return false, err
+		}
+	}
+	need := pgconf.NeedsRewind(local, tl, history)
+	n.log.Info("checked timeline divergence", "leader", leader.Name, "local_timeline", local.Timeline,
+		"local_lsn", cluster.FormatLSN(local.LSN), "leader_timeline", tl, "diverged", need)
+	return need, nil
+}
+
+// repair rewinds a cleanly stopped, diverged data directory from leader, or re-clones it
+// when pg_rewind is off, impossible (no wal_log_hints and no checksums) or failing.
+func (n *Node) repair(ctx context.Context, cd pgconf.ControlData, leader cluster.Member) error {
+	if n.usePgRewind() && (cd.WALLogHints || cd.DataChecksums) {
+		n.log.Info(fmt.Sprintf("running pg_rewind from %s", leader.Name))
+		host, port, err := memberAddress(leader)
+		if err != nil {
+			return err
+		}
+		if _, err := n.writePgpass(host, port); err != nil {
+			return err
+		}
+		dsn := fmt.Sprintf("host=%s port=%d user=%s dbname=postgres", host, port, n.opts.Rewind.User)
+		err = n.tools.Rewind(ctx, n.opts.DataDir, dsn, nil)
+		if err == nil {
+			n.log.Info("pg_rewind finished", "leader", leader.Name)
+			return n.startReplica(ctx, &leader)
+		}
+		n.log.Error("pg_rewind failed; re-cloning from the leader", "err", err)
+	} else {
+		n.log.Warn("data diverged and pg_rewind cannot be used (use_pg_rewind off, or neither wal_log_hints nor data checksums); re-cloning from the leader")
+	}
+	if err := n.moveAside("diverged"); err != nil {
+		return err
+	}
+	return n.Clone(ctx, leader)
+}

@@ -1,0 +1,161 @@
+package pgnode
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/warden-ha/warden/internal/agent"
+	"github.com/warden-ha/warden/internal/api"
+	"github.com/warden-ha/warden/internal/cluster"
+	"github.com/warden-ha/warden/internal/postgres"
+	"github.com/warden-ha/warden/internal/postgres/pgconf"
+)
+
+// observeTimeout bounds the monitoring query; a server that cannot answer within it is
+// reported as not ready rather than stalling the HA loop.
+const observeTimeout = 2 * time.Second
+
+// Observe looks at the data directory and the postmaster and, when it runs, queries it once.
+func (n *Node) Observe(ctx context.Context, members []cluster.Member) agent.Observation {
+	var o agent.Observation
+	empty, err := n.dir.IsEmpty()
+	if err != nil {
+		n.log.Error("data directory is not accessible", "err", err)
+	}
+	if empty || err != nil {
+		o.DataDirEmpty = true
+		o.State = "stopped"
+		if n.running() != nil {
+			o.Running = true
+		}
+		return o
+	}
+	pm := n.running()
+	if pm == nil {
+		pm = n.adopt()
+	}
+	if pm == nil {
+		return n.observeStopped(ctx)
+	}
+	o.Running = true
+	o.State = "starting"
+	qctx, cancel := context.WithTimeout(ctx, observeTimeout)
+	defer cancel()
+	conn, err := n.localConn(qctx)
+	if err != nil {
+		n.fillSysID(qctx, &o)
+		return o
+	}
+	obs, err := conn.Observe(qctx)
+	if err != nil {
+		n.closeConn()
+		n.fillSysID(qctx, &o)
+		return o
+	}
+	n.fillRunning(qctx, conn, obs, members, &o)
+	return o
+}
+
+// adopt finds a postmaster left running by a previous agent process and watches it.
+func (n *Node) adopt() *postgres.Postmaster {
+	pid, ok := postgres.FindRunning(n.opts.DataDir)
+	if !ok {
+		return nil
+	}
+	pm, err := postgres.Adopt(pid, n.startOptions(n.params().Parameters))
+	if err != nil {
+		n.log.Warn("could not adopt the running postmaster", "pid", pid, "err", err)
+		return nil
+	}
+	n.log.Info("adopted a running postmaster", "pid", pid)
+	n.watch(pm)
+	return pm
+}
+
+func (n *Node) observeStopped(ctx context.Context) agent.Observation {
+	o := agent.Observation{State: "stopped"}
+	cd, err := n.tools.ControlData(ctx, n.opts.DataDir)
+	if err != nil {
+		n.log.Warn("pg_controldata failed", "err", err)
+		return o
+	}
+	o.SysID = cd.SysID
+	o.Timeline = cd.Timeline
+	o.WasPrimary = cd.State == pgconf.StateInProduction
+	if o.WasPrimary {
+		o.State = "crashed"
+	}
+	return o
+}
+
+func (n *Node) fillSysID(ctx context.Context, o *agent.Observation) {
+	if cd, err := n.tools.ControlData(ctx, n.opts.DataDir); err == nil {
+		o.SysID = cd.SysID
+	}
+}
+
+func (n *Node) fillRunning(ctx context.Context, conn *postgres.Conn, obs postgres.Observation, members []cluster.Member, o *agent.Observation) {
+	o.Ready = true
+	o.State = "running"
+	o.InRecovery = obs.InRecovery
+	o.Timeline = obs.Timeline
+	o.ServerVersion = obs.ServerVersion
+	o.PostmasterStartTime = obs.PostmasterStart.Format("2006-01-02 15:04:05.999999-07:00")
+	n.fillSysID(ctx, o)
+	if !obs.InRecovery {
+		o.WAL = obs.CurrentLSN
+		if rows, err := conn.Replication(ctx); err == nil {
+			for _, r := range rows {
+				o.Replication = append(o.Replication, api.ReplicationRow{
+					Usename: r.User, ApplicationName: r.ApplicationName, ClientAddr: r.ClientAddr,
+					State: r.State, SyncState: r.SyncState, SyncPriority: r.SyncPriority,
+				})
+			}
+		}
+		return
+	}
+	o.ReceivedLSN, o.ReplayedLSN = obs.ReceivedLSN, obs.ReplayedLSN
+	o.WAL = max(obs.ReceivedLSN, obs.ReplayedLSN)
+	if !obs.ReplayTimestamp.IsZero() {
+		ts := obs.ReplayTimestamp.Format("2006-01-02 15:04:05.999999-07:00")
+		o.ReplayedTimestamp = &ts
+	}
+	o.ReplayPaused = obs.ReplayPaused
+	o.ReplicationState = "in archive recovery"
+	if obs.ReceiverStatus == "streaming" {
+		o.ReplicationState = "streaming"
+	}
+	if o.Timeline == 0 {
+		if cd, err := n.tools.ControlData(ctx, n.opts.DataDir); err == nil {
+			o.Timeline = cd.Timeline
+		}
+	}
+	n.mu.Lock()
+	o.Upstream = n.upstream
+	n.mu.Unlock()
+	if o.Upstream == "" && obs.ReceiverHost != "" {
+		o.Upstream = upstreamByHost(members, obs.ReceiverHost, obs.ReceiverConnInfo)
+	}
+}
+
+// upstreamByHost maps the WAL receiver's host (and port, from its conninfo) back to a member.
+func upstreamByHost(members []cluster.Member, host, conninfo string) string {
+	for _, m := range members {
+		h, p := m.HostPort()
+		if h == host && (conninfo == "" || containsPort(conninfo, p)) {
+			return m.Name
+		}
+	}
+	return ""
+}
+
+func containsPort(conninfo string, port int) bool {
+	for _, f := range strings.Fields(conninfo) {
+		if f == "port="+strconv.Itoa(port) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,289 @@
+// Package pgnode implements agent.Node over internal/postgres: the local PostgreSQL as
+// the HA executor drives it. The postmaster is this process's child (or, after an agent
+// restart, adopted through a pidfd), so its exit is seen the moment it happens.
+package pgnode
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/warden-ha/warden/internal/agent"
+	"github.com/warden-ha/warden/internal/cluster"
+	"github.com/warden-ha/warden/internal/postgres"
+	"github.com/warden-ha/warden/internal/postgres/pgconf"
+)
+
+// Auth is one PostgreSQL role's credentials.
+type Auth struct {
+	User     string
+	Password string
+	SSLMode  string
+}
+
+// Dynamic is the part of the cluster's dynamic configuration the node applies.
+type Dynamic struct {
+	Parameters  map[string]any
+	PgHBA       []string
+	UsePgRewind bool
+	UseSlots    bool
+}
+
+// Options describe the node; the agent builds them from the configuration.
+type Options struct {
+	Name, Scope     string
+	DataDir         string
+	ConfigDir       string
+	BinDir          string
+	PGPass          string
+	ListenAddresses string
+	Port            int
+	Superuser       Auth
+	Replication     Auth
+	Rewind          Auth
+	LocalParameters map[string]any
+	LocalPgHBA      []string
+	CustomConf      string
+	RecoveryConf    map[string]any
+	// UsePgRewind overrides the dynamic use_pg_rewind when set locally.
+	UsePgRewind *bool
+	// Dynamic returns the current dynamic configuration.
+	Dynamic func() Dynamic
+
+	InitDB       []string
+	BootstrapHBA []string
+	Users        map[string]UserSpec
+	Basebackup   []string
+	PgCtlTimeout time.Duration
+	// RemoveDataDirectoryOnRewindFailure / OnDivergedTimelines allow re-cloning; the
+	// old data directory is moved aside, never deleted.
+	RemoveDataDirectoryOnRewindFailure     bool
+	RemoveDataDirectoryOnDivergedTimelines bool
+	// Credential runs PostgreSQL as another OS user (tests running as root).
+	Credential *syscall.Credential
+}
+
+// UserSpec is a role from bootstrap.users.
+type UserSpec struct {
+	Password string
+	Options  []string
+}
+
+// Node is the local PostgreSQL.
+type Node struct {
+	opts  Options
+	log   *slog.Logger
+	tools postgres.Tools
+	dir   postgres.DataDir
+	major int
+	exits chan struct{}
+
+	mu       sync.Mutex
+	pm       *postgres.Postmaster
+	conn     *postgres.Conn
+	upstream string
+}
+
+var _ agent.Node = (*Node)(nil)
+
+// New checks the binaries and returns the node.
+func New(opts Options, log *slog.Logger) (*Node, error) {
+	if opts.PgCtlTimeout <= 0 {
+		opts.PgCtlTimeout = 60 * time.Second
+	}
+	if opts.Dynamic == nil {
+		opts.Dynamic = func() Dynamic { return Dynamic{UseSlots: true} }
+	}
+	runner := postgres.ExecRunner{Log: log, Credential: opts.Credential}
+	n := &Node{
+		opts:  opts,
+		log:   log,
+		tools: postgres.Tools{Runner: runner, BinDir: opts.BinDir, PassFile: opts.PGPass, Owner: opts.Credential, Timeout: opts.PgCtlTimeout},
+		dir:   postgres.DataDir{Path: opts.DataDir, ConfigDir: opts.ConfigDir, Owner: opts.Credential},
+		exits: make(chan struct{}, 1),
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	major, err := n.tools.Version(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("postgresql.bin_dir %q: %w", opts.BinDir, err)
+	}
+	n.major = major
+	return n, nil
+}
+
+// Exits delivers a wake-up when the postmaster exits.
+func (n *Node) Exits() <-chan struct{} { return n.exits }
+
+func (n *Node) postmaster() *postgres.Postmaster {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.pm
+}
+
+func (n *Node) running() *postgres.Postmaster {
+	pm := n.postmaster()
+	if pm == nil {
+		return nil
+	}
+	select {
+	case <-pm.Exited():
+		return nil
+	default:
+		return pm
+	}
+}
+
+func (n *Node) watch(pm *postgres.Postmaster) {
+	n.mu.Lock()
+	n.pm = pm
+	n.mu.Unlock()
+	go func() {
+		<-pm.Exited()
+		n.closeConn()
+		select {
+		case n.exits <- struct{}{}:
+		default:
+		}
+	}()
+}
+
+func (n *Node) setUpstream(name string) {
+	n.mu.Lock()
+	n.upstream = name
+	n.mu.Unlock()
+}
+
+func (n *Node) localConnParams() postgres.ConnParams {
+	host := "127.0.0.1"
+	first := strings.TrimSpace(strings.Split(n.opts.ListenAddresses, ",")[0])
+	switch first {
+	case "", "*", "0.0.0.0", "127.0.0.1", "localhost", "::":
+	default:
+		host = first
+	}
+	return postgres.ConnParams{Host: host, Port: n.opts.Port, User: n.opts.Superuser.User, Password: n.opts.Superuser.Password}
+}
+
+// localConn returns the cached connection to the local server, connecting when needed.
+func (n *Node) localConn(ctx context.Context) (*postgres.Conn, error) {
+	n.mu.Lock()
+	c := n.conn
+	n.mu.Unlock()
+	if c != nil {
+		return c, nil
+	}
+	c, err := postgres.Connect(ctx, n.localConnParams())
+	if err != nil {
+		return nil, err
+	}
+	n.mu.Lock()
+	n.conn = c
+	n.mu.Unlock()
+	return c, nil
+}
+
+func (n *Node) closeConn() {
+	n.mu.Lock()
+	c := n.conn
+	n.conn = nil
+	n.mu.Unlock()
+	if c != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_ = c.Close(ctx)
+	}
+}
+
+func (n *Node) startOptions(params map[string]string) postgres.StartOptions {
+	return postgres.StartOptions{
+		BinDir: n.opts.BinDir, DataDir: n.opts.DataDir, ConfigFile: n.dir.ConfFile(),
+		Options: pgconf.CommandLineOptions(params, n.major), Credential: n.opts.Credential, Log: n.log,
+		ReadyConnString: n.readyConnString(),
+	}
+}
+
+func (n *Node) readyConnString() string {
+	p := n.localConnParams()
+	u := url.URL{Scheme: "postgres", User: url.UserPassword(p.User, p.Password), Host: p.Host + ":" + strconv.Itoa(p.Port), Path: "/postgres"}
+	q := url.Values{"connect_timeout": {"2"}, "application_name": {"warden-ready"}}
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// start launches the postmaster as a child and waits until it accepts connections.
+func (n *Node) start(ctx context.Context, params map[string]string) error {
+	if pm := n.running(); pm != nil {
+		return nil
+	}
+	if _, err := postgres.RemoveStalePidFile(n.opts.DataDir); err != nil {
+		return err
+	}
+	pm, err := postgres.Start(ctx, n.startOptions(params))
+	if err != nil {
+		return fmt.Errorf("start postgres: %w", err)
+	}
+	n.watch(pm)
+	wctx, cancel := context.WithTimeout(ctx, n.opts.PgCtlTimeout)
+	defer cancel()
+	if err := pm.WaitReady(wctx); err != nil {
+		return fmt.Errorf("wait for postgres to accept connections: %w", err)
+	}
+	return nil
+}
+
+func stopMode(mode string) postgres.StopMode {
+	switch mode {
+	case "immediate":
+		return postgres.StopImmediate
+	case "smart":
+		return postgres.StopSmart
+	}
+	return postgres.StopFast
+}
+
+func strParams(m map[string]any) map[string]string {
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		switch t := v.(type) {
+		case bool:
+			if t {
+				out[k] = "on"
+			} else {
+				out[k] = "off"
+			}
+		case nil:
+		default:
+			out[k] = fmt.Sprint(t)
+		}
+	}
+	return out
+}
+
+func (n *Node) usePgRewind() bool {
+	if n.opts.UsePgRewind != nil {
+		return *n.opts.UsePgRewind
+	}
+	return n.opts.Dynamic().UsePgRewind
+}
+
+// memberAddress returns host and port from a member's conn_url.
+func memberAddress(m cluster.Member) (string, int, error) {
+	host, port := m.HostPort()
+	if host == "" {
+		return "", 0, fmt.Errorf("member %s has no usable conn_url %q", m.Name, m.ConnURL)
+	}
+	return host, port, nil
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}

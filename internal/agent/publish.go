@@ -1,0 +1,92 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"time"
+
+	"github.com/warden-ha/warden/internal/api"
+	"github.com/warden-ha/warden/internal/cluster"
+	"github.com/warden-ha/warden/internal/ha"
+)
+
+// publish writes the member key (only when changed, the store keeps the lease alive
+// either way), the leader's status key, and the REST status.
+func (a *Agent) publish(ctx context.Context, cl *cluster.Cluster, obs Observation, s ha.Settings) {
+	if cl != nil {
+		a.touchMember(ctx, obs, s)
+	}
+	holds := !a.lastRefresh.IsZero() && cl != nil && cl.LeaderName() == s.Name
+	if holds && obs.Ready && !obs.InRecovery && obs.WAL != a.lastOptime {
+		dctx, cancel := a.dcsCtx(ctx, s)
+		if err := a.store.SetStatus(dctx, cluster.EncodeStatus(cluster.Status{Optime: obs.WAL})); err == nil {
+			a.lastOptime = obs.WAL
+		}
+		cancel()
+	}
+	a.status.Store(a.buildStatus(cl, obs, s))
+}
+
+func (a *Agent) role(obs Observation) cluster.Role {
+	switch {
+	case obs.Ready && obs.InRecovery:
+		return cluster.RoleReplica
+	case obs.Ready:
+		return cluster.RolePrimary
+	case obs.DataDirEmpty:
+		return cluster.RoleUninitialized
+	case obs.WasPrimary:
+		return cluster.RolePrimary
+	}
+	return cluster.RoleReplica
+}
+
+func (a *Agent) touchMember(ctx context.Context, obs Observation, s ha.Settings) {
+	m := cluster.Member{
+		ConnURL: a.opts.ConnURL, APIURL: a.opts.APIURL, State: obs.State, Role: a.role(obs),
+		Version: cluster.Version, Tags: a.opts.Tags,
+	}
+	if obs.Ready {
+		wal := obs.WAL
+		m.XLogLocation = &wal
+		m.Timeline = obs.Timeline
+		m.ReplicationState = obs.ReplicationState
+	}
+	value := cluster.EncodeMember(m)
+	dctx, cancel := a.dcsCtx(ctx, s)
+	defer cancel()
+	if err := a.store.TouchMember(dctx, value); err != nil {
+		a.log.Warn("could not update member key", "err", err)
+		return
+	}
+	if !bytes.Equal(value, a.lastMember) {
+		a.lastMember = value
+	}
+}
+
+func (a *Agent) buildStatus(cl *cluster.Cluster, obs Observation, s ha.Settings) *api.Status {
+	st := &api.Status{
+		Name: s.Name, Scope: a.opts.Scope, State: obs.State, Role: a.role(obs),
+		PostgresReachable: obs.Ready, ServerVersion: obs.ServerVersion, PostmasterStartTime: obs.PostmasterStartTime,
+		Timeline: obs.Timeline, ReplicationState: obs.ReplicationState, Replication: obs.Replication,
+		Tags: a.opts.Tags, SysID: obs.SysID, DCSLastSeen: a.dcsLastSeen, TTL: s.TTL,
+		NextLoop: a.now().Add(s.LoopWait),
+	}
+	if obs.Ready && !obs.InRecovery {
+		st.XLogLocation = obs.WAL
+	} else if obs.Ready {
+		st.ReceivedLocation, st.ReplayedLocation = obs.ReceivedLSN, obs.ReplayedLSN
+		st.ReplayedTimestamp, st.ReplayPaused = obs.ReplayedTimestamp, obs.ReplayPaused
+	}
+	if cl != nil {
+		st.DCSAvailable = true
+		st.ClusterUnlocked = !cl.Locked()
+		st.LeaderOptime = cl.Status.Optime
+		if cl.LeaderName() == s.Name && !a.lastRefresh.IsZero() {
+			st.LockValidUntil = a.lastRefresh.Add(s.TTL)
+		}
+	} else if !a.lastRefresh.IsZero() && time.Since(a.lastRefresh) < s.TTL {
+		st.LockValidUntil = a.lastRefresh.Add(s.TTL)
+	}
+	return st
+}

@@ -1,0 +1,36 @@
+package cli
+
+import (
+	"github.com/warden-ha/warden/internal/agent/pgnode"
+	"github.com/warden-ha/warden/internal/config"
+)
+
+func auth(a config.Auth) pgnode.Auth {
+	return pgnode.Auth{User: a.Username, Password: a.Password.Reveal(), SSLMode: a.SSLMode}
+}
+
+// pgnodeOptions maps the postgresql and bootstrap sections onto the node; dynamic
+// returns the cluster's dynamic configuration in force.
+func pgnodeOptions(cfg *config.Config, dynamic func() config.Dynamic) pgnode.Options {
+	pg := cfg.PostgreSQL
+	users := map[string]pgnode.UserSpec{}
+	for name, u := range cfg.Bootstrap.Users {
+		users[name] = pgnode.UserSpec{Password: u.Password.Reveal(), Options: u.Options}
+	}
+	return pgnode.Options{
+		Name: cfg.Name, Scope: cfg.Scope,
+		DataDir: pg.DataDir, ConfigDir: pg.ConfigDir, BinDir: pg.BinDir, PGPass: pg.PGPass,
+		ListenAddresses: pg.ListenAddresses, Port: pg.Port,
+		Superuser: auth(pg.Superuser), Replication: auth(pg.Replication), Rewind: auth(pg.Rewind),
+		LocalParameters: pg.Parameters, LocalPgHBA: pg.PgHBA, CustomConf: pg.CustomConf, RecoveryConf: pg.RecoveryConf,
+		UsePgRewind: pg.UsePgRewind,
+		Dynamic: func() pgnode.Dynamic {
+			d := dynamic()
+			return pgnode.Dynamic{Parameters: d.Parameters, PgHBA: d.PgHBA, UsePgRewind: d.UsePgRewind, UseSlots: d.UseSlots}
+		},
+		InitDB: cfg.Bootstrap.InitDB, BootstrapHBA: cfg.Bootstrap.PgHBA, Users: users, Basebackup: pg.Basebackup,
+		PgCtlTimeout: pg.PgCtlTimeout,
+		RemoveDataDirectoryOnRewindFailure:     pg.RemoveDataDirectoryOnRewindFailure,
+		RemoveDataDirectoryOnDivergedTimelines: pg.RemoveDataDirectoryOnDivergedTimelines,
+	}
+}

@@ -1,0 +1,134 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/warden-ha/warden/internal/agent"
+	"github.com/warden-ha/warden/internal/agent/pgnode"
+	"github.com/warden-ha/warden/internal/api"
+	"github.com/warden-ha/warden/internal/api/client"
+	"github.com/warden-ha/warden/internal/config"
+	"github.com/warden-ha/warden/internal/dcs"
+	"github.com/warden-ha/warden/internal/dcs/etcd3"
+)
+
+func runAgent(parent context.Context, path string, stderr io.Writer) error {
+	if os.Geteuid() == 0 {
+		return &ExitError{Code: 1, Err: errors.New("refusing to run as root: PostgreSQL refuses to run as root and Warden manages it as its own child process; run Warden as the postgres user, e.g. `sudo -u postgres warden " + path + "`")}
+	}
+	cfg, warnings, err := config.Load(path, os.Environ())
+	if err != nil {
+		return &ExitError{Code: 1, Err: err}
+	}
+	log, err := newLogger(stderr, cfg.Log.Level)
+	if err != nil {
+		return &ExitError{Code: 1, Err: err}
+	}
+	for _, w := range warnings {
+		log.Warn(w.String())
+	}
+	ctx, stop := signal.NotifyContext(parent, syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+
+	if cfg.Etcd.Section == "etcd" {
+		log.Info("the etcd: section is served over the etcd v3 API (the v2 API is gone from current etcd); rename it to etcd3: to silence this note")
+	}
+	store, err := openStore(ctx, cfg, log)
+	if err != nil {
+		return &ExitError{Code: 1, Err: err}
+	}
+	defer store.Close()
+
+	var a *agent.Agent
+	dynamic := func() config.Dynamic {
+		if a == nil {
+			return cfg.Bootstrap.Dynamic
+		}
+		return a.Dynamic()
+	}
+	node, err := pgnode.New(pgnodeOptions(cfg, dynamic), log)
+	if err != nil {
+		return &ExitError{Code: 1, Err: err}
+	}
+	peers := client.New(client.Options{Timeout: 2 * time.Second, Username: cfg.Ctl.Username, Password: cfg.Ctl.Password.Reveal()})
+	a = agent.New(agentOptions(cfg), store, node, peers, log)
+
+	srv := api.New(a, api.Options{Listen: cfg.RestAPI.Listen, DCSTimeout: cfg.Bootstrap.Dynamic.RetryTimeout}, log)
+	if err := srv.Listen(); err != nil {
+		return &ExitError{Code: 1, Err: fmt.Errorf("restapi.listen: %w", err)}
+	}
+	apiDone := make(chan error, 1)
+	apiCtx, apiCancel := context.WithCancel(context.WithoutCancel(ctx))
+	go func() { apiDone <- srv.Serve(apiCtx) }()
+
+	log.Info("starting warden", "name", cfg.Name, "scope", cfg.Scope, "api", cfg.RestAPI.Listen, "dcs", strings.Join(cfg.Etcd.Hosts, ","))
+	runErr := a.Run(ctx)
+	apiCancel()
+	if err := <-apiDone; err != nil && !errors.Is(err, context.Canceled) {
+		log.Warn("REST API stopped with an error", "err", err)
+	}
+	if runErr != nil {
+		return &ExitError{Code: 1, Err: runErr}
+	}
+	return nil
+}
+
+func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger) (dcs.Store, error) {
+	cc := etcd3.ClientConfig{Username: cfg.Etcd.Username, Password: cfg.Etcd.Password.Reveal()}
+	scheme := cfg.Etcd.Protocol
+	if scheme == "" {
+		scheme = "http"
+	}
+	for _, h := range cfg.Etcd.Hosts {
+		if strings.Contains(h, "://") {
+			cc.Endpoints = append(cc.Endpoints, h)
+		} else {
+			cc.Endpoints = append(cc.Endpoints, scheme+"://"+h)
+		}
+	}
+	if scheme == "https" || cfg.Etcd.CACert != "" || cfg.Etcd.Cert != "" {
+		tlsCfg, err := etcd3.TLSConfig(cfg.Etcd.CACert, cfg.Etcd.Cert, cfg.Etcd.Key)
+		if err != nil {
+			return nil, err
+		}
+		cc.TLS = tlsCfg
+	}
+	d := cfg.Bootstrap.Dynamic
+	opts := dcs.Options{
+		Prefix:       prefix(cfg.Namespace, cfg.Scope),
+		Member:       cfg.Name,
+		TTL:          d.TTL,
+		RetryTimeout: d.RetryTimeout,
+	}
+	return etcd3.New(ctx, cc, opts, log)
+}
+
+// prefix is Patroni's base path /<namespace>/<scope>/ with duplicate slashes removed.
+func prefix(namespace, scope string) string {
+	p := filepath.Clean("/" + namespace + "/" + scope)
+	return p + "/"
+}
+
+func agentOptions(cfg *config.Config) agent.Options {
+	return agent.Options{
+		Name:         cfg.Name,
+		Scope:        cfg.Scope,
+		ConnURL:      "postgres://" + cfg.PostgreSQL.ConnectAddress + "/postgres",
+		APIURL:       "http://" + cfg.RestAPI.ConnectAddress + "/patroni",
+		Tags:         cfg.Tags,
+		BootstrapDCS: cfg.Bootstrap.DCS,
+		CanBootstrap: true,
+		Dynamic:      cfg.Bootstrap.Dynamic,
+		UsePgRewind:  cfg.PostgreSQL.UsePgRewind,
+	}
+}
