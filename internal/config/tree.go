@@ -54,16 +54,28 @@ func yamlError(err error, source string) *Error {
 	return &Error{Source: source, Message: "invalid YAML: " + strings.TrimPrefix(msg, "yaml: ")}
 }
 
+// maxDepth bounds nesting; real configurations are a few levels deep.
+const maxDepth = 100
+
 type converter struct {
 	source string
 	d      *diags
 	budget int
+	depth  int
+	// expanding holds the alias targets being expanded, to refuse cycles
+	// such as "a: &a [*a]".
+	expanding map[*yaml.Node]bool
 }
 
 func (c *converter) convert(n *yaml.Node, path string) (any, error) {
 	c.budget--
 	if c.budget < 0 {
 		return nil, &Error{Key: path, Line: n.Line, Source: c.source, Message: "document too large (alias expansion)"}
+	}
+	c.depth++
+	defer func() { c.depth-- }()
+	if c.depth > maxDepth {
+		return nil, &Error{Key: path, Line: n.Line, Source: c.source, Message: "document nested too deeply"}
 	}
 	switch n.Kind {
 	case yaml.DocumentNode:
@@ -75,6 +87,14 @@ func (c *converter) convert(n *yaml.Node, path string) (any, error) {
 		if n.Alias == nil {
 			return nil, nil
 		}
+		if c.expanding[n.Alias] {
+			return nil, &Error{Key: path, Line: n.Line, Source: c.source, Message: "alias refers to itself"}
+		}
+		if c.expanding == nil {
+			c.expanding = map[*yaml.Node]bool{}
+		}
+		c.expanding[n.Alias] = true
+		defer delete(c.expanding, n.Alias)
 		return c.convert(n.Alias, path)
 	case yaml.ScalarNode:
 		var v any

@@ -1,0 +1,157 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseDynamicDefaults(t *testing.T) {
+	d, warns := ParseDynamic(nil)
+	want := DefaultDynamic()
+	if d.TTL != want.TTL || d.LoopWait != 10*time.Second || d.RetryTimeout != 10*time.Second ||
+		d.MaximumLagOnFailover != 1048576 || d.MaximumLagOnSyncnode != -1 || d.PrimaryStartTimeout != 300*time.Second ||
+		d.PrimaryStopTimeout != 0 || !d.UseSlots || d.SynchronousNodeCount != 1 || len(warns) != 0 {
+		t.Errorf("defaults = %+v, %v", d, warns)
+	}
+	if err := d.Validate(); err != nil {
+		t.Errorf("defaults must validate: %v", err)
+	}
+}
+
+func TestParseDynamicValues(t *testing.T) {
+	raw := map[string]any{
+		"ttl": 20, "loop_wait": "5", "retry_timeout": 7.0,
+		"maximum_lag_on_failover": 100, "maximum_lag_on_syncnode": 200,
+		"master_start_timeout": 10, "primary_start_timeout": 20, "master_stop_timeout": 3,
+		"synchronous_mode": "on", "synchronous_mode_strict": "yes", "synchronous_node_count": 2,
+		"failsafe_mode": true, "check_timeline": 1, "pause": true, "max_timelines_history": 5,
+		"postgresql": map[string]any{
+			"use_pg_rewind": true, "use_slots": false, "pg_hba": []any{"host all all 0.0.0.0/0 md5"},
+			"parameters":   map[string]any{"max_connections": 200, "wal_keep_segment": 8, "citus.node": "x"},
+			"recovery_conf": map[string]any{"restore_command": "cp %f %p"},
+		},
+		"standby_cluster": map[string]any{"host": "10.0.0.1", "port": 5432, "bogus": 1},
+		"slots":           map[string]any{"s1": map[string]any{"type": "physical"}},
+	}
+	d, warns := ParseDynamic(raw)
+	if d.TTL != 20*time.Second || d.LoopWait != 5*time.Second || d.RetryTimeout != 7*time.Second {
+		t.Errorf("timings = %v %v %v", d.TTL, d.LoopWait, d.RetryTimeout)
+	}
+	if d.PrimaryStartTimeout != 20*time.Second || d.PrimaryStopTimeout != 3*time.Second {
+		t.Errorf("primary_* must win over master_*; master_* alone is accepted: %v %v", d.PrimaryStartTimeout, d.PrimaryStopTimeout)
+	}
+	if !d.SynchronousMode || !d.SynchronousModeStrict || d.SynchronousNodeCount != 2 || !d.FailsafeMode || !d.CheckTimeline || !d.Pause {
+		t.Errorf("booleans = %+v", d)
+	}
+	if !d.UsePgRewind || d.UseSlots || len(d.PgHBA) != 1 || d.RecoveryConf["restore_command"] != "cp %f %p" || d.MaxTimelinesHistory != 5 {
+		t.Errorf("postgresql = %+v", d)
+	}
+	if d.Parameters["max_connections"] != 200 || d.Parameters["citus.node"] != "x" {
+		t.Errorf("command-line and dotted parameters are accepted from DCS: %v", d.Parameters)
+	}
+	if _, ok := d.Parameters["wal_keep_segment"]; ok {
+		t.Error("unknown parameter kept")
+	}
+	if d.StandbyCluster["host"] != "10.0.0.1" || d.StandbyCluster["bogus"] != nil || d.Slots["s1"] == nil {
+		t.Errorf("standby/slots = %v %v", d.StandbyCluster, d.Slots)
+	}
+	wantWarning(t, warns, "postgresql.parameters.wal_keep_segment", 0, "did you mean wal_keep_size?")
+	wantWarning(t, warns, "standby_cluster.bogus", 0, "unknown key")
+	if len(warns) != 2 {
+		t.Errorf("warnings:\n%s", listWarnings(warns))
+	}
+	if d.Raw["ttl"] != 20 {
+		t.Error("Raw must be the input")
+	}
+}
+
+func TestParseDynamicFallsBack(t *testing.T) {
+	tests := []struct {
+		name  string
+		raw   map[string]any
+		key   string
+		check func(Dynamic) bool
+	}{
+		{"ttl not a number", map[string]any{"ttl": "abc"}, "ttl", func(d Dynamic) bool { return d.TTL == 30*time.Second }},
+		{"ttl a list", map[string]any{"ttl": []any{1}}, "ttl", func(d Dynamic) bool { return d.TTL == 30*time.Second }},
+		{"loop_wait fraction", map[string]any{"loop_wait": 2.5}, "loop_wait", func(d Dynamic) bool { return d.LoopWait == 10*time.Second }},
+		{"bad bool", map[string]any{"synchronous_mode": "perhaps"}, "synchronous_mode", func(d Dynamic) bool { return !d.SynchronousMode }},
+		{"postgresql not a map", map[string]any{"postgresql": "x"}, "postgresql", func(d Dynamic) bool { return d.UseSlots }},
+		{"parameters a list", map[string]any{"postgresql": map[string]any{"parameters": []any{"a"}}}, "postgresql.parameters", func(d Dynamic) bool { return len(d.Parameters) == 0 }},
+		{"node count zero", map[string]any{"synchronous_node_count": 0}, "synchronous_node_count", func(d Dynamic) bool { return d.SynchronousNodeCount == 1 }},
+		{"quorum", map[string]any{"synchronous_mode": "quorum"}, "synchronous_mode", func(d Dynamic) bool { return d.SynchronousMode }},
+		{"local key in dcs", map[string]any{"postgresql": map[string]any{"data_dir": "/x"}}, "postgresql.data_dir", func(Dynamic) bool { return true }},
+		{"unknown key", map[string]any{"loop_wiat": 1}, "loop_wiat", func(d Dynamic) bool { return d.LoopWait == 10*time.Second }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d, warns := ParseDynamic(tt.raw)
+			if !tt.check(d) {
+				t.Errorf("value not as expected: %+v", d)
+			}
+			wantWarning(t, warns, tt.key, 0, "")
+		})
+	}
+}
+
+func TestDynamicValidate(t *testing.T) {
+	tests := []struct {
+		name                  string
+		ttl, loop, retry      time.Duration
+		wantErr, wantFragment string
+	}{
+		{"defaults", 30 * time.Second, 10 * time.Second, 10 * time.Second, "", ""},
+		{"short but consistent", 3 * time.Second, time.Second, time.Second, "", ""},
+		{"exact", 5 * time.Second, time.Second, 2 * time.Second, "", ""},
+		{"too short ttl", 20 * time.Second, 10 * time.Second, 10 * time.Second, "ttl", "ttl (20s) must be >= loop_wait (10s) + 2*retry_timeout (10s) = 30s"},
+		{"loop zero", 30 * time.Second, 0, 10 * time.Second, "loop_wait", "loop_wait (0s) must be at least 1s"},
+		{"retry zero", 30 * time.Second, time.Second, 0, "retry_timeout", "retry_timeout (0s) must be at least 1s"},
+		{"ttl one", time.Second, time.Second, time.Second, "ttl", "ttl (1s) must be at least 2s"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := DefaultDynamic()
+			d.TTL, d.LoopWait, d.RetryTimeout = tt.ttl, tt.loop, tt.retry
+			err := d.Validate()
+			if (err != nil) != (tt.wantErr != "") {
+				t.Fatalf("err = %v", err)
+			}
+			if err != nil && !strings.Contains(err.Error(), tt.wantFragment) {
+				t.Errorf("err = %v, want %q", err, tt.wantFragment)
+			}
+		})
+	}
+}
+
+func TestKnownParameter(t *testing.T) {
+	for name, want := range map[string]bool{
+		"shared_buffers": true, "SHARED_BUFFERS": true, "TimeZone": true, "primary_conninfo": true,
+		"restore_command": true, "recovery_target_timeline": true, "standby_mode": true,
+		"wal_keep_segments": true, "pg_stat_statements.max": true, "hba_file": true,
+		"wal_keep_segment": false, "max_relication_slots": false, "": false,
+	} {
+		if got := KnownParameter(name); got != want {
+			t.Errorf("KnownParameter(%q) = %v, want %v", name, got, want)
+		}
+	}
+}
+
+func TestNearestParameter(t *testing.T) {
+	for name, want := range map[string]string{
+		"wal_keep_segment":     "wal_keep_size",
+		"max_relication_slots": "max_replication_slots",
+		"shared_buffer":        "shared_buffers",
+		"chekpoint_timeout":    "checkpoint_timeout",
+	} {
+		if got := NearestParameter(name); got != want {
+			t.Errorf("NearestParameter(%q) = %q, want %q", name, got, want)
+		}
+	}
+}
+
+func TestEmbeddedParameterList(t *testing.T) {
+	if n := len(parameterSet); n < 300 {
+		t.Errorf("only %d parameters embedded", n)
+	}
+}
