@@ -28,7 +28,7 @@ func TestParseDynamicValues(t *testing.T) {
 		"failsafe_mode": true, "check_timeline": 1, "pause": true, "max_timelines_history": 5,
 		"postgresql": map[string]any{
 			"use_pg_rewind": true, "use_slots": false, "pg_hba": []any{"host all all 0.0.0.0/0 md5"},
-			"parameters":   map[string]any{"max_connections": 200, "wal_keep_segment": 8, "citus.node": "x"},
+			"parameters":    map[string]any{"max_connections": 200, "wal_keep_segment": 8, "citus.node": "x"},
 			"recovery_conf": map[string]any{"restore_command": "cp %f %p"},
 		},
 		"standby_cluster": map[string]any{"host": "10.0.0.1", "port": 5432, "bogus": 1},
