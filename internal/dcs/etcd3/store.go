@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
@@ -42,6 +43,8 @@ type Store struct {
 	closed       bool
 	stop         context.CancelFunc
 	watchDone    chan struct{}
+	// watched is the last revision the watch delivered, for tests and diagnostics.
+	watched atomic.Int64
 }
 
 var _ dcs.Store = (*Store)(nil)

@@ -65,7 +65,7 @@ func (s *Store) watchLoop(ctx context.Context, rev int64) {
 }
 
 // watchOnce runs one watch stream until it fails and returns the revision to resume from
-// (0, meaning "now", after compaction) and whether any event arrived.
+// and whether any event arrived.
 func (s *Store) watchOnce(ctx context.Context, rev int64) (int64, bool) {
 	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 	defer cancel()
@@ -76,8 +76,10 @@ func (s *Store) watchOnce(ctx context.Context, rev int64) (int64, bool) {
 	progressed := false
 	for resp := range s.cli.Watch(wctx, s.opts.Prefix, opts...) {
 		if resp.CompactRevision != 0 {
-			s.log.Warn("watch revision compacted, resuming from now", "revision", rev, "compacted", resp.CompactRevision)
-			return 0, progressed
+			// Events before the compaction are lost; the wake-up on return makes the loop
+			// re-read, and the watch resumes at the oldest revision still kept.
+			s.log.Warn("watch revision compacted, resuming", "revision", rev, "compacted", resp.CompactRevision)
+			return resp.CompactRevision, progressed
 		}
 		if err := resp.Err(); err != nil {
 			s.log.Warn("watch failed, restarting", "err", err)
@@ -87,6 +89,7 @@ func (s *Store) watchOnce(ctx context.Context, rev int64) (int64, bool) {
 		for _, ev := range resp.Events {
 			progressed = true
 			rev = ev.Kv.ModRevision + 1
+			s.watched.Store(ev.Kv.ModRevision)
 			if layout.Wakes(strings.TrimPrefix(string(ev.Kv.Key), s.opts.Prefix)) {
 				wakes = true
 			}
