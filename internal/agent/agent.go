@@ -264,6 +264,9 @@ func (a *Agent) currentBusy() *ha.Busy {
 	return &b
 }
 
+// failedActionBackoff is the pause after a failed long action.
+const failedActionBackoff = 500 * time.Millisecond
+
 // errBusy is returned when a long action is requested while another runs.
 var errBusy = errors.New("another long action is in progress")
 
@@ -278,6 +281,16 @@ func (a *Agent) startWorker(ctx context.Context, act ha.Action, run func(context
 	a.cancel = cancel
 	go func() {
 		err := run(wctx)
+		if err != nil {
+			// A failed action is retried by the next decision; the pause keeps a
+			// quickly failing one (e.g. following a leader still promoting) from spinning.
+			backoff := time.NewTimer(failedActionBackoff)
+			select {
+			case <-wctx.Done():
+			case <-backoff.C:
+			}
+			backoff.Stop()
+		}
 		cancel()
 		a.done <- workerResult{action: act, err: err}
 	}()

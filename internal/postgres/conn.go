@@ -83,7 +83,7 @@ type Observation struct {
 const observeSQL = `
 SELECT pg_catalog.pg_is_in_recovery(),
   CASE WHEN pg_catalog.pg_is_in_recovery() THEN COALESCE(w.received_tli, 0)
-       ELSE (pg_catalog.pg_control_checkpoint()).timeline_id END,
+       ELSE ('x' || substr(pg_catalog.pg_walfile_name(pg_catalog.pg_current_wal_lsn()), 1, 8))::bit(32)::int END,
   CASE WHEN pg_catalog.pg_is_in_recovery() THEN NULL ELSE pg_catalog.pg_current_wal_lsn()::text END,
   CASE WHEN pg_catalog.pg_is_in_recovery() THEN NULL ELSE pg_catalog.pg_current_wal_flush_lsn()::text END,
   pg_catalog.pg_last_wal_receive_lsn()::text,
@@ -335,13 +335,16 @@ func (c *Conn) ReadTimelineHistory(ctx context.Context, tli int) ([]byte, error)
 // ErrNotPrimary reports a leader that is still in recovery.
 var ErrNotPrimary = errors.New("server is in recovery")
 
-// Timeline returns the primary's current timeline (pg_control_checkpoint
-// lags until the post-promote checkpoint, so callers run Checkpoint first if
-// they need it exact) and fails with ErrNotPrimary on a standby.
+// Timeline returns the primary's current timeline and fails with ErrNotPrimary
+// on a standby.
 func (c *Conn) Timeline(ctx context.Context) (int, error) {
 	var inRecovery bool
 	var tli int
-	err := c.c.QueryRow(ctx, `SELECT pg_catalog.pg_is_in_recovery(), (pg_catalog.pg_control_checkpoint()).timeline_id`).Scan(&inRecovery, &tli)
+	// pg_walfile_name uses the insert timeline, which changes the moment promotion ends;
+	// pg_control_checkpoint() would lag until the post-promote checkpoint.
+	err := c.c.QueryRow(ctx, `SELECT pg_catalog.pg_is_in_recovery(),
+  CASE WHEN pg_catalog.pg_is_in_recovery() THEN 0
+       ELSE ('x' || substr(pg_catalog.pg_walfile_name(pg_catalog.pg_current_wal_lsn()), 1, 8))::bit(32)::int END`).Scan(&inRecovery, &tli)
 	if err != nil {
 		return 0, fmt.Errorf("timeline: %w", err)
 	}

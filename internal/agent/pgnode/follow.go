@@ -96,13 +96,9 @@ func (n *Node) divergedRunning(ctx context.Context, leader cluster.Member) (bool
 	if !obs.InRecovery {
 		return true, nil
 	}
-	tl := obs.Timeline
-	if tl == 0 {
-		cd, err := n.tools.ControlData(ctx, n.opts.DataDir)
-		if err != nil {
-			return false, err
-		}
-		tl = cd.Timeline
+	tl, err := n.replayTimeline(ctx)
+	if err != nil {
+		return false, err
 	}
 	return n.diverged(ctx, pgconf.LocalPosition{Timeline: tl, LSN: obs.ReplayedLSN}, leader)
 }
@@ -164,4 +160,31 @@ func (n *Node) repair(ctx context.Context, cd pgconf.ControlData, leader cluster
 		return err
 	}
 	return n.Clone(ctx, leader)
+}
+
+// replayTimeline is the timeline a running standby replays: IDENTIFY_SYSTEM over a
+// local replication connection, falling back to the WAL receiver's and then the last
+// restartpoint's timeline when pg_hba.conf refuses the superuser a replication connection.
+func (n *Node) replayTimeline(ctx context.Context) (int, error) {
+	if _, tl, err := postgres.IdentifySystem(ctx, n.localConnParams()); err == nil {
+		return tl, nil
+	} else {
+		n.log.Debug("IDENTIFY_SYSTEM on the local server failed", "err", err)
+	}
+	conn, err := n.localConn(ctx)
+	if err != nil {
+		return 0, err
+	}
+	obs, err := conn.Observe(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if obs.Timeline > 0 {
+		return obs.Timeline, nil
+	}
+	cd, err := n.tools.ControlData(ctx, n.opts.DataDir)
+	if err != nil {
+		return 0, err
+	}
+	return cd.Timeline, nil
 }

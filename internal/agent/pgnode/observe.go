@@ -128,8 +128,8 @@ func (n *Node) fillRunning(ctx context.Context, conn *postgres.Conn, obs postgre
 		o.ReplicationState = "streaming"
 	}
 	if o.Timeline == 0 {
-		if cd, err := n.tools.ControlData(ctx, n.opts.DataDir); err == nil {
-			o.Timeline = cd.Timeline
+		if tl, err := n.replayTimeline(ctx); err == nil {
+			o.Timeline = tl
 		}
 	}
 	n.mu.Lock()
