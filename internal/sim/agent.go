@@ -190,7 +190,6 @@ func (s *Sim) publish(n *node, a *agent, cl *cluster.Cluster) {
 	if a.statusWAL != n.pg.wal {
 		if n.store.SetStatus(s.ctx, cluster.EncodeStatus(cluster.Status{Optime: n.pg.wal})) == nil {
 			a.statusWAL = n.pg.wal
-			s.viewDirty = true
 		}
 	}
 	if cl.Timeline() < n.pg.timeline && a.statusTL != n.pg.timeline {
@@ -229,7 +228,9 @@ func (s *Sim) memberValue(n *node, a *agent) []byte {
 // the leader key must expire, checked against the store).
 func (s *Sim) keepAlive(n *node) {
 	s.leaseOwner[n.session] = s.now
-	s.viewDirty = true
+	if s.holder != "" && n.session == s.keySession {
+		s.holderLease = s.now.Add(s.cfg.Timing.TTL)
+	}
 }
 
 var errLostRace = errors.New("leader key held by another member")
@@ -255,7 +256,6 @@ func (s *Sim) do(n *node, a *agent, act ha.Action) error {
 		if err == nil && !ok {
 			err = errors.New("initialize key exists")
 		}
-		s.viewDirty = true
 		return err
 	case ha.KindBootstrap:
 		s.startLong(n, a, act, s.between(2*time.Second, 4*time.Second), func() error { return s.bootstrapped(n, a) })
@@ -326,8 +326,9 @@ func (s *Sim) acquire(n *node, a *agent) error {
 		return errLostRace
 	}
 	a.lastRefresh, a.lockLost = s.now, false
-	s.keepAlive(n)
 	s.keySession = n.session
+	s.keepAlive(n)
+	s.viewDirty = true
 	return nil
 }
 
@@ -339,6 +340,12 @@ func (s *Sim) refresh(n *node, a *agent) error {
 		return err
 	}
 	a.lastRefresh, a.lockLost = s.now, false
+	// A refresh re-attaches a key still holding this member's name to the current
+	// session's lease (a restarted agent adopts the key its previous process left).
+	if s.keySession != n.session {
+		s.keySession = n.session
+		s.viewDirty = true
+	}
 	s.keepAlive(n)
 	return nil
 }

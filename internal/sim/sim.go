@@ -96,7 +96,15 @@ type Sim struct {
 	safeAck     uint64 // highest WAL a graceful stop handed to caught-up replicas
 	lostWrites  uint64
 	stats       Stats
+	sameInstant int
 }
+
+// maxSameInstant bounds events at one simulated instant: more means agents wake each
+// other without time passing.
+const maxSameInstant = 2000
+
+// maxEvents bounds one schedule (a typical one has a few hundred to a few thousand).
+const maxEvents = 200000
 
 // Stats summarises a run.
 type Stats struct {
@@ -167,6 +175,19 @@ func (s *Sim) RunUntil(t time.Time) {
 			break
 		}
 		e := s.queue.pop()
+		if e.at.Equal(s.now) {
+			s.sameInstant++
+		} else {
+			s.sameInstant = 0
+		}
+		if s.stats.Events > maxEvents {
+			s.violate("runaway schedule: more than %d events", maxEvents)
+			return
+		}
+		if s.sameInstant > maxSameInstant {
+			s.violate("livelock: more than %d events at one instant", maxSameInstant)
+			return
+		}
 		s.now = e.at
 		e.run()
 		s.stats.Events++
