@@ -29,7 +29,7 @@ func pgnodeOptions(cfg *config.Config, dynamic func() config.Dynamic) pgnode.Opt
 			return pgnode.Dynamic{Parameters: d.Parameters, PgHBA: d.PgHBA, UsePgRewind: d.UsePgRewind, UseSlots: d.UseSlots}
 		},
 		InitDB: cfg.Bootstrap.InitDB, BootstrapHBA: cfg.Bootstrap.PgHBA, Users: users, Basebackup: pg.Basebackup,
-		PgCtlTimeout: pg.PgCtlTimeout,
+		PgCtlTimeout:                           pg.PgCtlTimeout,
 		RemoveDataDirectoryOnRewindFailure:     pg.RemoveDataDirectoryOnRewindFailure,
 		RemoveDataDirectoryOnDivergedTimelines: pg.RemoveDataDirectoryOnDivergedTimelines,
 	}

@@ -94,8 +94,16 @@ func TestMemberChurnDoesNotWake(t *testing.T) {
 	}
 	select {
 	case <-s[1].Changes():
+		t.Fatal("status write woke the loop")
 	default:
-		t.Fatal("status write did not wake the loop")
+	}
+	if _, err := s[0].SetConfig(ctx, []byte(`{"ttl":5}`), -1); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-s[1].Changes():
+	default:
+		t.Fatal("config write did not wake the loop")
 	}
 }
 

@@ -57,6 +57,9 @@ func TestWatchIgnoresMemberChurn(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	if _, err := cli.Put(ctx, prefix+layout.Status, `{"optime":1}`); err != nil {
+		t.Fatal(err)
+	}
 	marker, err := cli.Put(ctx, prefix+layout.History, `[]`)
 	if err != nil {
 		t.Fatal(err)
@@ -64,13 +67,13 @@ func TestWatchIgnoresMemberChurn(t *testing.T) {
 	waitWatched(t, s, marker.Header.Revision)
 	select {
 	case <-s.Changes():
-		t.Fatal("member or history churn woke the loop")
+		t.Fatal("member, status or history churn woke the loop")
 	default:
 	}
-	if _, err := cli.Put(ctx, prefix+layout.Status, `{"optime":1}`); err != nil {
+	if _, err := cli.Put(ctx, prefix+layout.Config, `{"ttl":5}`); err != nil {
 		t.Fatal(err)
 	}
-	waitWake(t, s, "status write")
+	waitWake(t, s, "config write")
 }
 
 // waitWatched waits until the watch goroutine has processed revision rev.

@@ -34,10 +34,11 @@ type KV struct {
 }
 
 // Wakes reports whether a change to the relative key should wake the HA loop early.
-// Member keys churn every loop and are deliberately left out.
+// Member keys churn every loop, and the status key is rewritten by the leader after
+// each refresh: both are left out, so the leader does not wake itself.
 func Wakes(rel string) bool {
 	switch rel {
-	case Leader, Config, Failover, Sync, Status, LegacyOptime:
+	case Leader, Config, Failover, Sync:
 		return true
 	}
 	return false
