@@ -21,9 +21,21 @@ var legacyParameters = []string{
 	"wal_keep_segments", "standby_mode", "trigger_file", "pause_at_recovery_target", "config_file",
 }
 
-// parameterSet is built once from embedded data; it is immutable after
-// init, so it is not configuration state.
-var parameterSet = buildParameterSet()
+// parameterSet and parameterNames are built once from embedded data;
+// they are immutable after init, so they are not configuration state.
+var (
+	parameterSet   = buildParameterSet()
+	parameterNames = sortedNames(parameterSet)
+)
+
+func sortedNames(set map[string]struct{}) []string {
+	names := make([]string, 0, len(set))
+	for n := range set {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
 
 func buildParameterSet() map[string]struct{} {
 	set := map[string]struct{}{}
@@ -52,12 +64,7 @@ func KnownParameter(name string) bool {
 // NearestParameter returns the known parameter closest to name by edit
 // distance (ties broken alphabetically), for "did you mean" hints.
 func NearestParameter(name string) string {
-	names := make([]string, 0, len(parameterSet))
-	for n := range parameterSet {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	n := nearest(strings.ToLower(name), names)
+	n := nearest(strings.ToLower(name), parameterNames)
 	if modern, ok := modernParameter[n]; ok {
 		return modern
 	}
