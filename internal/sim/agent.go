@@ -21,8 +21,10 @@ type node struct {
 	session     string
 	sessions    int
 	partitioned bool
-	frozen      bool
-	lateUntil   time.Time
+	// isolated: the partition also cuts the node off from its peers' REST APIs.
+	isolated  bool
+	frozen    bool
+	lateUntil time.Time
 }
 
 // agent is the memory of one agent process; a kill loses all of it.
@@ -169,7 +171,8 @@ func (s *Sim) peers(n *node) []ha.Peer {
 		if m == n {
 			continue
 		}
-		p := ha.Peer{Name: m.name, Reachable: m.agent != nil && !m.frozen, InRecovery: true, Timeline: m.pg.timeline, FailoverPriority: 1}
+		reach := m.agent != nil && !m.frozen && !m.isolated && !n.isolated
+		p := ha.Peer{Name: m.name, Reachable: reach, InRecovery: true, Timeline: m.pg.timeline, FailoverPriority: 1}
 		if m.pg.running {
 			p.InRecovery, p.WAL = m.pg.inRecovery, m.pg.wal
 		}
@@ -427,7 +430,7 @@ func (s *Sim) startLong(n *node, a *agent, act ha.Action, d time.Duration, done 
 }
 
 func (s *Sim) startFails() bool {
-	return s.cfg.Profile != GracefulOnly && s.rng.IntN(20) == 0
+	return (s.cfg.Profile == Mixed || s.cfg.Profile == Frozen) && s.rng.IntN(20) == 0
 }
 
 func (s *Sim) started(n *node) error {

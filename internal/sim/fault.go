@@ -88,15 +88,25 @@ func (s *Sim) GracefulStop(name string) {
 }
 
 // Partition cuts (or heals) the node's link to the store; its peers still see it.
-func (s *Sim) Partition(name string, cut bool) {
+func (s *Sim) Partition(name string, cut bool) { s.partition(name, cut, false) }
+
+// Isolate cuts (or heals) every link of the node: the store and its peers' REST APIs.
+// Clients on its side of the partition keep writing to it.
+func (s *Sim) Isolate(name string, cut bool) { s.partition(name, cut, true) }
+
+func (s *Sim) partition(name string, cut, peersToo bool) {
 	n := s.node(name)
-	if cut {
+	switch {
+	case cut && peersToo:
+		s.stats.Faults++
+		s.logf(n, "FAULT isolated from the store and its peers")
+	case cut:
 		s.stats.Faults++
 		s.logf(n, "FAULT partitioned from the store")
-	} else {
+	default:
 		s.logf(n, "partition healed")
 	}
-	n.partitioned = cut
+	n.partitioned, n.isolated = cut, cut && peersToo
 	s.applyReachability(n)
 }
 
@@ -207,7 +217,7 @@ func (s *Sim) randomFault() {
 		s.GracefulStop(n.name)
 	case "partition":
 		if !n.partitioned {
-			s.Partition(n.name, true)
+			s.partition(n.name, true, s.rng.IntN(2) == 0)
 			s.after(s.between(time.Second, 2*ttl), func() {
 				if n.partitioned {
 					s.Partition(n.name, false)

@@ -39,6 +39,8 @@ const (
 	// Two writable nodes are then possible until a fencing process exists: such windows
 	// are counted, not failed.
 	Frozen Profile = "frozen"
+	// Scripted: no random faults and no failed starts; tests inject faults by hand.
+	Scripted Profile = "scripted"
 )
 
 // Config describes one simulation.
