@@ -19,14 +19,9 @@ func (s *Sim) Start() {
 
 func (s *Sim) tick() time.Duration { return s.cfg.Timing.LoopWait / 10 }
 
-// replicate is one replication tick: clients write to every writable server, and
-// standbys streaming from a running upstream catch up part of the way.
+// replicate is one replication tick: standbys streaming from a running upstream catch
+// up part of the way, then clients write to every writable server.
 func (s *Sim) replicate() {
-	for _, n := range s.nodes {
-		if n.pg.writable() {
-			n.pg.wal += 1 + s.rng.Uint64N(100)
-		}
-	}
 	for _, n := range s.nodes {
 		p := &n.pg
 		if !p.running || !p.ready || !p.inRecovery || p.upstream == "" {
@@ -42,6 +37,13 @@ func (s *Sim) replicate() {
 		}
 		if up.pg.wal > p.wal {
 			p.wal = min(up.pg.wal, p.wal+400)
+		}
+	}
+	// Writes land after the standbys received the previous tick's WAL: asynchronous
+	// replication always lags by one tick.
+	for _, n := range s.nodes {
+		if n.pg.writable() {
+			n.pg.wal += 1 + s.rng.Uint64N(100)
 		}
 	}
 	s.after(s.tick(), s.replicate)

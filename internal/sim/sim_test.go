@@ -8,7 +8,7 @@ import (
 )
 
 var (
-	flagSeeds = flag.Int("sim.seeds", 0, "number of random schedules (default 2400, 300 with -short)")
+	flagSeeds = flag.Int("sim.seeds", 0, "number of random schedules (default 2000, 300 with -short)")
 	flagSeed  = flag.Uint64("sim.seed", 0, "replay one schedule and print its transcript")
 )
 
@@ -42,7 +42,7 @@ func TestRandomSchedules(t *testing.T) {
 		}
 		return
 	}
-	seeds := 2400
+	seeds := 2000
 	if testing.Short() {
 		seeds = 300
 	}
