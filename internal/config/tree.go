@@ -11,7 +11,7 @@ import (
 )
 
 // maxNodes bounds alias expansion ("billion laughs") in one document.
-const maxNodes = 200000
+const maxNodes = 20000
 
 var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
