@@ -162,13 +162,10 @@ bootstrap:
 	if !slices.Equal(cfg.Bootstrap.InitDB, []string{"--encoding=UTF8", "--locale=C"}) || cfg.Bootstrap.PostBootstrap != "/bin/true" {
 		t.Errorf("bootstrap = %+v", cfg.Bootstrap)
 	}
-	if cfg.Ctl.CACert != "" || cfg.Superuser() != "postgres" {
+	if cfg.Ctl.CACert != "" || cfg.PostgreSQL.Superuser.Username != "postgres" {
 		t.Errorf("ctl/superuser = %+v", cfg.Ctl)
 	}
 }
-
-// Superuser is a test helper kept next to its only use.
-func (c *Config) Superuser() string { return c.PostgreSQL.Superuser.Username }
 
 func TestNamespace(t *testing.T) {
 	for in, want := range map[string]string{"": "/service/", "service": "/service/", "/db": "/db/", "//a//b/": "/a/b/", "/": "/"} {
