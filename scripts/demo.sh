@@ -135,10 +135,22 @@ if [ "$(id -u)" -eq 0 ]; then
 fi
 
 # ---------------------------------------------------------------------------- ports and files
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# A port is free when no socket of any state uses it locally (ss), or at least nothing
+# accepts a connection on it. Blocks are picked below the kernel's ephemeral range so that
+# outgoing connections (which take ports from that range) cannot grab them meanwhile.
+port_free() {
+	if command -v ss >/dev/null; then
+		[ -z "$(ss -Htuan "sport = :$1" 2>/dev/null)" ]
+	else
+		! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+	fi
+}
+EPHEMERAL_LOW=$(awk '{ print $1 }' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+BLOCKS=$(((EPHEMERAL_LOW - 20000) / 100))
+[ "$BLOCKS" -ge 10 ] || BLOCKS=100
 BASE=""
 for _ in $(seq 1 30); do
-	b=$((20000 + RANDOM % 400 * 100))
+	b=$((20000 + RANDOM % BLOCKS * 100))
 	ok=1
 	for off in 0 1 8 9 10 32 33 34; do
 		port_free $((b + off)) || { ok=0; break; }
@@ -302,7 +314,20 @@ wait_role 2 /replica
 wait_role 3 /replica
 info "pg-2 and pg-3 answer 200 on GET /replica"
 
+# Member keys are refreshed every loop_wait: give the replicas one cycle to publish the WAL
+# position they reached after their basebackup, so the table shows their real lag.
+settle() {
+	local deadline=$((SECONDS + 10))
+	while [ $SECONDS -lt $deadline ]; do
+		local json
+		json=$(curl -sf -m 2 "http://127.0.0.1:$(api_port 1)/cluster") || return 0
+		[[ $json =~ \"lag\":[1-9] ]] || return 0
+		sleep 0.5
+	done
+}
+
 step "Cluster status"
+settle
 show_table
 
 step "Writing a row through the primary (pg-1), reading it back from pg-2"
