@@ -88,10 +88,10 @@ func (r ExecRunner) Run(ctx context.Context, c Command) ([]byte, error) {
 	cmd.Stderr = &stderr
 	start := time.Now()
 	err := cmd.Run()
-	log := r.Log.With("cmd", c.String(), "elapsed", time.Since(start).Round(time.Millisecond))
+	name := filepath.Base(c.Path)
 	for _, line := range strings.Split(strings.TrimRight(stderr.String(), "\n"), "\n") {
 		if line != "" {
-			log.Info(line, "stream", "stderr")
+			r.Log.Info(name+": "+line, "elapsed", time.Since(start).Round(time.Millisecond))
 		}
 	}
 	if err != nil {

@@ -64,13 +64,9 @@ func (n *Node) followStopped(ctx context.Context, leader *cluster.Member) error 
 	if err != nil {
 		return err
 	}
-	if !cd.CleanlyShutDown() {
-		n.log.Info("doing crash recovery in a single user mode")
-		m := n.params()
-		if err := n.tools.CrashRecovery(ctx, n.opts.DataDir, n.dir.ConfFile(), pgconf.CommandLineOptions(m.Parameters, n.major)); err != nil {
-			return err
-		}
-		if cd, err = n.tools.ControlData(ctx, n.opts.DataDir); err != nil {
+	if cd.State == pgconf.StateInProduction {
+		// A crashed primary's last WAL position is only known after crash recovery.
+		if cd, err = n.crashRecovery(ctx); err != nil {
 			return err
 		}
 	}
@@ -79,9 +75,41 @@ func (n *Node) followStopped(ctx context.Context, leader *cluster.Member) error 
 		return err
 	}
 	if diverged {
+		if !cd.CleanlyShutDown() {
+			if cd, err = n.shutDownCleanly(ctx); err != nil {
+				return err
+			}
+		}
 		return n.repair(ctx, cd, *leader)
 	}
 	return n.startReplica(ctx, leader)
+}
+
+// crashRecovery replays a crashed primary's WAL in single-user mode, which refuses to
+// run in standby mode, so the standby signal is removed first.
+func (n *Node) crashRecovery(ctx context.Context) (pgconf.ControlData, error) {
+	n.log.Info("doing crash recovery in a single user mode")
+	if _, err := n.dir.SetStandby(false); err != nil {
+		return pgconf.ControlData{}, err
+	}
+	m := n.params()
+	if err := n.tools.CrashRecovery(ctx, n.opts.DataDir, n.dir.ConfFile(), pgconf.CommandLineOptions(m.Parameters, n.major)); err != nil {
+		return pgconf.ControlData{}, err
+	}
+	return n.tools.ControlData(ctx, n.opts.DataDir)
+}
+
+// shutDownCleanly brings a crashed standby to a clean shutdown for pg_rewind: start it
+// as a standby without upstream, let it reach consistency, stop it.
+func (n *Node) shutDownCleanly(ctx context.Context) (pgconf.ControlData, error) {
+	n.log.Info("starting the crashed standby without upstream to shut it down cleanly before pg_rewind")
+	if err := n.startReplica(ctx, nil); err != nil {
+		return pgconf.ControlData{}, err
+	}
+	if err := n.Stop(ctx, "fast"); err != nil {
+		return pgconf.ControlData{}, err
+	}
+	return n.tools.ControlData(ctx, n.opts.DataDir)
 }
 
 func (n *Node) divergedRunning(ctx context.Context, leader cluster.Member) (bool, error) {
