@@ -110,6 +110,9 @@ cleanup() {
 		rm -rf "$TMP"
 		info "all processes stopped, $TMP removed"
 		printf '\n%sdemo finished in %s%s\n' "$GREEN" "$(elapsed)" "$OFF"
+	elif [ "$rc" -eq 130 ] || [ "$rc" -eq 143 ]; then
+		rm -rf "$TMP"
+		info "interrupted: all processes stopped, $TMP removed"
 	else
 		printf '\nLogs and data kept in %s (agent logs pg-N.log, etcd.log)\n' "$TMP" >&2
 	fi
