@@ -222,7 +222,7 @@ func (a *Agent) fetchPeers(ctx context.Context, cl *cluster.Cluster, s ha.Settin
 			defer wg.Done()
 			p := ha.Peer{Name: m.Name}
 			st, err := a.peers.Status(ctx, m.APIURL)
-			if err == nil {
+			if err == nil && st.HasWAL {
 				p = ha.Peer{Name: m.Name, Reachable: true, InRecovery: st.InRecovery, WAL: st.WAL,
 					Timeline: st.Timeline, NoFailover: st.NoFailover, FailoverPriority: st.FailoverPriority}
 			}

@@ -353,8 +353,8 @@ func TestStopEscalatesToSIGKILL(t *testing.T) {
 	stopCtx, stopCancel := context.WithTimeout(ctx, 500*time.Millisecond)
 	defer stopCancel()
 	err := p.Stop(stopCtx, StopSmart)
-	if err == nil || !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("Stop = %v, want a kill after the deadline", err)
+	if err != nil {
+		t.Fatalf("Stop = %v, want the postmaster killed after the deadline and no error", err)
 	}
 	select {
 	case <-p.Exited():

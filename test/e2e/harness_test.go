@@ -82,9 +82,9 @@ func postgresUser(t *testing.T) osUser {
 }
 
 // Timings short enough to keep the suite fast, valid by ttl >= loop_wait + 2*retry_timeout.
-type timings struct{ ttl, loopWait, retryTimeout int }
+type timings struct{ ttl, loopWait, retryTimeout, primaryStartTimeout int }
 
-var fast = timings{ttl: 5, loopWait: 1, retryTimeout: 2}
+var fast = timings{ttl: 5, loopWait: 1, retryTimeout: 2, primaryStartTimeout: 300}
 
 type node struct {
 	name    string
@@ -100,7 +100,10 @@ type node struct {
 }
 
 type testCluster struct {
-	t         *testing.T
+	t *testing.T
+	// section is the DCS section name written to the configs: etcd3, or etcd (which
+	// Warden also speaks v3 to).
+	section   string
 	dir       string
 	endpoints []string
 	nodes     []*node
@@ -141,7 +144,7 @@ func newCluster(t *testing.T, endpoints []string, tm timings) *testCluster {
 	}
 	must(t, os.Chmod(dir, 0o755))
 	must(t, os.Chown(dir, int(owner.uid), int(owner.gid)))
-	c := &testCluster{t: t, dir: dir, endpoints: endpoints, owner: owner, scope: "e2e" + strconv.Itoa(os.Getpid())}
+	c := &testCluster{t: t, dir: dir, endpoints: endpoints, owner: owner, scope: "e2e" + strconv.Itoa(os.Getpid()), section: "etcd3"}
 	for i := 1; i <= 3; i++ {
 		n := &node{name: fmt.Sprintf("pg-%d", i), pgPort: freePort(t), apiPort: freePort(t)}
 		n.dir = filepath.Join(dir, n.name)
@@ -149,10 +152,9 @@ func newCluster(t *testing.T, endpoints []string, tm timings) *testCluster {
 		must(t, os.Chown(n.dir, int(owner.uid), int(owner.gid)))
 		n.config = filepath.Join(n.dir, "warden.yml")
 		n.logPath = filepath.Join(n.dir, "warden.log")
-		must(t, os.WriteFile(n.config, []byte(c.configFor(n, tm)), 0o600))
-		must(t, os.Chown(n.config, int(owner.uid), int(owner.gid)))
 		c.nodes = append(c.nodes, n)
 	}
+	c.writeConfigs(tm)
 	t.Cleanup(func() {
 		for _, n := range c.nodes {
 			c.kill9(n)
@@ -174,6 +176,15 @@ func newCluster(t *testing.T, endpoints []string, tm timings) *testCluster {
 	return c
 }
 
+// writeConfigs (re)writes every node's YAML file.
+func (c *testCluster) writeConfigs(tm timings) {
+	c.t.Helper()
+	for _, n := range c.nodes {
+		must(c.t, os.WriteFile(n.config, []byte(c.configFor(n, tm)), 0o600))
+		must(c.t, os.Chown(n.config, int(c.owner.uid), int(c.owner.gid)))
+	}
+}
+
 func (c *testCluster) configFor(n *node, tm timings) string {
 	hosts := make([]string, len(c.endpoints))
 	for i, e := range c.endpoints {
@@ -184,7 +195,7 @@ name: %s
 restapi:
   listen: 127.0.0.1:%d
   connect_address: 127.0.0.1:%d
-etcd3:
+%s:
   hosts: %s
 bootstrap:
   dcs:
@@ -192,6 +203,7 @@ bootstrap:
     loop_wait: %d
     retry_timeout: %d
     maximum_lag_on_failover: 1048576
+    primary_start_timeout: %d
     postgresql:
       use_pg_rewind: true
       use_slots: true
@@ -217,7 +229,7 @@ postgresql:
     shared_buffers: 16MB
     max_wal_size: 64MB
     min_wal_size: 32MB
-`, c.scope, n.name, n.apiPort, n.apiPort, strings.Join(hosts, ","), tm.ttl, tm.loopWait, tm.retryTimeout,
+`, c.scope, n.name, n.apiPort, n.apiPort, c.section, strings.Join(hosts, ","), tm.ttl, tm.loopWait, tm.retryTimeout, tm.primaryStartTimeout,
 		n.pgPort, n.pgPort, n.dir, pgBin, n.dir, superPassword, replPassword, rewindPass, n.dir)
 }
 

@@ -53,10 +53,11 @@ func (n *Node) bootstrap(ctx context.Context) (string, error) {
 	if err := n.start(ctx, m.Parameters); err != nil {
 		return "", err
 	}
-	conn, err := n.localConn(ctx)
+	conn, err := n.dedicatedConn(ctx)
 	if err != nil {
 		return "", fmt.Errorf("connect after initdb: %w", err)
 	}
+	defer conn.Close(context.WithoutCancel(ctx))
 	if err := n.createRoles(ctx, conn); err != nil {
 		return "", err
 	}
@@ -185,6 +186,9 @@ func (n *Node) StartPrimary(ctx context.Context) error {
 	return n.start(ctx, m.Parameters)
 }
 
+// immediateStopTimeout bounds an immediate shutdown before the postmaster is killed.
+const immediateStopTimeout = 5 * time.Second
+
 // Stop stops PostgreSQL; a server that is not running is not an error.
 func (n *Node) Stop(ctx context.Context, mode ha.StopMode) error {
 	pm := n.running()
@@ -195,7 +199,13 @@ func (n *Node) Stop(ctx context.Context, mode ha.StopMode) error {
 		return nil
 	}
 	n.closeConn()
-	sctx, cancel := context.WithTimeout(ctx, n.opts.PgCtlTimeout)
+	timeout := n.opts.PgCtlTimeout
+	if mode == ha.StopImmediate {
+		// An immediate shutdown takes milliseconds; one that does not (a frozen
+		// postmaster) is killed rather than left holding the data directory.
+		timeout = min(timeout, immediateStopTimeout)
+	}
+	sctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	if err := pm.Stop(sctx, stopMode(string(mode))); err != nil {
 		return fmt.Errorf("stop postgres (%s): %w", mode, err)
@@ -206,10 +216,11 @@ func (n *Node) Stop(ctx context.Context, mode ha.StopMode) error {
 // Promote promotes the replica, checkpoints so pg_rewind can use this server as a
 // source at once, and returns the timeline switch.
 func (n *Node) Promote(ctx context.Context) (agent.Promotion, error) {
-	conn, err := n.localConn(ctx)
+	conn, err := n.dedicatedConn(ctx)
 	if err != nil {
 		return agent.Promotion{}, err
 	}
+	defer conn.Close(context.WithoutCancel(ctx))
 	before, err := conn.Observe(ctx)
 	if err != nil {
 		return agent.Promotion{}, err

@@ -44,10 +44,11 @@ func (n *Node) reconfigure(ctx context.Context, leader *cluster.Member) error {
 		return err
 	}
 	if changed {
-		conn, err := n.localConn(ctx)
+		conn, err := n.dedicatedConn(ctx)
 		if err != nil {
 			return err
 		}
+		defer conn.Close(context.WithoutCancel(ctx))
 		if err := conn.Reload(ctx); err != nil {
 			return err
 		}
@@ -113,10 +114,11 @@ func (n *Node) shutDownCleanly(ctx context.Context) (pgconf.ControlData, error) 
 }
 
 func (n *Node) divergedRunning(ctx context.Context, leader cluster.Member) (bool, error) {
-	conn, err := n.localConn(ctx)
+	conn, err := n.dedicatedConn(ctx)
 	if err != nil {
 		return false, err
 	}
+	defer conn.Close(context.WithoutCancel(ctx))
 	obs, err := conn.Observe(ctx)
 	if err != nil {
 		return false, err
@@ -199,10 +201,11 @@ func (n *Node) replayTimeline(ctx context.Context) (int, error) {
 	} else {
 		n.log.Debug("IDENTIFY_SYSTEM on the local server failed", "err", err)
 	}
-	conn, err := n.localConn(ctx)
+	conn, err := n.dedicatedConn(ctx)
 	if err != nil {
 		return 0, err
 	}
+	defer conn.Close(context.WithoutCancel(ctx))
 	obs, err := conn.Observe(ctx)
 	if err != nil {
 		return 0, err

@@ -172,7 +172,14 @@ func (n *Node) localConnParams() postgres.ConnParams {
 	return postgres.ConnParams{Host: host, Port: n.opts.Port, User: n.opts.Superuser.User, Password: n.opts.Superuser.Password}
 }
 
-// localConn returns the cached connection to the local server, connecting when needed.
+// dedicatedConn opens a connection for one long action; the cached one belongs to the
+// HA loop goroutine (pgx connections are not safe for concurrent use).
+func (n *Node) dedicatedConn(ctx context.Context) (*postgres.Conn, error) {
+	return postgres.Connect(ctx, n.localConnParams())
+}
+
+// localConn returns the HA loop's cached connection to the local server, connecting
+// when needed. Only the loop goroutine (Observe, EnsureSlots) may use it.
 func (n *Node) localConn(ctx context.Context) (*postgres.Conn, error) {
 	n.mu.Lock()
 	c := n.conn

@@ -43,6 +43,9 @@ type PeerStatus struct {
 	State      string
 	Role       cluster.Role
 	InRecovery bool
+	// HasWAL: the answer carried a WAL position (xlog). Patroni counts a member without
+	// one as unreachable in leader races: its PostgreSQL is not running.
+	HasWAL bool
 	// WAL is xlog.location on a primary, else max(received_location, replayed_location).
 	WAL              uint64
 	ReceivedLSN      uint64
@@ -120,6 +123,7 @@ func ParseStatus(body []byte) (PeerStatus, error) {
 		ps.Timeline = int(n)
 	}
 	xlog, hasXlog := raw["xlog"].(map[string]any)
+	ps.HasWAL = hasXlog
 	if loc, ok := toUint(xlog["location"]); ok {
 		ps.WAL = loc
 	} else {

@@ -36,16 +36,16 @@ func TestStatus(t *testing.T) {
 		code int
 		want PeerStatus
 	}{
-		{"warden primary", wardenPrimary, 200, PeerStatus{Name: "pg-1", State: "running", Role: cluster.RolePrimary,
+		{"warden primary", wardenPrimary, 200, PeerStatus{Name: "pg-1", State: "running", Role: cluster.RolePrimary, HasWAL: true,
 			WAL: 100000000, Timeline: 2, FailoverPriority: 1}},
 		{"warden stopped replica", wardenStopped, 200, PeerStatus{Name: "pg-3", State: "stopped", Role: cluster.RoleReplica,
 			InRecovery: true, FailoverPriority: 1}},
-		{"patroni 3.0.2 master", readFile(t, "testdata/patroni-3.0.2-master.json"), 200, PeerStatus{State: "running",
+		{"patroni 3.0.2 master", readFile(t, "testdata/patroni-3.0.2-master.json"), 200, PeerStatus{State: "running", HasWAL: true,
 			Role: cluster.RolePrimary, WAL: 18446744073709551000, Timeline: 3, FailoverPriority: 3}},
-		{"patroni 3.0.2 replica", readFile(t, "testdata/patroni-3.0.2-replica.json"), 200, PeerStatus{State: "running",
+		{"patroni 3.0.2 replica", readFile(t, "testdata/patroni-3.0.2-replica.json"), 200, PeerStatus{State: "running", HasWAL: true,
 			Role: cluster.RoleReplica, InRecovery: true, WAL: 50331880, ReceivedLSN: 50331880, ReplayedLSN: 50331800,
 			Timeline: 3, NoFailover: true, FailoverPriority: 0, WatchdogFailed: true}},
-		{"patroni answers 503 with a body", readFile(t, "testdata/patroni-3.0.2-replica.json"), 503, PeerStatus{State: "running",
+		{"patroni answers 503 with a body", readFile(t, "testdata/patroni-3.0.2-replica.json"), 503, PeerStatus{State: "running", HasWAL: true,
 			Role: cluster.RoleReplica, InRecovery: true, WAL: 50331880, ReceivedLSN: 50331880, ReplayedLSN: 50331800,
 			Timeline: 3, NoFailover: true, FailoverPriority: 0, WatchdogFailed: true}},
 	}

@@ -1,0 +1,118 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// startDebianEtcd runs Debian's etcd as an external process on free loopback ports.
+func startDebianEtcd(t *testing.T) []string {
+	t.Helper()
+	bin, err := exec.LookPath("etcd")
+	if err != nil {
+		t.Skip("Debian's etcd-server is not installed (apt-get install etcd-server)")
+	}
+	dir := t.TempDir()
+	client, peer := freePort(t), freePort(t)
+	clientURL := fmt.Sprintf("http://127.0.0.1:%d", client)
+	peerURL := fmt.Sprintf("http://127.0.0.1:%d", peer)
+	logf, err := os.Create(filepath.Join(dir, "etcd.log"))
+	must(t, err)
+	cmd := exec.Command(bin, "--name", "e2e", "--data-dir", filepath.Join(dir, "data"),
+		"--listen-client-urls", clientURL, "--advertise-client-urls", clientURL,
+		"--listen-peer-urls", peerURL, "--initial-advertise-peer-urls", peerURL,
+		"--initial-cluster", "e2e="+peerURL)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	must(t, cmd.Start())
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-done
+		logf.Close()
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", client), 200*time.Millisecond)
+		if err == nil {
+			conn.Close()
+			return []string{clientURL}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("external etcd did not listen within 20s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestExternalEtcd runs a cluster against Debian's etcd 3.4 written as Patroni users
+// write it (an `etcd:` section), kills the primary, and reads the cluster with the real
+// patronictl.
+func TestExternalEtcd(t *testing.T) {
+	c := newCluster(t, startDebianEtcd(t), fast)
+	c.section = "etcd"
+	c.writeConfigs(fast)
+	for _, n := range c.nodes {
+		c.start(n)
+	}
+	p := c.waitPrimary(60 * time.Second)
+	for _, n := range c.others(p) {
+		c.waitReplica(n, 60*time.Second)
+	}
+	if !c.logContains(p, "the etcd: section is served over the etcd v3 API") {
+		t.Error("no note that etcd: is spoken to over v3")
+	}
+	must(t, c.exec(p, "CREATE TABLE e2e_rows (id int PRIMARY KEY)"))
+
+	list := c.patronictl("list")
+	for _, n := range c.nodes {
+		if !strings.Contains(list, n.name) {
+			t.Errorf("patronictl list does not show %s:\n%s", n.name, list)
+		}
+	}
+	if !strings.Contains(list, "Leader") || strings.Count(list, "Replica") != 2 {
+		t.Errorf("patronictl list does not show one leader and two replicas:\n%s", list)
+	}
+
+	killed := time.Now()
+	c.kill9(p)
+	w, took := c.timeToWrite(killed, 1, 60*time.Second)
+	t.Logf("measured: kill -9 of primary agent+postmaster -> first write on %s after %.2fs with external etcd (ttl=%d loop_wait=%d retry_timeout=%d)",
+		w.name, took.Seconds(), fast.ttl, fast.loopWait, fast.retryTimeout)
+	c.start(p)
+	c.waitReplica(p, 90*time.Second)
+	hist := c.patronictl("history")
+	if !strings.Contains(hist, w.name) {
+		t.Errorf("patronictl history does not record the promotion of %s:\n%s", w.name, hist)
+	}
+}
+
+// patronictl runs Debian's patronictl against the cluster; the test is skipped without it.
+func (c *testCluster) patronictl(args ...string) string {
+	c.t.Helper()
+	bin, err := exec.LookPath("patronictl")
+	if err != nil {
+		c.t.Skip("patronictl is not installed (apt-get install patroni)")
+	}
+	cfg := filepath.Join(c.dir, "patronictl.yml")
+	hosts := make([]string, len(c.endpoints))
+	for i, e := range c.endpoints {
+		hosts[i] = strings.TrimPrefix(e, "http://")
+	}
+	must(c.t, os.WriteFile(cfg, []byte(fmt.Sprintf("scope: %s\netcd3:\n  hosts: %s\n", c.scope, strings.Join(hosts, ","))), 0o600))
+	out, err := exec.Command(bin, append([]string{"-c", cfg}, append(args, c.scope)...)...).CombinedOutput()
+	if err != nil {
+		c.t.Fatalf("patronictl %v: %v\n%s", args, err, out)
+	}
+	return string(out)
+}
