@@ -317,14 +317,14 @@ wait_role 2 /replica
 wait_role 3 /replica
 info "pg-2 and pg-3 answer 200 on GET /replica"
 
-# Member keys are refreshed every loop_wait: give the replicas one cycle to publish the WAL
-# position they reached after their basebackup, so the table shows their real lag.
+# Member keys are refreshed every loop_wait (2 s): wait until the replicas' published WAL
+# positions have matched the leader's for 3 s, so the table shows their real lag (0) rather
+# than a position published just before the WAL switch that ends a basebackup.
 settle() {
-	local deadline=$((SECONDS + 10))
-	while [ $SECONDS -lt $deadline ]; do
-		local json
+	local deadline=$((SECONDS + 15)) clean=0 json
+	while [ $SECONDS -lt $deadline ] && [ $clean -lt 6 ]; do
 		json=$(curl -sf -m 2 "http://127.0.0.1:$(api_port 1)/cluster") || return 0
-		[[ $json =~ \"lag\":[1-9] ]] || return 0
+		if [[ $json =~ \"lag\":[1-9] ]]; then clean=0; else clean=$((clean + 1)); fi
 		sleep 0.5
 	done
 }
