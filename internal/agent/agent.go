@@ -95,10 +95,13 @@ func (a *Agent) Cluster(ctx context.Context) (*cluster.Cluster, error) { return 
 // stopped and, if this node holds it, the leader key is deleted.
 func (a *Agent) Run(ctx context.Context) error {
 	for {
-		wait := a.cycle(ctx)
 		if a.fatal != nil {
 			a.shutdown()
 			return a.fatal
+		}
+		wait := a.cycle(ctx)
+		if a.fatal != nil {
+			continue
 		}
 		timer := time.NewTimer(wait)
 		select {
@@ -307,6 +310,10 @@ func (a *Agent) finish(r workerResult) {
 	}
 	if r.err != nil {
 		a.log.Error(fmt.Sprintf("%s failed", r.action), "err", r.err)
+		var fatal *fatalError
+		if errors.As(r.err, &fatal) {
+			a.fatal = fatal
+		}
 		return
 	}
 	a.log.Info(fmt.Sprintf("%s finished", r.action))

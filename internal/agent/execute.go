@@ -160,8 +160,8 @@ func (a *Agent) bootstrap(ctx context.Context, s ha.Settings) error {
 		if cerr := a.store.CancelInitialize(cctx); cerr != nil {
 			a.log.Error("could not remove the initialize key after a failed bootstrap", "err", cerr)
 		}
-		a.fatal = fmt.Errorf("Failed to bootstrap cluster: %w", err)
-		return err
+		a.log.Error("Failed to bootstrap cluster", "err", err)
+		return &fatalError{fmt.Errorf("failed to bootstrap cluster: %w", err)}
 	}
 	dctx, cancel := a.dcsCtx(ctx, s)
 	defer cancel()
@@ -203,3 +203,9 @@ func (a *Agent) currentDynamicRaw() map[string]any {
 	}
 	return a.opts.BootstrapDCS
 }
+
+// fatalError ends the agent: returned by a long action that must not be retried.
+type fatalError struct{ err error }
+
+func (e *fatalError) Error() string { return e.err.Error() }
+func (e *fatalError) Unwrap() error { return e.err }

@@ -20,8 +20,6 @@ func settings() Settings {
 
 func sysid() *string { s := "7300000000000000001"; return &s }
 
-func u64(v uint64) *uint64 { return &v }
-
 func snapshot(leader string, members ...string) *cluster.Cluster {
 	c := &cluster.Cluster{Initialize: sysid(), Config: map[string]any{"ttl": 30}, HasHistory: true, History: []cluster.HistoryEntry{}}
 	if leader != "" {

@@ -96,7 +96,6 @@ type Sim struct {
 	dualWindows int
 	dualTotal   time.Duration
 	safeAck     uint64 // highest WAL a graceful stop handed to caught-up replicas
-	lostWrites  uint64
 	stats       Stats
 	sameInstant int
 }
