@@ -165,7 +165,7 @@ func (a *Agent) cycle(ctx context.Context) time.Duration {
 }
 
 func (a *Agent) loadCluster(ctx context.Context, s ha.Settings) *cluster.Cluster {
-	lctx, cancel := context.WithTimeout(ctx, s.RetryTimeout)
+	lctx, cancel := a.dcsCtx(ctx, s)
 	defer cancel()
 	cl, err := a.store.Load(lctx)
 	if err != nil {

@@ -26,7 +26,22 @@ func (a *Agent) execute(ctx context.Context, plan ha.Plan, cl *cluster.Cluster, 
 }
 
 func (a *Agent) dcsCtx(ctx context.Context, s ha.Settings) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(ctx, s.RetryTimeout)
+	return context.WithTimeout(ctx, a.dcsTimeout(s))
+}
+
+// minDCSTimeout keeps a last DCS call possible when the lease deadline is at hand.
+const minDCSTimeout = 50 * time.Millisecond
+
+// dcsTimeout bounds one DCS call: retry_timeout, and while this node holds the lock no
+// later than the moment it must stop trusting its lease (lastRefresh + ttl -
+// retry_timeout), so a hanging store cannot keep the loop from demoting in time.
+func (a *Agent) dcsTimeout(s ha.Settings) time.Duration {
+	t := s.RetryTimeout
+	if a.lastRefresh.IsZero() {
+		return t
+	}
+	left := a.lastRefresh.Add(s.TTL - s.RetryTimeout).Sub(a.now())
+	return max(min(t, left), minDCSTimeout)
 }
 
 func (a *Agent) step(ctx context.Context, act ha.Action, cl *cluster.Cluster, s ha.Settings) error {

@@ -16,6 +16,12 @@ import (
 
 // startDebianEtcd runs Debian's etcd as an external process on free loopback ports.
 func startDebianEtcd(t *testing.T) []string {
+	endpoints, _ := startDebianEtcdProcess(t)
+	return endpoints
+}
+
+// startDebianEtcdProcess also returns the etcd process ID, for freezing it.
+func startDebianEtcdProcess(t *testing.T) ([]string, int) {
 	t.Helper()
 	bin, err := exec.LookPath("etcd")
 	if err != nil {
@@ -37,6 +43,7 @@ func startDebianEtcd(t *testing.T) []string {
 	done := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(done) }()
 	t.Cleanup(func() {
+		_ = syscall.Kill(cmd.Process.Pid, syscall.SIGCONT)
 		_ = cmd.Process.Kill()
 		<-done
 		logf.Close()
@@ -46,7 +53,7 @@ func startDebianEtcd(t *testing.T) []string {
 		conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", client), 200*time.Millisecond)
 		if err == nil {
 			conn.Close()
-			return []string{clientURL}
+			return []string{clientURL}, cmd.Process.Pid
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("external etcd did not listen within 20s")

@@ -1,0 +1,232 @@
+package agent
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/warden-ha/warden/internal/api/client"
+	"github.com/warden-ha/warden/internal/cluster"
+	"github.com/warden-ha/warden/internal/config"
+	"github.com/warden-ha/warden/internal/dcs"
+	"github.com/warden-ha/warden/internal/dcs/dcstest"
+	"github.com/warden-ha/warden/internal/ha"
+)
+
+// fakeNode is PostgreSQL as plain data: enough to drive the shell through its decisions.
+type fakeNode struct {
+	mu      sync.Mutex
+	empty   bool
+	running bool
+	primary bool
+	wal     uint64
+	stops   []time.Time
+	exits   chan struct{}
+}
+
+func newFakeNode() *fakeNode { return &fakeNode{empty: true, exits: make(chan struct{}, 1)} }
+
+func (f *fakeNode) Observe(context.Context, []cluster.Member) Observation {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	o := Observation{State: "stopped"}
+	o.DataDirEmpty = f.empty
+	if f.empty {
+		return o
+	}
+	o.SysID = "7300000000000000001"
+	o.Running, o.Ready, o.InRecovery, o.WAL = f.running, f.running, !f.primary, f.wal
+	if f.running {
+		o.State = "running"
+	}
+	return o
+}
+func (f *fakeNode) Exits() <-chan struct{} { return f.exits }
+func (f *fakeNode) Bootstrap(context.Context) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.empty, f.running, f.primary, f.wal = false, true, true, 100
+	return "7300000000000000001", nil
+}
+func (f *fakeNode) Clone(context.Context, cluster.Member) error { return nil }
+func (f *fakeNode) Follow(context.Context, *cluster.Member) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.running, f.primary = true, false
+	return nil
+}
+func (f *fakeNode) StartPrimary(context.Context) error { return nil }
+func (f *fakeNode) Promote(context.Context) (Promotion, error) {
+	return Promotion{OldTimeline: 1, SwitchLSN: 100}, nil
+}
+func (f *fakeNode) Stop(_ context.Context, _ ha.StopMode) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.running = false
+	f.stops = append(f.stops, time.Now())
+	return nil
+}
+func (f *fakeNode) EnsureSlots(context.Context, []string) error { return nil }
+
+func (f *fakeNode) stoppedAt() []time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]time.Time(nil), f.stops...)
+}
+
+// hangingStore blocks every call until its context ends while hang is set, as a frozen
+// etcd does.
+type hangingStore struct {
+	dcs.Store
+	mu   sync.Mutex
+	hang bool
+	// hangAfterRefresh starts hanging right after the next successful refresh, the
+	// worst moment: the lease is as fresh as it gets and the loop still has writes to do.
+	hangAfterRefresh bool
+	hungAt           time.Time
+}
+
+func (h *hangingStore) block(ctx context.Context) error {
+	h.mu.Lock()
+	hang := h.hang
+	h.mu.Unlock()
+	if !hang {
+		return nil
+	}
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+func (h *hangingStore) Load(ctx context.Context) (*cluster.Cluster, error) {
+	if err := h.block(ctx); err != nil {
+		return nil, err
+	}
+	return h.Store.Load(ctx)
+}
+func (h *hangingStore) TouchMember(ctx context.Context, v []byte) error {
+	if err := h.block(ctx); err != nil {
+		return err
+	}
+	return h.Store.TouchMember(ctx, v)
+}
+func (h *hangingStore) RefreshLeader(ctx context.Context) error {
+	if err := h.block(ctx); err != nil {
+		return err
+	}
+	err := h.Store.RefreshLeader(ctx)
+	h.mu.Lock()
+	if err == nil && h.hangAfterRefresh && !h.hang {
+		h.hang, h.hungAt = true, time.Now()
+	}
+	h.mu.Unlock()
+	return err
+}
+func (h *hangingStore) SetStatus(ctx context.Context, v []byte) error {
+	if err := h.block(ctx); err != nil {
+		return err
+	}
+	return h.Store.SetStatus(ctx, v)
+}
+
+type noPeers struct{}
+
+func (noPeers) Status(context.Context, string) (client.PeerStatus, error) {
+	return client.PeerStatus{}, context.DeadlineExceeded
+}
+
+func testDynamic(ttl, loopWait, retry time.Duration) config.Dynamic {
+	d := config.DefaultDynamic()
+	d.TTL, d.LoopWait, d.RetryTimeout = ttl, loopWait, retry
+	d.Raw = map[string]any{"ttl": int(ttl / time.Second), "loop_wait": int(loopWait / time.Second), "retry_timeout": int(retry / time.Second)}
+	return d
+}
+
+// TestPrimaryDemotesBeforeLeaseExpiresWhenStoreHangs: with every store call hanging, the
+// primary must stop PostgreSQL before ttl has passed since its last successful refresh —
+// the store calls themselves are cut short so the loop reaches the decision in time.
+func TestPrimaryDemotesBeforeLeaseExpiresWhenStoreHangs(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const ttl, loopWait, retry = 10 * time.Second, 2 * time.Second, 4 * time.Second
+		backend := dcstest.NewBackend(time.Now)
+		store := &hangingStore{Store: backend.Client("pg-1", dcs.Options{Prefix: "/service/t/", Member: "pg-1", TTL: ttl, RetryTimeout: retry})}
+		node := newFakeNode()
+		d := testDynamic(ttl, loopWait, retry)
+		a := New(Options{Name: "pg-1", Scope: "t", CanBootstrap: true, Dynamic: d, BootstrapDCS: d.Raw}, store, node, noPeers{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- a.Run(ctx) }()
+
+		// Bootstrap, then run steadily as the leader for a while.
+		time.Sleep(20 * time.Second)
+		synctest.Wait()
+		if st := a.Status(); st.Role != cluster.RolePrimary || !time.Now().Before(st.LockValidUntil) {
+			t.Fatalf("not a primary holding the lock after bootstrap: role=%s lockValidUntil=%v", st.Role, st.LockValidUntil)
+		}
+		store.mu.Lock()
+		store.hangAfterRefresh = true
+		store.mu.Unlock()
+		time.Sleep(2 * ttl)
+		synctest.Wait()
+		store.mu.Lock()
+		lastRefresh := store.hungAt
+		store.mu.Unlock()
+		stops := node.stoppedAt()
+		if len(stops) == 0 {
+			t.Fatalf("the primary never stopped PostgreSQL while the store hung for %s", 2*ttl)
+		}
+		if deadline := lastRefresh.Add(ttl - retry + time.Second); stops[0].After(deadline) {
+			t.Errorf("stopped %s after the last refresh, want by ttl - retry_timeout (+1s) = %s", stops[0].Sub(lastRefresh), ttl-retry+time.Second)
+		}
+		if !stops[0].Before(lastRefresh.Add(ttl)) {
+			t.Errorf("stopped at or after the lease could expire (%s after the last refresh)", stops[0].Sub(lastRefresh))
+		}
+		store.mu.Lock()
+		store.hang, store.hangAfterRefresh = false, false
+		store.mu.Unlock()
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// TestBootstrapThenSteadyLeader: a single node bootstraps the cluster, writes the
+// initialize and config keys, and keeps the leader key.
+func TestBootstrapThenSteadyLeader(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		d := testDynamic(10*time.Second, 2*time.Second, 4*time.Second)
+		backend := dcstest.NewBackend(time.Now)
+		store := backend.Client("pg-1", dcs.Options{Prefix: "/service/t/", Member: "pg-1", TTL: d.TTL, RetryTimeout: d.RetryTimeout})
+		node := newFakeNode()
+		a := New(Options{Name: "pg-1", Scope: "t", CanBootstrap: true, Dynamic: d, BootstrapDCS: d.Raw}, store, node, noPeers{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- a.Run(ctx) }()
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		cl, err := store.Load(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cl.LeaderName() != "pg-1" {
+			t.Errorf("leader = %q after a minute, want pg-1", cl.LeaderName())
+		}
+		if sysid, ok := cl.InitializedSysID(); !ok || sysid != "7300000000000000001" {
+			t.Errorf("initialize = %v", cl.Initialize)
+		}
+		if cl.Config["ttl"] == nil {
+			t.Errorf("config key not written from bootstrap.dcs: %v", cl.Config)
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if cl, _ := store.Load(context.Background()); cl.Locked() {
+			t.Error("graceful shutdown left the leader key behind")
+		}
+	})
+}
