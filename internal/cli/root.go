@@ -9,6 +9,10 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
+	"strings"
+
+	"gopkg.in/natefinch/lumberjack.v2"
 
 	"github.com/spf13/cobra"
 
@@ -76,9 +80,33 @@ func validateConfig(path string, stdout, stderr io.Writer) error {
 }
 
 func newLogger(w io.Writer, level string) (*slog.Logger, error) {
-	lvl, err := logging.ParseLevel(level)
+	return newConfiguredLogger(w, config.Log{Level: level})
+}
+
+// newConfiguredLogger follows the log section: level, type (plain or json) and dir, where
+// patroni.log is written and rotated after file_size bytes, keeping file_num old files.
+func newConfiguredLogger(w io.Writer, c config.Log) (*slog.Logger, error) {
+	lvl, err := logging.ParseLevel(c.Level)
 	if err != nil {
 		return nil, fmt.Errorf("log.level: %w", err)
+	}
+	if c.Dir != "" {
+		if err := os.MkdirAll(c.Dir, 0o750); err != nil {
+			return nil, fmt.Errorf("log.dir: %w", err)
+		}
+		size := c.FileSize
+		if size <= 0 {
+			size = 25000000
+		}
+		num := c.FileNum
+		if num <= 0 {
+			num = 4
+		}
+		// lumberjack rotates in whole megabytes.
+		w = &lumberjack.Logger{Filename: filepath.Join(c.Dir, "patroni.log"), MaxSize: int(max(1, (size+999999)/1000000)), MaxBackups: num}
+	}
+	if strings.EqualFold(c.Type, "json") {
+		return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: lvl})), nil
 	}
 	return slog.New(logging.New(w, lvl)), nil
 }

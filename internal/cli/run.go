@@ -30,7 +30,7 @@ func runAgent(parent context.Context, path string, stderr io.Writer) error {
 	if err != nil {
 		return &ExitError{Code: 1, Err: err}
 	}
-	log, err := newLogger(stderr, cfg.Log.Level)
+	log, err := newConfiguredLogger(stderr, cfg.Log)
 	if err != nil {
 		return &ExitError{Code: 1, Err: err}
 	}
