@@ -77,6 +77,9 @@ func (a *Agent) step(ctx context.Context, act ha.Action, cl *cluster.Cluster, s 
 		}
 		return err
 	case ha.KindStop:
+		// Once PostgreSQL is told to stop, this node no longer presents itself as the
+		// lock holder (Patroni clears its leader flag on demotion).
+		a.lastRefresh = time.Time{}
 		return a.node.Stop(ctx, act.Mode)
 	case ha.KindEnsureSlots:
 		return a.node.EnsureSlots(ctx, act.Slots)
