@@ -141,7 +141,9 @@ func (a *Agent) cycle(ctx context.Context) time.Duration {
 	cl := a.loadCluster(ctx, s)
 	obs := a.node.Observe(ctx, members(cl))
 	if obs.Upstream == "" {
+		a.mu.Lock()
 		obs.Upstream = a.upstream
+		a.mu.Unlock()
 	}
 	in := ha.Input{
 		Now: a.now(), Settings: s, Cluster: cl, PG: obs.Postgres,

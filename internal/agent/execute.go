@@ -169,7 +169,7 @@ func (a *Agent) refreshLeader(ctx context.Context, s ha.Settings) error {
 }
 
 // bootstrap initialises a new cluster: initdb and roles in the node, then the keys that
-// tell the other members the cluster exists, then the leader key.
+// tell the other members the cluster exists.
 func (a *Agent) bootstrap(ctx context.Context, s ha.Settings) error {
 	sysid, err := a.node.Bootstrap(ctx)
 	if err != nil {
@@ -189,9 +189,8 @@ func (a *Agent) bootstrap(ctx context.Context, s ha.Settings) error {
 	if _, err := a.store.SetConfig(dctx, cluster.EncodeConfig(a.opts.BootstrapDCS), 0); err != nil {
 		return fmt.Errorf("write config key: %w", err)
 	}
-	if err := a.takeLeader(ctx, s); err != nil {
-		return fmt.Errorf("take leader key after bootstrap: %w", err)
-	}
+	// The leader key is taken by the next cycle's decision (a running primary in an
+	// unlocked cluster), on the loop goroutine that owns the lock state.
 	a.log.Info("initialized a new cluster", "sysid", sysid)
 	return nil
 }

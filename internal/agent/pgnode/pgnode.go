@@ -85,10 +85,12 @@ type Node struct {
 	major int
 	exits chan struct{}
 
-	mu       sync.Mutex
-	pm       *postgres.Postmaster
-	conn     *postgres.Conn
-	upstream string
+	mu   sync.Mutex
+	pm   *postgres.Postmaster
+	conn *postgres.Conn
+	// connStale: the postmaster exited since conn was opened.
+	connStale bool
+	upstream  string
 }
 
 var _ agent.Node = (*Node)(nil)
@@ -147,7 +149,10 @@ func (n *Node) watch(pm *postgres.Postmaster) {
 	n.mu.Unlock()
 	go func() {
 		<-pm.Exited()
-		n.closeConn()
+		// The loop goroutine owns the cached connection: mark it, it closes it.
+		n.mu.Lock()
+		n.connStale = true
+		n.mu.Unlock()
 		select {
 		case n.exits <- struct{}{}:
 		default:
@@ -182,8 +187,13 @@ func (n *Node) dedicatedConn(ctx context.Context) (*postgres.Conn, error) {
 // when needed. Only the loop goroutine (Observe, EnsureSlots) may use it.
 func (n *Node) localConn(ctx context.Context) (*postgres.Conn, error) {
 	n.mu.Lock()
-	c := n.conn
+	c, stale := n.conn, n.connStale
+	n.connStale = false
 	n.mu.Unlock()
+	if c != nil && stale {
+		n.closeConn()
+		c = nil
+	}
 	if c != nil {
 		return c, nil
 	}
