@@ -30,5 +30,8 @@ test: lint unit e2e ## everything CI runs
 demo: build ## a real 3-node cluster on this machine with embedded etcd, shown working
 	./scripts/demo.sh
 
+bench: build ## Warden vs Patroni side by side (root; BENCH_REPEAT, BENCH_ONLY=warden, BENCH_QUICK=1)
+	$(GO) run ./bench/cmd/wardenbench
+
 clean: ## remove build output
 	rm -rf bin
