@@ -16,6 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/warden-ha/warden/internal/cli/ctl"
 	"github.com/warden-ha/warden/internal/cluster"
 	"github.com/warden-ha/warden/internal/config"
 	"github.com/warden-ha/warden/internal/logging"
@@ -64,6 +65,7 @@ func Root(stdout, stderr io.Writer) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.AddCommand(etcdCommand(stderr))
+	root.AddCommand(ctl.Command(os.Stdin, stdout, stderr))
 	return root
 }
 
