@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,6 +35,8 @@ type Options struct {
 	Dynamic config.Dynamic
 	// UsePgRewind is the local postgresql.use_pg_rewind override, nil when unset.
 	UsePgRewind *bool
+	// Reload re-reads the configuration file and applies it (POST /reload, SIGHUP).
+	Reload func(ctx context.Context) error
 }
 
 // PeerClient fetches another member's status from its REST API.
@@ -64,6 +67,13 @@ type Agent struct {
 	lastOptime  uint64
 	lastReason  string
 
+	// requests carries operator requests to the loop; pending is the one this cycle
+	// decides on; awaiting answers when the long action carrying it finishes.
+	requests chan pendingRequest
+	pending  *pendingRequest
+	awaiting chan RequestResult
+	sched    scheduler
+
 	mu     sync.Mutex
 	busy   *ha.Busy
 	cancel context.CancelFunc
@@ -78,7 +88,8 @@ type workerResult struct {
 
 // New builds an agent; Run starts it.
 func New(opts Options, store dcs.Store, node Node, peers PeerClient, log *slog.Logger) *Agent {
-	a := &Agent{opts: opts, store: store, node: node, peers: peers, log: log, now: time.Now, done: make(chan workerResult, 1)}
+	a := &Agent{opts: opts, store: store, node: node, peers: peers, log: log, now: time.Now,
+		done: make(chan workerResult, 1), requests: make(chan pendingRequest)}
 	d := opts.Dynamic
 	a.dynamic.Store(&d)
 	a.status.Store(&api.Status{Name: opts.Name, Scope: opts.Scope, State: "stopped", Role: cluster.RoleUninitialized, Tags: opts.Tags, TTL: d.TTL})
@@ -115,6 +126,8 @@ func (a *Agent) Run(ctx context.Context) error {
 			a.log.Info("postmaster exited")
 		case r := <-a.done:
 			a.finish(r)
+		case pr := <-a.requests:
+			a.pending = &pr
 		}
 		timer.Stop()
 	}
@@ -126,7 +139,7 @@ func (a *Agent) settings() ha.Settings {
 		Name: a.opts.Name, TTL: d.TTL, LoopWait: d.LoopWait, RetryTimeout: d.RetryTimeout,
 		PrimaryStartTimeout: d.PrimaryStartTimeout, CheckTimeline: d.CheckTimeline,
 		NoFailover: cluster.TagsNoFailover(a.opts.Tags), FailoverPriority: cluster.TagsFailoverPriority(a.opts.Tags),
-		CanBootstrap: a.opts.CanBootstrap, UseSlots: d.UseSlots,
+		CanBootstrap: a.opts.CanBootstrap, UseSlots: d.UseSlots, Pause: d.Pause,
 	}
 	if d.MaximumLagOnFailover > 0 {
 		s.MaximumLagOnFailover = uint64(d.MaximumLagOnFailover)
@@ -150,12 +163,18 @@ func (a *Agent) cycle(ctx context.Context) time.Duration {
 		LastRefresh: a.lastRefresh, LockLost: a.lockLost, StartFailed: a.startFailed,
 		Busy: a.currentBusy(),
 	}
-	if cl != nil && !cl.Locked() && obs.Ready && obs.InRecovery && in.Busy == nil {
+	a.dueRestart()
+	if a.pending != nil {
+		req := a.pending.req
+		in.Request = &req
+	}
+	if a.needPeers(cl, obs, s) && in.Busy == nil {
 		in.Peers = a.fetchPeers(ctx, cl, s)
 	}
 	out := ha.Decide(in)
 	failed, err := a.execute(ctx, out.Plan, cl, s)
 	a.logDecision(cl, out, failed, err)
+	a.answerRequest(out, failed, err)
 	a.publish(ctx, cl, obs, s)
 	if out.RetryIn > 0 {
 		return out.RetryIn
@@ -202,6 +221,18 @@ func (a *Agent) applyDynamic(cl *cluster.Cluster) {
 		a.log.Info("applied dynamic configuration", "ttl", d.TTL, "loop_wait", d.LoopWait, "retry_timeout", d.RetryTimeout)
 	}
 	a.dynamic.Store(&d)
+}
+
+// needPeers: the other members' positions matter in a leader race, and to the leader
+// when a switchover or failover is requested.
+func (a *Agent) needPeers(cl *cluster.Cluster, obs Observation, s ha.Settings) bool {
+	if cl == nil || !obs.Ready {
+		return false
+	}
+	if !cl.Locked() {
+		return obs.InRecovery
+	}
+	return cl.LeaderName() == s.Name && !cl.Failover.Empty()
 }
 
 func members(cl *cluster.Cluster) []cluster.Member {
@@ -309,6 +340,14 @@ func (a *Agent) finish(r workerResult) {
 	a.mu.Unlock()
 	if r.action.Kind == ha.KindStartPrimary {
 		a.startFailed = r.err != nil
+	}
+	if r.action.Kind == ha.KindRestart && a.awaiting != nil {
+		if r.err != nil {
+			a.awaiting <- RequestResult{Code: http.StatusServiceUnavailable, Message: "restart failed"}
+		} else {
+			a.awaiting <- RequestResult{Code: http.StatusOK, Message: "restarted successfully"}
+		}
+		a.awaiting = nil
 	}
 	if r.err != nil {
 		a.log.Error(fmt.Sprintf("%s failed", r.action), "err", r.err)

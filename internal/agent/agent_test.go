@@ -71,6 +71,11 @@ func (f *fakeNode) Stop(_ context.Context, _ ha.StopMode) error {
 	return nil
 }
 func (f *fakeNode) EnsureSlots(context.Context, []string) error { return nil }
+func (f *fakeNode) Checkpoint(context.Context) error            { return nil }
+func (f *fakeNode) Restart(context.Context) error               { return nil }
+func (f *fakeNode) Reinitialize(context.Context, cluster.Member) error {
+	return nil
+}
 
 func (f *fakeNode) stoppedAt() []time.Time {
 	f.mu.Lock()

@@ -121,6 +121,29 @@ func (a *Agent) step(ctx context.Context, act ha.Action, cl *cluster.Cluster, s 
 			a.setUpstream("")
 			return a.node.StartPrimary(ctx)
 		})
+	case ha.KindDemote:
+		a.lastRefresh = time.Time{}
+		return a.startWorker(ctx, act, func(ctx context.Context) error { return a.demote(ctx, s) })
+	case ha.KindClearFailover:
+		dctx, cancel := a.dcsCtx(ctx, s)
+		defer cancel()
+		rev := int64(-1)
+		if cl != nil && cl.Failover != nil && cl.Failover.Revision > 0 {
+			rev = cl.Failover.Revision
+		}
+		_, err := a.store.SetFailover(dctx, []byte("{}"), rev)
+		return err
+	case ha.KindRestart:
+		return a.startWorker(ctx, act, a.node.Restart)
+	case ha.KindReinitialize:
+		from, _ := cl.Member(act.Member)
+		return a.startWorker(ctx, act, func(ctx context.Context) error {
+			if err := a.node.Reinitialize(ctx, from); err != nil {
+				return err
+			}
+			a.setUpstream(from.Name)
+			return nil
+		})
 	case ha.KindPromote:
 		history := []cluster.HistoryEntry(nil)
 		if cl != nil {
@@ -192,6 +215,25 @@ func (a *Agent) bootstrap(ctx context.Context, s ha.Settings) error {
 	// The leader key is taken by the next cycle's decision (a running primary in an
 	// unlocked cluster), on the loop goroutine that owns the lock state.
 	a.log.Info("initialized a new cluster", "sysid", sysid)
+	return nil
+}
+
+// demote is the graceful half of a switchover: a checkpoint while writes still flow
+// keeps the shutdown checkpoint short; the fast shutdown hands every WAL record to the
+// streaming replicas before the postmaster exits; only then is the leader key released,
+// and the candidate, watching the key, promotes at once.
+func (a *Agent) demote(ctx context.Context, s ha.Settings) error {
+	if err := a.node.Checkpoint(ctx); err != nil {
+		a.log.Warn("checkpoint before the switchover failed; stopping anyway", "err", err)
+	}
+	if err := a.node.Stop(ctx, ha.StopFast); err != nil {
+		return err
+	}
+	dctx, cancel := context.WithTimeout(ctx, s.RetryTimeout)
+	defer cancel()
+	if err := a.store.ReleaseLeader(dctx); err != nil {
+		return fmt.Errorf("release leader key after the graceful stop: %w", err)
+	}
 	return nil
 }
 

@@ -57,4 +57,10 @@ type Node interface {
 	Stop(ctx context.Context, mode ha.StopMode) error
 	// EnsureSlots creates the named physical slots and drops inactive ones not named.
 	EnsureSlots(ctx context.Context, names []string) error
+	// Checkpoint runs CHECKPOINT, so a following shutdown checkpoint is short.
+	Checkpoint(ctx context.Context) error
+	// Restart stops PostgreSQL (fast) and starts it again in the role it had.
+	Restart(ctx context.Context) error
+	// Reinitialize removes the data directory and clones it again from leader.
+	Reinitialize(ctx context.Context, leader cluster.Member) error
 }

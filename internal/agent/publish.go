@@ -44,7 +44,7 @@ func (a *Agent) role(obs Observation) cluster.Role {
 func (a *Agent) touchMember(ctx context.Context, obs Observation, s ha.Settings) {
 	m := cluster.Member{
 		ConnURL: a.opts.ConnURL, APIURL: a.opts.APIURL, State: obs.State, Role: a.role(obs),
-		Version: cluster.Version, Tags: a.opts.Tags,
+		Version: cluster.Version, Tags: a.opts.Tags, Pause: s.Pause,
 	}
 	if obs.Ready {
 		wal := obs.WAL
@@ -70,7 +70,7 @@ func (a *Agent) buildStatus(cl *cluster.Cluster, obs Observation, s ha.Settings)
 		PostgresReachable: obs.Ready, ServerVersion: obs.ServerVersion, PostmasterStartTime: obs.PostmasterStartTime,
 		Timeline: obs.Timeline, ReplicationState: obs.ReplicationState, Replication: obs.Replication,
 		Tags: a.opts.Tags, SysID: obs.SysID, DCSLastSeen: a.dcsLastSeen, TTL: s.TTL,
-		NextLoop: a.now().Add(s.LoopWait),
+		NextLoop: a.now().Add(s.LoopWait), Pause: s.Pause,
 	}
 	if obs.Ready && !obs.InRecovery {
 		st.XLogLocation = obs.WAL

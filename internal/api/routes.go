@@ -16,6 +16,9 @@ import (
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	switch r.Method {
 	case http.MethodGet, http.MethodHead, http.MethodOptions:
+	case http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete:
+		s.serveUnsafe(w, r)
+		return
 	default:
 		writeText(w, http.StatusNotImplemented, fmt.Sprintf("Unsupported method (%q)\n", r.Method))
 		return

@@ -26,6 +26,10 @@ type Options struct {
 	// DCSTimeout bounds the DCS read behind /cluster, /history and /config
 	// (default 10s, Patroni's retry_timeout default).
 	DCSTimeout time.Duration
+	// Controller serves the mutating endpoints; nil answers them 501.
+	Controller Controller
+	// Username and Password (restapi.authentication) guard the mutating endpoints.
+	Username, Password string
 }
 
 // Timeouts cut off slow clients; a health checker sends its request at once.

@@ -61,9 +61,25 @@ func runAgent(parent context.Context, path string, stderr io.Writer) error {
 		return &ExitError{Code: 1, Err: err}
 	}
 	peers := client.New(client.Options{Timeout: 2 * time.Second, Username: cfg.Ctl.Username, Password: cfg.Ctl.Password.Reveal()})
-	a = agent.New(agentOptions(cfg), store, node, peers, log)
+	opts := agentOptions(cfg)
+	opts.Reload = func(ctx context.Context) error {
+		fresh, warnings, err := config.Load(path, os.Environ())
+		if err != nil {
+			return err
+		}
+		for _, w := range warnings {
+			log.Warn(w.String())
+		}
+		node.SetLocal(fresh.PostgreSQL.Parameters, fresh.PostgreSQL.PgHBA)
+		return node.ReloadConfig(ctx)
+	}
+	a = agent.New(opts, store, node, peers, log)
+	go reloadOnSIGHUP(ctx, a, log)
 
-	srv := api.New(a, api.Options{Listen: cfg.RestAPI.Listen, DCSTimeout: cfg.Bootstrap.Dynamic.RetryTimeout}, log)
+	srv := api.New(a, api.Options{
+		Listen: cfg.RestAPI.Listen, DCSTimeout: cfg.Bootstrap.Dynamic.RetryTimeout, Controller: a,
+		Username: cfg.RestAPI.Username, Password: cfg.RestAPI.Password.Reveal(),
+	}, log)
 	if err := srv.Listen(); err != nil {
 		return &ExitError{Code: 1, Err: fmt.Errorf("restapi.listen: %w", err)}
 	}
@@ -130,5 +146,21 @@ func agentOptions(cfg *config.Config) agent.Options {
 		CanBootstrap: true,
 		Dynamic:      cfg.Bootstrap.Dynamic,
 		UsePgRewind:  cfg.PostgreSQL.UsePgRewind,
+	}
+}
+
+// reloadOnSIGHUP re-reads the configuration file on SIGHUP, as Patroni does.
+func reloadOnSIGHUP(ctx context.Context, a *agent.Agent, log *slog.Logger) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			log.Info("received SIGHUP: reloading the configuration")
+			a.Reload(ctx)
+		}
 	}
 }

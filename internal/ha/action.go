@@ -24,6 +24,12 @@ const (
 	KindEnsureSlots     Kind = "ensure-slots"
 	KindCancelBusy      Kind = "cancel-busy"
 	KindExit            Kind = "exit"
+	// KindDemote is the graceful demotion of a switchover: checkpoint, fast shutdown
+	// (which hands the last WAL to the streaming replicas), release the leader key.
+	KindDemote        Kind = "demote"
+	KindClearFailover Kind = "clear-failover"
+	KindRestart       Kind = "restart"
+	KindReinitialize  Kind = "reinitialize"
 )
 
 // StopMode is how PostgreSQL is stopped.
@@ -53,7 +59,7 @@ type Action struct {
 // refreshing the lock meanwhile.
 func (a Action) Long() bool {
 	switch a.Kind {
-	case KindBootstrap, KindClone, KindFollow, KindStartPrimary, KindPromote:
+	case KindBootstrap, KindClone, KindFollow, KindStartPrimary, KindPromote, KindDemote, KindRestart, KindReinitialize:
 		return true
 	}
 	return false
@@ -61,7 +67,7 @@ func (a Action) Long() bool {
 
 func (a Action) String() string {
 	switch a.Kind {
-	case KindFollow, KindClone:
+	case KindFollow, KindClone, KindReinitialize:
 		return fmt.Sprintf("%s(%s)", a.Kind, a.Member)
 	case KindStop:
 		return fmt.Sprintf("%s(%s)", a.Kind, a.Mode)

@@ -10,7 +10,28 @@ import (
 
 // Decide is the whole HA policy: one call per loop cycle.
 func Decide(in Input) Output {
+	out := decide(in)
+	if in.Request != nil && out.Refused == "" && !out.Plan.Has(requestAction(in.Request.Kind)) {
+		out.Refused = fmt.Sprintf("%s is not possible now: %s", in.Request.Kind, out.Reason)
+	}
+	if in.Settings.Pause {
+		out.Reason = "PAUSE: " + out.Reason
+	}
+	return out
+}
+
+func requestAction(k RequestKind) Kind {
+	if k == RequestReinitialize {
+		return KindReinitialize
+	}
+	return KindRestart
+}
+
+func decide(in Input) Output {
 	if in.Shutdown {
+		if in.Settings.Pause {
+			return Output{Reason: "Leader key is not deleted and Postgresql is not stopped due paused state"}
+		}
 		return shutdown(in)
 	}
 	if in.Cluster == nil {
@@ -49,6 +70,11 @@ func housekeeping(in Input, iHold bool) Plan {
 
 func decideWithData(in Input, iHold bool) Output {
 	c := in.Cluster
+	if in.Request != nil {
+		if out, ok := request(in, iHold); ok {
+			return out
+		}
+	}
 	if !in.PG.Running {
 		return recoverPostgres(in, iHold)
 	}
@@ -90,6 +116,9 @@ func dcsUnavailable(in Input) Output {
 	if !primaryRunning(in.PG) {
 		return Output{Reason: "DCS is not accessible", RetryIn: time.Second}
 	}
+	if in.Settings.Pause {
+		return Output{Reason: "continue to run as primary after failing to update leader lock in DCS", RetryIn: time.Second}
+	}
 	deadline := leaseDeadline(in)
 	if in.LastRefresh.IsZero() || !in.Now.Before(deadline) {
 		return Output{
@@ -106,8 +135,24 @@ func dcsUnavailable(in Input) Output {
 
 func busy(in Input, iHold bool) Output {
 	b := in.Busy
+	if r := in.Request; r != nil {
+		if r.Kind == RequestReinitialize && r.Force && !iHold && in.Cluster.Locked() {
+			return Output{
+				Plan:   Plan{{Kind: KindCancelBusy}, {Kind: KindStop, Mode: StopImmediate}, {Kind: KindReinitialize, Member: in.Cluster.LeaderName()}},
+				Reason: fmt.Sprintf("reinitialize requested with force: cancelled %s, cloning from leader '%s'", b.Action, in.Cluster.LeaderName()),
+			}
+		}
+		out := busyOutput(in, iHold)
+		out.Refused = fmt.Sprintf("%s already in progress", b.Action)
+		return out
+	}
+	return busyOutput(in, iHold)
+}
+
+func busyOutput(in Input, iHold bool) Output {
+	b := in.Busy
 	if iHold {
-		if b.Action == KindStartPrimary && in.Now.Sub(b.Since) > in.Settings.PrimaryStartTimeout && failoverPossible(in) {
+		if b.Action == KindStartPrimary && !in.Settings.Pause && in.Now.Sub(b.Since) > in.Settings.PrimaryStartTimeout && failoverPossible(in) {
 			return Output{
 				Plan:   Plan{{Kind: KindCancelBusy}, {Kind: KindStop, Mode: StopImmediate}, {Kind: KindReleaseLeader}},
 				Reason: "stopped PostgreSQL because of startup timeout",
@@ -129,6 +174,9 @@ func uninitialized(in Input, iHold bool) Output {
 	if iHold {
 		return Output{Plan: Plan{{Kind: KindReleaseLeader}}, Reason: "released leader key voluntarily as data dir empty and currently leader"}
 	}
+	if in.Settings.Pause {
+		return Output{Reason: "running with empty data directory"}
+	}
 	if c.Locked() {
 		return Output{Plan: Plan{{Kind: KindClone, Member: c.LeaderName()}}, Reason: fmt.Sprintf("trying to bootstrap from leader '%s'", c.LeaderName())}
 	}
@@ -144,6 +192,12 @@ func uninitialized(in Input, iHold bool) Output {
 
 func recoverPostgres(in Input, iHold bool) Output {
 	c := in.Cluster
+	if in.Settings.Pause {
+		if iHold {
+			return Output{Plan: Plan{{Kind: KindReleaseLeader}}, Reason: "removed leader lock because postgres is not running"}
+		}
+		return Output{Reason: "postgres is not running"}
+	}
 	if iHold {
 		if in.StartFailed {
 			return Output{Plan: Plan{{Kind: KindReleaseLeader}}, Reason: "removed leader key after trying and failing to start postgres"}
@@ -158,7 +212,16 @@ func recoverPostgres(in Input, iHold bool) Output {
 
 func leader(in Input) Output {
 	s := in.Settings
-	if primaryRunning(in.PG) && (in.LockLost || (!in.LastRefresh.IsZero() && !in.Now.Before(leaseDeadline(in)))) {
+	lockFailing := in.LockLost || (!in.LastRefresh.IsZero() && !in.Now.Before(leaseDeadline(in)))
+	if s.Pause {
+		switch {
+		case primaryRunning(in.PG) && lockFailing:
+			return Output{Plan: Plan{{Kind: KindRefreshLeader}}, Reason: "continue to run as primary after failing to update leader lock in DCS"}
+		case in.PG.Ready && in.PG.InRecovery:
+			return Output{Plan: Plan{{Kind: KindReleaseLeader}}, Reason: "removed leader lock because postgres is not running as primary"}
+		}
+	}
+	if primaryRunning(in.PG) && lockFailing {
 		return Output{
 			Plan:   Plan{{Kind: KindStop, Mode: StopImmediate}, {Kind: KindFollow}},
 			Reason: "demoted self because failed to update leader lock in DCS",
@@ -174,11 +237,18 @@ func leader(in Input) Output {
 			FailReason: "not promoting because failed to update leader lock in DCS",
 		}
 	}
+	if out, ok := manualFailover(in); ok {
+		return out
+	}
+	return steadyLeader(in)
+}
+
+func steadyLeader(in Input) Output {
 	p := Plan{{Kind: KindRefreshLeader}}
-	if s.UseSlots {
+	if in.Settings.UseSlots {
 		p = append(p, Action{Kind: KindEnsureSlots, Slots: memberSlots(in)})
 	}
-	return Output{Plan: p, Reason: fmt.Sprintf("no action. I am (%s), the leader with the lock", s.Name)}
+	return Output{Plan: p, Reason: fmt.Sprintf("no action. I am (%s), the leader with the lock", in.Settings.Name)}
 }
 
 // memberSlots are the physical slots the leader keeps: one per other member.
@@ -195,6 +265,9 @@ func memberSlots(in Input) []string {
 
 func follower(in Input, holder string) Output {
 	s := in.Settings
+	if primaryRunning(in.PG) && s.Pause {
+		return Output{Reason: "continue to run as primary without lock"}
+	}
 	if primaryRunning(in.PG) {
 		return Output{
 			Plan:   Plan{{Kind: KindStop, Mode: StopImmediate}, {Kind: KindFollow, Member: holder}},

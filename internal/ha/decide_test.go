@@ -245,3 +245,139 @@ func TestDecide(t *testing.T) {
 		})
 	}
 }
+
+func withFailover(c *cluster.Cluster, f cluster.Failover) *cluster.Cluster {
+	c.Failover = &f
+	return c
+}
+
+func TestManualFailoverAndPause(t *testing.T) {
+	paused := settings()
+	paused.Pause = true
+	healthyPeer := []Peer{{Name: "pg-2", Reachable: true, InRecovery: true, WAL: 1000, FailoverPriority: 1}}
+	tests := []struct {
+		name    string
+		in      Input
+		plan    string
+		reason  string
+		refused string
+	}{
+		{
+			name:   "switchover: the leader demotes gracefully when the candidate is healthy",
+			in:     Input{Cluster: withFailover(snapshot("pg-1", "pg-1", "pg-2"), cluster.Failover{Leader: "pg-1", Candidate: "pg-2"}), PG: primaryPG, Peers: healthyPeer},
+			plan:   "refresh-leader -> demote",
+			reason: "switchover: demoting myself",
+		},
+		{
+			name:   "failover to a candidate that cannot take over is dropped",
+			in:     Input{Cluster: withFailover(snapshot("pg-1", "pg-1", "pg-2"), cluster.Failover{Candidate: "pg-2"}), PG: primaryPG},
+			plan:   "refresh-leader -> clear-failover",
+			reason: "manual failover: no healthy members found, failover is not possible",
+		},
+		{
+			name:   "switchover naming another leader is dropped",
+			in:     Input{Cluster: withFailover(snapshot("pg-1", "pg-1", "pg-2"), cluster.Failover{Leader: "pg-3", Candidate: "pg-2"}), PG: primaryPG, Peers: healthyPeer},
+			plan:   "refresh-leader -> clear-failover",
+			reason: "switchover: leader name does not match: pg-3 != pg-1",
+		},
+		{
+			name:   "the new leader clears the request that made it leader",
+			in:     Input{Cluster: withFailover(snapshot("pg-1", "pg-1", "pg-2"), cluster.Failover{Leader: "pg-2", Candidate: "pg-1"}), PG: primaryPG},
+			plan:   "refresh-leader -> clear-failover",
+			reason: "switchover: I am already the leader, no need to failover",
+		},
+		{
+			name:   "scheduled switchover in the future waits",
+			in:     Input{Cluster: withFailover(snapshot("pg-1", "pg-1", "pg-2"), cluster.Failover{Leader: "pg-1", Candidate: "pg-2", ScheduledAt: "2026-11-21T13:00:00Z"}), PG: primaryPG, Peers: healthyPeer},
+			plan:   "refresh-leader -> ensure-slots(pg_2)",
+			reason: "Awaiting switchover at 2026-11-21T13:00:00Z (in 3600 seconds)",
+		},
+		{
+			name:   "stale scheduled switchover is cleaned up",
+			in:     Input{Cluster: withFailover(snapshot("pg-1", "pg-1", "pg-2"), cluster.Failover{Leader: "pg-1", Candidate: "pg-2", ScheduledAt: "2026-11-21T11:00:00Z"}), PG: primaryPG, Peers: healthyPeer},
+			plan:   "refresh-leader -> clear-failover",
+			reason: "Found a stale failover value, cleaning up",
+		},
+		{
+			name:   "race: the named candidate wins even when a peer is ahead",
+			in:     Input{Cluster: withFailover(snapshot("", "pg-1", "pg-2"), cluster.Failover{Leader: "pg-2", Candidate: "pg-1"}), PG: replicaPG, Peers: []Peer{{Name: "pg-3", Reachable: true, InRecovery: true, WAL: 5000}}},
+			plan:   "take-leader -> promote",
+			reason: "promoted self to leader by acquiring session lock",
+		},
+		{
+			name:   "race: others let a healthy named candidate win",
+			in:     Input{Cluster: withFailover(snapshot("", "pg-1", "pg-2"), cluster.Failover{Leader: "pg-3", Candidate: "pg-2"}), PG: replicaPG, Peers: healthyPeer},
+			reason: "following a different leader because i am not the healthiest node: switchover to pg-2 is in progress",
+		},
+		{
+			name:   "paused: a crashed primary is not restarted and gives the lock up",
+			in:     Input{Settings: paused, Cluster: snapshot("pg-1", "pg-1", "pg-2"), PG: Postgres{SysID: "7300000000000000001", WasPrimary: true}},
+			plan:   "release-leader",
+			reason: "PAUSE: removed leader lock because postgres is not running",
+		},
+		{
+			name:   "paused: replicas never promote on their own",
+			in:     Input{Settings: paused, Cluster: snapshot("", "pg-1", "pg-2"), PG: replicaPG},
+			reason: "PAUSE: no action. I am (pg-1)",
+		},
+		{
+			name:   "paused: the primary keeps running when the DCS is gone",
+			in:     Input{Settings: paused, PG: primaryPG, LastRefresh: t0.Add(-time.Hour)},
+			reason: "PAUSE: continue to run as primary after failing to update leader lock in DCS",
+		},
+		{
+			name:   "paused: shutdown leaves PostgreSQL and the leader key",
+			in:     Input{Settings: paused, Cluster: snapshot("pg-1", "pg-1"), PG: primaryPG, Shutdown: true},
+			reason: "PAUSE: Leader key is not deleted and Postgresql is not stopped due paused state",
+		},
+		{
+			name:   "restart request on the leader keeps the lock",
+			in:     Input{Cluster: snapshot("pg-1", "pg-1", "pg-2"), PG: primaryPG, Request: &Request{Kind: RequestRestart}},
+			plan:   "refresh-leader -> restart",
+			reason: "restarting PostgreSQL on request",
+		},
+		{
+			name:    "reinitialize is refused on the leader",
+			in:      Input{Cluster: snapshot("pg-1", "pg-1", "pg-2"), PG: primaryPG, Request: &Request{Kind: RequestReinitialize}},
+			reason:  "refused reinitialize: I am the leader",
+			refused: "I am the leader, can not reinitialize",
+		},
+		{
+			name:   "reinitialize a replica",
+			in:     Input{Cluster: snapshot("pg-2", "pg-1", "pg-2"), PG: replicaPG, Request: &Request{Kind: RequestReinitialize}},
+			plan:   "stop(immediate) -> reinitialize(pg-2)",
+			reason: "reinitializing on request: removing the data directory and cloning from leader 'pg-2'",
+		},
+		{
+			name:    "a request while busy is refused",
+			in:      Input{Cluster: snapshot("pg-2", "pg-1", "pg-2"), PG: replicaPG, Busy: &Busy{Action: KindClone, Since: t0}, Request: &Request{Kind: RequestRestart}},
+			reason:  "clone in progress",
+			refused: "clone already in progress",
+		},
+		{
+			name:   "reinitialize with force cancels the running action",
+			in:     Input{Cluster: snapshot("pg-2", "pg-1", "pg-2"), PG: replicaPG, Busy: &Busy{Action: KindFollow, Since: t0}, Request: &Request{Kind: RequestReinitialize, Force: true}},
+			plan:   "cancel-busy -> stop(immediate) -> reinitialize(pg-2)",
+			reason: "reinitialize requested with force: cancelled follow, cloning from leader 'pg-2'",
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			in := tc.in
+			if in.Settings.Name == "" {
+				in.Settings = settings()
+			}
+			in.Now = t0
+			out := Decide(in)
+			if got := out.Plan.String(); got != tc.plan {
+				t.Errorf("plan = %q, want %q", got, tc.plan)
+			}
+			if out.Reason != tc.reason {
+				t.Errorf("reason = %q, want %q", out.Reason, tc.reason)
+			}
+			if out.Refused != tc.refused {
+				t.Errorf("refused = %q, want %q", out.Refused, tc.refused)
+			}
+		})
+	}
+}

@@ -37,6 +37,8 @@ type Settings struct {
 	// CanBootstrap: the configuration has a bootstrap section, so this node may initdb.
 	CanBootstrap bool
 	UseSlots     bool
+	// Pause is maintenance mode: no automatic start, stop, promotion or demotion.
+	Pause bool
 }
 
 // Postgres is the local PostgreSQL as observed this cycle.
@@ -98,6 +100,23 @@ type Input struct {
 	StartFailed bool
 	// Shutdown: the agent was asked to stop (SIGTERM).
 	Shutdown bool
+	// Request is an operator request (REST API) waiting for this cycle.
+	Request *Request
+}
+
+// RequestKind names an operator request.
+type RequestKind string
+
+const (
+	RequestRestart      RequestKind = "restart"
+	RequestReinitialize RequestKind = "reinitialize"
+)
+
+// Request is an operator request the core accepts into a plan or refuses.
+type Request struct {
+	Kind RequestKind
+	// Force (reinitialize): cancel a running long action first.
+	Force bool
 }
 
 // Output is what the node must do now.
@@ -109,4 +128,7 @@ type Output struct {
 	FailReason string
 	// RetryIn, when non-zero, asks for the next cycle sooner than loop_wait.
 	RetryIn time.Duration
+	// Refused, when the input carried a request, says why it was not accepted; empty
+	// means the plan carries it out.
+	Refused string
 }

@@ -8,6 +8,11 @@ func race(in Input) Output {
 		return Output{Reason: "not healthy enough for leader race: PostgreSQL does not accept connections yet"}
 	}
 	primary := !in.PG.InRecovery
+	if s.Pause && !primary {
+		if ok, _, decided := raceUnderFailover(in); !decided || !ok {
+			return Output{Reason: fmt.Sprintf("no action. I am (%s)", s.Name)}
+		}
+	}
 	ok, why := healthiest(in)
 	if ok {
 		if primary {
@@ -52,6 +57,9 @@ func healthiest(in Input) (bool, string) {
 	if s.NoFailover {
 		return false, "nofailover"
 	}
+	if ok, why, decided := raceUnderFailover(in); decided {
+		return ok, why
+	}
 	if c.Status.Optime > pg.WAL && c.Status.Optime-pg.WAL > s.MaximumLagOnFailover {
 		return false, fmt.Sprintf("my wal position exceeds maximum replication lag (%d > %d bytes)", c.Status.Optime-pg.WAL, s.MaximumLagOnFailover)
 	}
@@ -60,8 +68,12 @@ func healthiest(in Input) (bool, string) {
 			return false, fmt.Sprintf("my timeline %d is behind the cluster timeline %d", pg.Timeline, tl)
 		}
 	}
+	formerLeader := ""
+	if !c.Failover.Empty() {
+		formerLeader = c.Failover.Leader
+	}
 	for _, p := range in.Peers {
-		if p.Name == s.Name || !p.Reachable || p.NoFailover {
+		if p.Name == s.Name || !p.Reachable || p.NoFailover || p.Name == formerLeader {
 			continue
 		}
 		if !p.InRecovery {

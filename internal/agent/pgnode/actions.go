@@ -71,7 +71,7 @@ func (n *Node) bootstrap(ctx context.Context) (string, error) {
 // appendBootstrapHBA appends bootstrap.pg_hba to initdb's pg_hba.conf when neither the
 // local nor the dynamic configuration owns the file (Patroni's rule).
 func (n *Node) appendBootstrapHBA() error {
-	if len(n.opts.BootstrapHBA) == 0 || n.opts.LocalPgHBA != nil || n.opts.Dynamic().PgHBA != nil {
+	if len(n.opts.BootstrapHBA) == 0 || localHBA(n) != nil || n.opts.Dynamic().PgHBA != nil {
 		return nil
 	}
 	path := n.dir.HBAFile()
@@ -165,7 +165,7 @@ func (n *Node) startReplica(ctx context.Context, leader *cluster.Member) error {
 	if err := n.start(ctx, m.Parameters); err != nil {
 		return err
 	}
-	n.setUpstream(nameOf(leader))
+	n.setLeader(leader)
 	return nil
 }
 
@@ -182,7 +182,7 @@ func (n *Node) StartPrimary(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	n.setUpstream("")
+	n.setLeader(nil)
 	return n.start(ctx, m.Parameters)
 }
 
@@ -234,7 +234,7 @@ func (n *Node) Promote(ctx context.Context) (agent.Promotion, error) {
 	if err := n.tools.Promote(ctx, n.opts.DataDir); err != nil {
 		return agent.Promotion{}, err
 	}
-	n.setUpstream("")
+	n.setLeader(nil)
 	if _, _, err := n.writeConfig(false, nil); err != nil {
 		n.log.Warn("could not rewrite the configuration after promotion", "err", err)
 	}
@@ -303,4 +303,35 @@ func (n *Node) moveAside(why string) error {
 	}
 	n.log.Warn("moved the data directory aside before re-cloning", "path", dst)
 	return nil
+}
+
+// Checkpoint runs CHECKPOINT on the local server.
+func (n *Node) Checkpoint(ctx context.Context) error {
+	conn, err := n.dedicatedConn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	return conn.Checkpoint(ctx)
+}
+
+// Restart stops PostgreSQL (fast) and starts it again with the configuration on disk,
+// so it comes back in the role it had.
+func (n *Node) Restart(ctx context.Context) error {
+	if err := n.Stop(ctx, "fast"); err != nil {
+		return err
+	}
+	return n.start(ctx, n.params().Parameters)
+}
+
+// Reinitialize removes the data directory, as the operator asked, and clones it again.
+func (n *Node) Reinitialize(ctx context.Context, leader cluster.Member) error {
+	if err := n.Stop(ctx, "immediate"); err != nil {
+		return err
+	}
+	n.log.Warn("reinitialize: removing the data directory", "data_dir", n.opts.DataDir)
+	if err := os.RemoveAll(n.opts.DataDir); err != nil {
+		return fmt.Errorf("reinitialize: remove data directory: %w", err)
+	}
+	return n.Clone(ctx, leader)
 }

@@ -1,6 +1,7 @@
 package pgnode
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 
@@ -12,7 +13,7 @@ import (
 // params computes the effective server parameters and logs what was dropped.
 func (n *Node) params() pgconf.Merged {
 	d := n.opts.Dynamic()
-	m := pgconf.Merge(strParams(d.Parameters), strParams(n.opts.LocalParameters), pgconf.ServerInputs{
+	m := pgconf.Merge(strParams(d.Parameters), strParams(localParams(n)), pgconf.ServerInputs{
 		ListenAddresses: n.opts.ListenAddresses, Port: n.opts.Port, ClusterName: n.opts.Scope, Major: n.major,
 	})
 	for _, w := range m.Warnings {
@@ -56,7 +57,7 @@ func (n *Node) writeConfig(standby bool, leader *cluster.Member) (pgconf.Merged,
 	if n.opts.CustomConf != "" {
 		include = n.opts.CustomConf
 	}
-	hba := n.opts.LocalPgHBA
+	hba := localHBA(n)
 	if hba == nil {
 		hba = n.opts.Dynamic().PgHBA
 	}
@@ -85,4 +86,50 @@ func (n *Node) writePgpass(host string, port int) (bool, error) {
 		{Host: "*", Port: "*", User: n.opts.Superuser.User, Password: n.opts.Superuser.Password},
 	}
 	return n.dir.WritePgpass(n.opts.PGPass, entries)
+}
+
+func localParams(n *Node) map[string]any {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.opts.LocalParameters
+}
+
+func localHBA(n *Node) []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.opts.LocalPgHBA
+}
+
+// SetLocal replaces the locally configured parameters and pg_hba lines (a reload of the
+// configuration file).
+func (n *Node) SetLocal(params map[string]any, hba []string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.opts.LocalParameters, n.opts.LocalPgHBA = params, hba
+}
+
+// ReloadConfig rewrites the configuration files for the role PostgreSQL runs in and
+// asks the server to re-read them when anything changed.
+func (n *Node) ReloadConfig(ctx context.Context) error {
+	if n.running() == nil {
+		return nil
+	}
+	conn, err := n.dedicatedConn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	obs, err := conn.Observe(ctx)
+	if err != nil {
+		return err
+	}
+	n.mu.Lock()
+	leader := n.leader
+	n.mu.Unlock()
+	_, changed, err := n.writeConfig(obs.InRecovery, leader)
+	if err != nil || !changed {
+		return err
+	}
+	n.log.Info("configuration files changed; reloading PostgreSQL")
+	return conn.Reload(ctx)
 }

@@ -53,7 +53,7 @@ func (n *Node) reconfigure(ctx context.Context, leader *cluster.Member) error {
 			return err
 		}
 	}
-	n.setUpstream(nameOf(leader))
+	n.setLeader(leader)
 	return nil
 }
 

@@ -91,6 +91,7 @@ type Node struct {
 	// connStale: the postmaster exited since conn was opened.
 	connStale bool
 	upstream  string
+	leader    *cluster.Member
 }
 
 var _ agent.Node = (*Node)(nil)
@@ -160,10 +161,15 @@ func (n *Node) watch(pm *postgres.Postmaster) {
 	}()
 }
 
-func (n *Node) setUpstream(name string) {
+// setLeader remembers the member the recovery configuration points at (nil: none).
+func (n *Node) setLeader(m *cluster.Member) {
 	n.mu.Lock()
-	n.upstream = name
-	n.mu.Unlock()
+	defer n.mu.Unlock()
+	n.upstream, n.leader = nameOf(m), nil
+	if m != nil {
+		copied := *m
+		n.leader = &copied
+	}
 }
 
 func (n *Node) localConnParams() postgres.ConnParams {
