@@ -120,4 +120,3 @@ func versionNumber(v string) (int, bool) {
 	}
 	return nums[0]*10000 + nums[1]*100 + nums[2], true
 }
-
