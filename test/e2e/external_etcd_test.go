@@ -117,7 +117,10 @@ func (c *testCluster) patronictl(args ...string) string {
 		hosts[i] = strings.TrimPrefix(e, "http://")
 	}
 	must(c.t, os.WriteFile(cfg, []byte(fmt.Sprintf("scope: %s\netcd3:\n  hosts: %s\n", c.scope, strings.Join(hosts, ","))), 0o600))
-	out, err := exec.Command(bin, append([]string{"-c", cfg}, append(args, c.scope)...)...).CombinedOutput()
+	// Verbs that take members after the cluster name get the scope first.
+	full := append([]string{"-c", cfg}, args[0], c.scope)
+	full = append(full, args[1:]...)
+	out, err := exec.Command(bin, full...).CombinedOutput()
 	if err != nil {
 		c.t.Fatalf("patronictl %v: %v\n%s", args, err, out)
 	}
