@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/warden-ha/warden/internal/api"
 	"github.com/warden-ha/warden/internal/api/client"
 	"github.com/warden-ha/warden/internal/cluster"
@@ -37,6 +39,8 @@ type Options struct {
 	UsePgRewind *bool
 	// Reload re-reads the configuration file and applies it (POST /reload, SIGHUP).
 	Reload func(ctx context.Context) error
+	// Metrics receives the decision counters; nil keeps them unexported.
+	Metrics prometheus.Registerer
 }
 
 // PeerClient fetches another member's status from its REST API.
@@ -73,6 +77,7 @@ type Agent struct {
 	pending  *pendingRequest
 	awaiting chan RequestResult
 	sched    scheduler
+	metrics  *decisionMetrics
 
 	mu     sync.Mutex
 	busy   *ha.Busy
@@ -89,7 +94,7 @@ type workerResult struct {
 // New builds an agent; Run starts it.
 func New(opts Options, store dcs.Store, node Node, peers PeerClient, log *slog.Logger) *Agent {
 	a := &Agent{opts: opts, store: store, node: node, peers: peers, log: log, now: time.Now,
-		done: make(chan workerResult, 1), requests: make(chan pendingRequest)}
+		done: make(chan workerResult, 1), requests: make(chan pendingRequest), metrics: newDecisionMetrics(opts.Metrics)}
 	d := opts.Dynamic
 	a.dynamic.Store(&d)
 	a.status.Store(&api.Status{Name: opts.Name, Scope: opts.Scope, State: "stopped", Role: cluster.RoleUninitialized, Tags: opts.Tags, TTL: d.TTL})
@@ -174,6 +179,7 @@ func (a *Agent) cycle(ctx context.Context) time.Duration {
 	out := ha.Decide(in)
 	failed, err := a.execute(ctx, out.Plan, cl, s)
 	a.logDecision(cl, out, failed, err)
+	a.metrics.record(out.Plan, failed, err)
 	a.answerRequest(out, failed, err)
 	a.publish(ctx, cl, obs, s)
 	if out.RetryIn > 0 {

@@ -47,6 +47,9 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		case "readiness":
 			s.getReadiness(w)
 			return
+		case "metrics":
+			s.metrics.ServeHTTP(w, r)
+			return
 		}
 	}
 	s.health(w, r)

@@ -6,9 +6,11 @@ package api
 
 import (
 	"context"
+
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus"
 	"log/slog"
 	"net"
 	"net/http"
@@ -30,6 +32,8 @@ type Options struct {
 	Controller Controller
 	// Username and Password (restapi.authentication) guard the mutating endpoints.
 	Username, Password string
+	// Registry holds extra metrics (the agent's decision counters) for GET /metrics.
+	Registry *prometheus.Registry
 }
 
 // Timeouts cut off slow clients; a health checker sends its request at once.
@@ -49,6 +53,7 @@ type Server struct {
 	opts    Options
 	log     *slog.Logger
 	handler http.Handler
+	metrics http.Handler
 	now     func() time.Time
 	// cache holds the view built from the last published status: the JSON body is
 	// encoded once per status, not once per request.
@@ -64,6 +69,7 @@ func New(src Source, opts Options, log *slog.Logger) *Server {
 		opts.DCSTimeout = defaultDCSTimeout
 	}
 	s := &Server{src: src, opts: opts, log: log, now: time.Now}
+	s.metrics = metricsHandler(src, func() time.Time { return s.now() }, opts.Registry)
 	s.handler = http.HandlerFunc(s.serveHTTP)
 	return s
 }

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/warden-ha/warden/internal/agent"
 	"github.com/warden-ha/warden/internal/agent/pgnode"
 	"github.com/warden-ha/warden/internal/api"
@@ -62,6 +64,8 @@ func runAgent(parent context.Context, path string, stderr io.Writer) error {
 	}
 	peers := client.New(client.Options{Timeout: 2 * time.Second, Username: cfg.Ctl.Username, Password: cfg.Ctl.Password.Reveal()})
 	opts := agentOptions(cfg)
+	registry := prometheus.NewRegistry()
+	opts.Metrics = registry
 	opts.Reload = func(ctx context.Context) error {
 		fresh, warnings, err := config.Load(path, os.Environ())
 		if err != nil {
@@ -78,7 +82,7 @@ func runAgent(parent context.Context, path string, stderr io.Writer) error {
 
 	srv := api.New(a, api.Options{
 		Listen: cfg.RestAPI.Listen, DCSTimeout: cfg.Bootstrap.Dynamic.RetryTimeout, Controller: a,
-		Username: cfg.RestAPI.Username, Password: cfg.RestAPI.Password.Reveal(),
+		Username: cfg.RestAPI.Username, Password: cfg.RestAPI.Password.Reveal(), Registry: registry,
 	}, log)
 	if err := srv.Listen(); err != nil {
 		return &ExitError{Code: 1, Err: fmt.Errorf("restapi.listen: %w", err)}
