@@ -61,7 +61,71 @@ func (a *app) getenv(k string) string {
 	return ""
 }
 
+// command is `ctl`. Like click's group options, -c/-d/-k are accepted only before the
+// verb, so they do not collide with the verbs' own -c (query --command) and -d (--dbname):
+// the outer command parses them by hand and hands the rest to the verb tree.
 func (a *app) command() *cobra.Command {
+	verbs := a.verbs()
+	outer := &cobra.Command{
+		Use:                "ctl [-c FILE] [-d URL] [-k] VERB [ARGS]...",
+		Short:              verbs.Short,
+		DisableFlagParsing: true,
+		SilenceUsage:       true,
+		SilenceErrors:      true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			rest, err := a.parseGlobal(args)
+			if err != nil {
+				return err
+			}
+			verbs.SetArgs(rest)
+			return verbs.ExecuteContext(cmd.Context())
+		},
+	}
+	outer.SetOut(a.out)
+	outer.SetErr(a.errw)
+	return outer
+}
+
+// parseGlobal consumes the group options in front of the verb.
+func (a *app) parseGlobal(args []string) ([]string, error) {
+	for len(args) > 0 {
+		arg := args[0]
+		name, value, hasValue := strings.Cut(arg, "=")
+		var target *string
+		switch name {
+		case "-k", "--insecure":
+			a.insecure = true
+			args = args[1:]
+			continue
+		case "-c", "--config-file":
+			target = &a.configFile
+		case "-d", "--dcs-url", "--dcs":
+			target = &a.dcsURL
+		default:
+			if strings.HasPrefix(arg, "-c") && len(arg) > 2 {
+				a.configFile, args = arg[2:], args[1:]
+				continue
+			}
+			if strings.HasPrefix(arg, "-d") && len(arg) > 2 {
+				a.dcsURL, args = arg[2:], args[1:]
+				continue
+			}
+			return args, nil
+		}
+		if !hasValue {
+			if len(args) < 2 {
+				return nil, fmt.Errorf("Option '%s' requires an argument.", name)
+			}
+			value, args = args[1], args[1:]
+		}
+		*target = value
+		args = args[1:]
+	}
+	return args, nil
+}
+
+// verbs is the tree of subcommands; the global flags appear in its help only.
+func (a *app) verbs() *cobra.Command {
 	root := &cobra.Command{
 		Use:           "ctl",
 		Short:         "Control a Patroni/Warden cluster (patronictl)",
@@ -71,13 +135,12 @@ func (a *app) command() *cobra.Command {
 			return a.load(cmd)
 		},
 	}
-	f := root.PersistentFlags()
-	f.StringVarP(&a.configFile, "config-file", "c", "", "Configuration file (env WARDEN_CONFIG, PATRONICTL_CONFIG_FILE)")
-	f.StringVarP(&a.dcsURL, "dcs-url", "d", "", "The DCS connect url (env DCS_URL)")
-	f.BoolVarP(&a.insecure, "insecure", "k", false, "Allow connections to SSL sites without certs")
-	// patronictl also accepts --dcs.
-	f.StringVar(&a.dcsURL, "dcs", "", "The DCS connect url")
-	_ = f.MarkHidden("dcs")
+	var ignored string
+	var ignoredBool bool
+	f := root.Flags()
+	f.StringVarP(&ignored, "config-file", "c", "", "Configuration file (env WARDEN_CONFIG, PATRONICTL_CONFIG_FILE); before the verb")
+	f.StringVarP(&ignored, "dcs-url", "d", "", "The DCS connect url (env DCS_URL); before the verb")
+	f.BoolVarP(&ignoredBool, "insecure", "k", false, "Allow connections to SSL sites without certs; before the verb")
 	root.SetOut(a.out)
 	root.SetErr(a.errw)
 	root.AddCommand(a.listCommand(), a.topologyCommand(), a.historyCommand(), a.showConfigCommand(),
