@@ -119,34 +119,41 @@ type faultSpec struct {
 	restart bool
 	// rejoinKey records the old primary's rejoin time.
 	rejoinKey string
+	// gap: the figure is the longest write gap until the first write on another node (the
+	// old primary keeps accepting writes for a while), not the first write after the fault.
+	gap bool
 }
 
 // fault runs one repetition: healthy cluster, probes, fault at a random loop phase, first
 // successful write through the multi-host DSN, trace recorded. It returns the samples.
-func (r *runner) fault(c *cluster, f faultSpec, rep int) ([]bench.Sample, *node, time.Time, error) {
+func (r *runner) fault(c *cluster, f faultSpec, rep int) ([]bench.Sample, *node, float64, error) {
 	p := c.waitHealthy(r.ctx, 120*time.Second)
 	if p == nil {
-		return nil, nil, time.Time{}, fmt.Errorf("%s: no healthy cluster before %s", c.scope, f.key)
+		return nil, nil, 0, fmt.Errorf("%s: no healthy cluster before %s", c.scope, f.key)
 	}
 	ps, err := startProbes(r.ctx, c, f.direct)
 	if err != nil {
-		return nil, nil, time.Time{}, err
+		return nil, nil, 0, err
 	}
 	if !waitUntil(r.ctx, 10*time.Second, func() bool { return ps.multi().okSince(time.Now().Add(-time.Second), 0) }) {
 		ps.halt()
-		return nil, nil, time.Time{}, fmt.Errorf("%s: prober cannot write before %s", c.scope, f.key)
+		return nil, nil, 0, fmt.Errorf("%s: prober cannot write before %s", c.scope, f.key)
 	}
 	r.phase(f.set)
 	t0 := time.Now()
 	marks := f.inject(c, p)
-	waitUntil(r.ctx, f.bound, func() bool { return ps.multi().okSince(t0, 0) })
+	// A write already in flight when the fault began may still succeed: only attempts that
+	// started after the injection returned count as "writes came back".
+	done := time.Now()
+	marks = append(marks, bench.Mark{T: done.Sub(t0).Seconds(), Label: "fault injected"})
+	waitUntil(r.ctx, f.bound, func() bool { return ps.multi().okSince(done, 0) })
 	if f.after != nil {
 		marks = append(marks, f.after(c, p, ps, t0)...)
 	}
 	time.Sleep(time.Second)
 	ps.halt()
 	s := ps.samples(t0)
-	first := bench.FirstOK(s, 0, bench.ByVia("multi"))
+	first := bench.FirstOK(s, done.Sub(t0).Seconds(), bench.ByVia("multi"))
 	if !math.IsNaN(first) {
 		marks = append(marks, bench.Mark{T: first, Label: "first write"})
 	}
@@ -164,18 +171,26 @@ func (r *runner) fault(c *cluster, f faultSpec, rep int) ([]bench.Sample, *node,
 	} else {
 		r.recover(c, nil)
 	}
-	return s, p, t0, nil
+	return s, p, done.Sub(t0).Seconds(), nil
 }
 
 func (r *runner) firstWrite(c *cluster, f faultSpec) {
 	for rep := 1; rep <= r.repeat && r.ctx.Err() == nil; rep++ {
-		s, _, _, err := r.fault(c, f, rep)
+		s, p, injected, err := r.fault(c, f, rep)
 		if err != nil {
 			r.logf("%s rep %d: %v", f.key, rep, err)
 			r.res.note(f.key, f.title, "s", r.tool.Name, fmt.Sprintf("rep %d: %v", rep, err))
 			continue
 		}
-		v := bench.FirstOK(s, 0, bench.ByVia("multi"))
+		v := bench.FirstOK(s, injected, bench.ByVia("multi"))
+		if f.gap {
+			onNew := bench.FirstOK(s, 0, func(x bench.Sample) bool { return x.Via == "multi" && x.Port != p.pgPort })
+			v, _ = bench.LongestGap(s, 0, onNew, bench.ByVia("multi"))
+			if math.IsNaN(onNew) {
+				v = math.NaN()
+			}
+			r.res.note(f.key, f.title, "s", r.tool.Name, fmt.Sprintf("rep %d: first write on the new primary %+.2fs, longest gap %.2fs", rep, onNew, v))
+		}
 		if math.IsNaN(v) {
 			r.res.note(f.key, f.title, "s", r.tool.Name, fmt.Sprintf("rep %d: no write within %s", rep, f.bound))
 		}
@@ -196,19 +211,21 @@ func (r *runner) nodeDeath(c *cluster, set settings) {
 }
 
 func (r *runner) gracefulStop(c *cluster, set settings) {
-	r.firstWrite(c, faultSpec{key: "graceful_stop", title: "graceful stop: SIGTERM primary agent → first write", set: set,
+	r.firstWrite(c, faultSpec{key: "graceful_stop", title: "graceful stop: SIGTERM primary agent → longest write gap", set: set,
 		inject: func(c *cluster, p *node) []bench.Mark {
 			_ = syscall.Kill(p.agentPid(), syscall.SIGTERM)
 			return nil
 		},
-		after: func(c *cluster, p *node, _ *probes, _ time.Time) []bench.Mark {
+		after: func(c *cluster, p *node, ps *probes, t0 time.Time) []bench.Mark {
 			if !waitDead(p.agentPid(), 60*time.Second) {
 				r.res.event(fmt.Sprintf("%s graceful stop: agent %s still alive 60s after SIGTERM", r.tool.Name, p.name))
 				c.kill9(p)
 			}
+			// The old primary accepts writes until it shuts down: wait for the new one.
+			waitUntil(r.ctx, time.Duration(set.TTL+60)*time.Second, func() bool { return ps.multi().okSince(t0, p.pgPort) })
 			return nil
 		},
-		bound: time.Duration(set.TTL+60) * time.Second, restart: true})
+		bound: time.Duration(set.TTL+60) * time.Second, restart: true, gap: true})
 }
 
 func (r *runner) postmasterCrash(c *cluster, set settings) {
