@@ -278,4 +278,3 @@ func nilIfEmpty(s string) any {
 	}
 	return s
 }
-

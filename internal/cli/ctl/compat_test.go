@@ -148,16 +148,16 @@ func TestSameOutputAsPatronictl(t *testing.T) {
 	t.Run("tags-pause-ports", func(t *testing.T) {
 		scope := fmt.Sprintf("tags%d", scopeSeq.Add(1))
 		cfg := writeKeys(t, scope, map[string]string{
-			"initialize":  "7268616322854375443",
-			"leader":      "a",
-			"config":      `{"ttl":30,"loop_wait":10,"pause":true}`,
-			"status":      `{"optime":1073741824}`,
-			"failover":    `{"leader":"a","member":"c","scheduled_at":"2030-01-01T10:00:00+00:00"}`,
-			"sync":        `{"leader":"a","sync_standby":"b"}`,
-			"members/a":   member("10.0.0.1", 5433, "master", "running", `,"xlog_location":1073741824,"timeline":2,"pending_restart":true`),
-			"members/b":   member("10.0.0.1", 5434, "replica", "running", `,"xlog_location":1070000000,"timeline":2,"tags":{"clonefrom":true,"nofailover":true}`),
-			"members/c":   member("10.0.0.2", 5432, "replica", "running", `,"xlog_location":0,"timeline":2,"tags":{"replicatefrom":"b"}`),
-			"members/d":   member("10.0.0.3", 5432, "replica", "creating replica", `,"tags":{"replicatefrom":"c"}`),
+			"initialize": "7268616322854375443",
+			"leader":     "a",
+			"config":     `{"ttl":30,"loop_wait":10,"pause":true}`,
+			"status":     `{"optime":1073741824}`,
+			"failover":   `{"leader":"a","member":"c","scheduled_at":"2030-01-01T10:00:00+00:00"}`,
+			"sync":       `{"leader":"a","sync_standby":"b"}`,
+			"members/a":  member("10.0.0.1", 5433, "master", "running", `,"xlog_location":1073741824,"timeline":2,"pending_restart":true`),
+			"members/b":  member("10.0.0.1", 5434, "replica", "running", `,"xlog_location":1070000000,"timeline":2,"tags":{"clonefrom":true,"nofailover":true}`),
+			"members/c":  member("10.0.0.2", 5432, "replica", "running", `,"xlog_location":0,"timeline":2,"tags":{"replicatefrom":"b"}`),
+			"members/d":  member("10.0.0.3", 5432, "replica", "creating replica", `,"tags":{"replicatefrom":"c"}`),
 		})
 		for _, args := range [][]string{
 			{"list"}, {"list", "-f", "tsv"}, {"list", "-f", "json"}, {"list", "-f", "yaml"}, {"topology"}, {"show-config"},

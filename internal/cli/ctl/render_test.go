@@ -25,7 +25,7 @@ func TestDumpYAMLLikePyYAML(t *testing.T) {
 	got := dumpYAML(map[string]any{
 		"ttl": 30.0, "ratio": 0.5, "flag": true, "none": nil, "empty": map[string]any{}, "list": []any{},
 		"postgresql": map[string]any{"pg_hba": []any{"host all all 0.0.0.0/0 md5"}, "parameters": map[string]any{"archive_mode": "on", "x": "a: b", "y": "*", "z": "123", "w": ""}},
-		"seq": []any{map[string]any{"a": 1, "b": []any{"c"}}},
+		"seq":        []any{map[string]any{"a": 1, "b": []any{"c"}}},
 	})
 	want := `empty: {}
 flag: true
@@ -75,7 +75,7 @@ func TestTopologyWithoutLeader(t *testing.T) {
 		{Name: "a", ConnURL: "postgres://h1:5432/postgres", State: "stopped", Role: "replica"},
 	}}
 	got := renderMembers(c, "x", false, "topology")
-	want := `+ Cluster: x (uninitialized) ---+----+-----------+
+	want := `+ Cluster: x (uninitialized) -------+----+-----------+
 | Member | Host | Role    | State   | TL | Lag in MB |
 +--------+------+---------+---------+----+-----------+
 | + a    | h1   | Replica | stopped |    |   unknown |
