@@ -71,15 +71,12 @@ func (a *Agent) step(ctx context.Context, act ha.Action, cl *cluster.Cluster, s 
 	case ha.KindReleaseLeader:
 		dctx, cancel := a.dcsCtx(ctx, s)
 		defer cancel()
-		err := a.store.ReleaseLeader(dctx)
-		if err == nil {
-			a.lastRefresh = time.Time{}
-		}
-		return err
+		a.dropLock()
+		return a.store.ReleaseLeader(dctx)
 	case ha.KindStop:
 		// Once PostgreSQL is told to stop, this node no longer presents itself as the
-		// lock holder (Patroni clears its leader flag on demotion).
-		a.lastRefresh = time.Time{}
+		// lock holder (Patroni clears its leader flag on demotion), before the stop.
+		a.dropLock()
 		return a.node.Stop(ctx, act.Mode)
 	case ha.KindEnsureSlots:
 		return a.node.EnsureSlots(ctx, act.Slots)
@@ -122,7 +119,7 @@ func (a *Agent) step(ctx context.Context, act ha.Action, cl *cluster.Cluster, s 
 			return a.node.StartPrimary(ctx)
 		})
 	case ha.KindDemote:
-		a.lastRefresh = time.Time{}
+		a.dropLock()
 		return a.startWorker(ctx, act, func(ctx context.Context) error { return a.demote(ctx, s) })
 	case ha.KindClearFailover:
 		dctx, cancel := a.dcsCtx(ctx, s)
@@ -152,6 +149,17 @@ func (a *Agent) step(ctx context.Context, act ha.Action, cl *cluster.Cluster, s 
 		return a.startWorker(ctx, act, func(ctx context.Context) error { return a.promote(ctx, s, history) })
 	}
 	return fmt.Errorf("unknown action %s", act)
+}
+
+// dropLock forgets the lease and republishes the status at once, so health checks stop
+// naming this node primary before PostgreSQL is stopped or the key released.
+func (a *Agent) dropLock() {
+	a.lastRefresh = time.Time{}
+	if st := a.status.Load(); st != nil && !st.LockValidUntil.IsZero() {
+		copied := *st
+		copied.LockValidUntil = time.Time{}
+		a.status.Store(&copied)
+	}
 }
 
 func (a *Agent) setUpstream(name string) {
