@@ -40,7 +40,7 @@ func (s *Server) serveUnsafe(w http.ResponseWriter, r *http.Request) {
 		writeText(w, http.StatusNotImplemented, fmt.Sprintf("Unsupported method (%q)\n", r.Method))
 		return
 	}
-	if !s.authorized(w, r) {
+	if !s.accessAllowed(w, r) {
 		return
 	}
 	h(w, r)

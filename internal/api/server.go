@@ -34,6 +34,13 @@ type Options struct {
 	Username, Password string
 	// Registry holds extra metrics (the agent's decision counters) for GET /metrics.
 	Registry *prometheus.Registry
+	// Allowlist limits who may call the mutating endpoints (restapi.allowlist);
+	// AllowlistIncludeMembers also admits the members' own hosts.
+	Allowlist               Allowlist
+	AllowlistIncludeMembers bool
+	// ExtraHeaders are added to every response (http_extra_headers, plus
+	// https_extra_headers under TLS).
+	ExtraHeaders map[string]string
 }
 
 // Timeouts cut off slow clients; a health checker sends its request at once.
@@ -71,6 +78,15 @@ func New(src Source, opts Options, log *slog.Logger) *Server {
 	s := &Server{src: src, opts: opts, log: log, now: time.Now}
 	s.metrics = metricsHandler(src, func() time.Time { return s.now() }, opts.Registry)
 	s.handler = http.HandlerFunc(s.serveHTTP)
+	if len(opts.ExtraHeaders) > 0 {
+		inner := s.handler
+		s.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			for k, v := range opts.ExtraHeaders {
+				w.Header().Set(k, v)
+			}
+			inner.ServeHTTP(w, r)
+		})
+	}
 	return s
 }
 
@@ -128,6 +144,7 @@ func (s *Server) Serve(ctx context.Context) error {
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 		BaseContext:       func(net.Listener) context.Context { return ctx },
+		ConnContext:       connContext,
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(requestLineListener{ln}) }()

@@ -2,6 +2,8 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -62,7 +64,23 @@ func runAgent(parent context.Context, path string, stderr io.Writer) error {
 	if err != nil {
 		return &ExitError{Code: 1, Err: err}
 	}
-	peers := client.New(client.Options{Timeout: 2 * time.Second, Username: cfg.Ctl.Username, Password: cfg.Ctl.Password.Reveal()})
+	if cfg.RestAPI.KeyFilePassword != "" || cfg.Ctl.KeyFilePassword != "" {
+		return &ExitError{Code: 1, Err: errors.New("restapi.keyfile_password / ctl.keyfile_password: encrypted private keys are not supported yet; keep the key unencrypted in a file only the postgres user can read (mode 0600)")}
+	}
+	serverTLS, err := api.ServerTLS(api.TLSFiles{CertFile: cfg.RestAPI.CertFile, KeyFile: cfg.RestAPI.KeyFile,
+		CAFile: cfg.RestAPI.CAFile, VerifyClient: cfg.RestAPI.VerifyClient})
+	if err != nil {
+		return &ExitError{Code: 1, Err: err}
+	}
+	allowlist, err := api.ParseAllowlist(cfg.RestAPI.Allowlist)
+	if err != nil {
+		return &ExitError{Code: 1, Err: err}
+	}
+	clientTLS, err := ctlTLS(cfg)
+	if err != nil {
+		return &ExitError{Code: 1, Err: err}
+	}
+	peers := client.New(client.Options{Timeout: 2 * time.Second, TLS: clientTLS, Username: cfg.Ctl.Username, Password: cfg.Ctl.Password.Reveal()})
 	opts := agentOptions(cfg)
 	registry := prometheus.NewRegistry()
 	opts.Metrics = registry
@@ -83,6 +101,8 @@ func runAgent(parent context.Context, path string, stderr io.Writer) error {
 	srv := api.New(a, api.Options{
 		Listen: cfg.RestAPI.Listen, DCSTimeout: cfg.Bootstrap.Dynamic.RetryTimeout, Controller: a,
 		Username: cfg.RestAPI.Username, Password: cfg.RestAPI.Password.Reveal(), Registry: registry,
+		TLS: serverTLS, Allowlist: allowlist, AllowlistIncludeMembers: cfg.RestAPI.AllowlistIncludeMembers,
+		ExtraHeaders: extraHeaders(cfg, serverTLS != nil),
 	}, log)
 	if err := srv.Listen(); err != nil {
 		return &ExitError{Code: 1, Err: fmt.Errorf("restapi.listen: %w", err)}
@@ -144,7 +164,7 @@ func agentOptions(cfg *config.Config) agent.Options {
 		Name:         cfg.Name,
 		Scope:        cfg.Scope,
 		ConnURL:      "postgres://" + cfg.PostgreSQL.ConnectAddress + "/postgres",
-		APIURL:       "http://" + cfg.RestAPI.ConnectAddress + "/patroni",
+		APIURL:       apiScheme(cfg) + "://" + cfg.RestAPI.ConnectAddress + "/patroni",
 		Tags:         cfg.Tags,
 		BootstrapDCS: cfg.Bootstrap.DCS,
 		CanBootstrap: true,
@@ -167,4 +187,57 @@ func reloadOnSIGHUP(ctx context.Context, a *agent.Agent, log *slog.Logger) {
 			a.Reload(ctx)
 		}
 	}
+}
+
+func apiScheme(cfg *config.Config) string {
+	if cfg.RestAPI.CertFile != "" {
+		return "https"
+	}
+	return "http"
+}
+
+func extraHeaders(cfg *config.Config, tls bool) map[string]string {
+	h := map[string]string{}
+	for k, v := range cfg.RestAPI.HTTPExtraHeaders {
+		h[k] = v
+	}
+	if tls {
+		for k, v := range cfg.RestAPI.HTTPSExtraHeaders {
+			h[k] = v
+		}
+	}
+	return h
+}
+
+// ctlTLS is the TLS configuration for calls to other members' REST APIs: the ctl
+// section's CA (falling back to restapi.cafile), client certificate and insecure flag.
+func ctlTLS(cfg *config.Config) (*tls.Config, error) {
+	c := cfg.Ctl
+	if c.CACert == "" && c.CertFile == "" && !c.Insecure && cfg.RestAPI.CertFile == "" {
+		return nil, nil
+	}
+	out := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: c.Insecure} //nolint:gosec // ctl.insecure is the user's explicit choice
+	if c.CACert != "" {
+		pem, err := os.ReadFile(c.CACert)
+		if err != nil {
+			return nil, fmt.Errorf("ctl.cacert: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("ctl.cacert %s: no PEM certificate found", c.CACert)
+		}
+		out.RootCAs = pool
+	}
+	if c.CertFile != "" {
+		key := c.KeyFile
+		if key == "" {
+			key = c.CertFile
+		}
+		cert, err := tls.LoadX509KeyPair(c.CertFile, key)
+		if err != nil {
+			return nil, fmt.Errorf("ctl.certfile %s / keyfile %s: %w", c.CertFile, key, err)
+		}
+		out.Certificates = []tls.Certificate{cert}
+	}
+	return out, nil
 }

@@ -1,0 +1,176 @@
+package api
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+)
+
+// TLSFiles are restapi.certfile/keyfile/cafile and verify_client.
+type TLSFiles struct {
+	CertFile, KeyFile, CAFile string
+	// VerifyClient: none (default), optional (certificate checked for unsafe requests)
+	// or required (every connection must present one).
+	VerifyClient string
+}
+
+// ServerTLS builds the REST API's TLS configuration (TLS 1.2 minimum); nil when no
+// certificate is configured. Errors name the file and the reason.
+func ServerTLS(f TLSFiles) (*tls.Config, error) {
+	if f.CertFile == "" {
+		return nil, nil
+	}
+	key := f.KeyFile
+	if key == "" {
+		key = f.CertFile
+	}
+	cert, err := tls.LoadX509KeyPair(f.CertFile, key)
+	if err != nil {
+		return nil, fmt.Errorf("restapi.certfile %s / keyfile %s: %w", f.CertFile, key, err)
+	}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+	if f.CAFile != "" {
+		pem, err := os.ReadFile(f.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("restapi.cafile: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("restapi.cafile %s: no PEM certificate found", f.CAFile)
+		}
+		cfg.ClientCAs = pool
+	}
+	switch strings.ToLower(f.VerifyClient) {
+	case "", "none":
+	case "optional":
+		cfg.ClientAuth = tls.VerifyClientCertIfGiven
+	case "required":
+		cfg.ClientAuth = tls.RequireAndVerifyClientCert
+	default:
+		return nil, fmt.Errorf("restapi.verify_client: %q is not none, optional or required", f.VerifyClient)
+	}
+	if cfg.ClientAuth != tls.NoClientCert && cfg.ClientCAs == nil {
+		return nil, fmt.Errorf("restapi.verify_client %s needs restapi.cafile to verify client certificates", f.VerifyClient)
+	}
+	return cfg, nil
+}
+
+// Allowlist is restapi.allowlist resolved to networks.
+type Allowlist []*net.IPNet
+
+// ParseAllowlist resolves hostnames, IPs and CIDRs; an empty list allows everyone.
+func ParseAllowlist(entries []string) (Allowlist, error) {
+	var out Allowlist
+	for _, e := range entries {
+		e = strings.TrimSpace(e)
+		if _, n, err := net.ParseCIDR(e); err == nil {
+			out = append(out, n)
+			continue
+		}
+		if ip := net.ParseIP(e); ip != nil {
+			out = append(out, single(ip))
+			continue
+		}
+		ips, err := net.LookupIP(e)
+		if err != nil {
+			return nil, fmt.Errorf("restapi.allowlist: %s: %w", e, err)
+		}
+		for _, ip := range ips {
+			out = append(out, single(ip))
+		}
+	}
+	return out, nil
+}
+
+func single(ip net.IP) *net.IPNet {
+	bits := 128
+	if v4 := ip.To4(); v4 != nil {
+		ip, bits = v4, 32
+	}
+	return &net.IPNet{IP: ip, Mask: net.CIDRMask(bits, bits)}
+}
+
+func (a Allowlist) allows(remoteAddr string) bool {
+	if len(a) == 0 {
+		return true
+	}
+	host, _, err := net.SplitHostPort(remoteAddr)
+	if err != nil {
+		host = remoteAddr
+	}
+	ip := net.ParseIP(host)
+	if ip == nil {
+		return false
+	}
+	for _, n := range a {
+		if n.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+type tlsConnKey struct{}
+
+// connContext keeps the *tls.Conn reachable from handlers: the request-line fixer
+// wraps it, so net/http cannot fill r.TLS.
+func connContext(ctx context.Context, c net.Conn) context.Context {
+	if rc, ok := c.(*requestLineConn); ok {
+		if tc, ok := rc.Conn.(*tls.Conn); ok {
+			return context.WithValue(ctx, tlsConnKey{}, tc)
+		}
+	}
+	return ctx
+}
+
+func peerCertificates(r *http.Request) []*x509.Certificate {
+	if r.TLS != nil {
+		return r.TLS.PeerCertificates
+	}
+	if tc, ok := r.Context().Value(tlsConnKey{}).(*tls.Conn); ok {
+		return tc.ConnectionState().PeerCertificates
+	}
+	return nil
+}
+
+// accessAllowed applies Patroni's order for unsafe requests: allowlist (403), client
+// certificate (403), then Basic authentication (401).
+func (s *Server) accessAllowed(w http.ResponseWriter, r *http.Request) bool {
+	if !s.opts.Allowlist.allows(r.RemoteAddr) && !s.memberAddress(r) {
+		writeText(w, http.StatusForbidden, "Access is denied\n")
+		return false
+	}
+	if s.opts.TLS != nil && s.opts.TLS.ClientAuth != tls.NoClientCert && len(peerCertificates(r)) == 0 {
+		writeText(w, http.StatusForbidden, "client certificate required\n")
+		return false
+	}
+	return s.authorized(w, r)
+}
+
+// memberAddress: with allowlist_include_members, a request from the host of any
+// member's api_url is allowed too (read from the DCS: unsafe requests are rare).
+func (s *Server) memberAddress(r *http.Request) bool {
+	if !s.opts.AllowlistIncludeMembers {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.opts.DCSTimeout)
+	defer cancel()
+	cl, err := s.src.Cluster(ctx)
+	if err != nil {
+		return false
+	}
+	var hosts []string
+	for _, m := range cl.Members {
+		if u, err := url.Parse(m.APIURL); err == nil && u.Hostname() != "" {
+			hosts = append(hosts, u.Hostname())
+		}
+	}
+	members, err := ParseAllowlist(hosts)
+	return err == nil && len(members) > 0 && members.allows(r.RemoteAddr)
+}
