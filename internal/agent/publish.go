@@ -44,7 +44,7 @@ func (a *Agent) role(obs Observation) cluster.Role {
 func (a *Agent) touchMember(ctx context.Context, obs Observation, s ha.Settings) {
 	m := cluster.Member{
 		ConnURL: a.opts.ConnURL, APIURL: a.opts.APIURL, State: obs.State, Role: a.role(obs),
-		Version: cluster.Version, Tags: a.opts.Tags, Pause: s.Pause,
+		Version: cluster.Version, Tags: a.opts.Tags, Pause: s.Pause, ScheduledRestart: a.scheduledRestartJSON(),
 	}
 	if obs.Ready {
 		wal := obs.WAL
@@ -70,7 +70,7 @@ func (a *Agent) buildStatus(cl *cluster.Cluster, obs Observation, s ha.Settings)
 		PostgresReachable: obs.Ready, ServerVersion: obs.ServerVersion, PostmasterStartTime: obs.PostmasterStartTime,
 		Timeline: obs.Timeline, ReplicationState: obs.ReplicationState, Replication: obs.Replication,
 		Tags: a.opts.Tags, SysID: obs.SysID, DCSLastSeen: a.dcsLastSeen, TTL: s.TTL,
-		NextLoop: a.now().Add(s.LoopWait), Pause: s.Pause,
+		NextLoop: a.now().Add(s.LoopWait), Pause: s.Pause, ScheduledRestart: a.scheduledRestartJSON(),
 	}
 	if obs.Ready && !obs.InRecovery {
 		st.XLogLocation = obs.WAL
@@ -89,4 +89,23 @@ func (a *Agent) buildStatus(cl *cluster.Cluster, obs Observation, s ha.Settings)
 		st.LockValidUntil = a.lastRefresh.Add(s.TTL)
 	}
 	return st
+}
+
+// scheduledRestartJSON is the scheduled_restart object Patroni publishes.
+func (a *Agent) scheduledRestartJSON() map[string]any {
+	at, cond := a.scheduledRestart()
+	if at.IsZero() {
+		return nil
+	}
+	out := map[string]any{"schedule": at.Format(time.RFC3339)}
+	if cond.Role != "" {
+		out["role"] = cond.Role
+	}
+	if cond.PostgresVersion != "" {
+		out["postgres_version"] = cond.PostgresVersion
+	}
+	if cond.RestartPending {
+		out["restart_pending"] = true
+	}
+	return out
 }

@@ -129,22 +129,30 @@ func (s *Server) readCluster(w http.ResponseWriter, r *http.Request) (*cluster.C
 }
 
 type clusterJSON struct {
-	Members []memberJSON `json:"members"`
-	Pause   bool         `json:"pause,omitempty"`
-	Scope   string       `json:"scope,omitempty"`
+	Members             []memberJSON             `json:"members"`
+	Pause               bool                     `json:"pause,omitempty"`
+	ScheduledSwitchover *scheduledSwitchoverJSON `json:"scheduled_switchover,omitempty"`
+	Scope               string                   `json:"scope,omitempty"`
+}
+
+type scheduledSwitchoverJSON struct {
+	At   string `json:"at"`
+	From string `json:"from,omitempty"`
+	To   string `json:"to,omitempty"`
 }
 
 type memberJSON struct {
-	Name           string         `json:"name"`
-	Role           string         `json:"role"`
-	State          string         `json:"state"`
-	APIURL         string         `json:"api_url"`
-	Host           string         `json:"host,omitempty"`
-	Port           int            `json:"port,omitempty"`
-	Timeline       int            `json:"timeline,omitempty"`
-	PendingRestart bool           `json:"pending_restart,omitempty"`
-	Tags           map[string]any `json:"tags,omitempty"`
-	Lag            any            `json:"lag,omitempty"`
+	Name             string         `json:"name"`
+	Role             string         `json:"role"`
+	State            string         `json:"state"`
+	APIURL           string         `json:"api_url"`
+	Host             string         `json:"host,omitempty"`
+	Port             int            `json:"port,omitempty"`
+	Timeline         int            `json:"timeline,omitempty"`
+	PendingRestart   bool           `json:"pending_restart,omitempty"`
+	ScheduledRestart map[string]any `json:"scheduled_restart,omitempty"`
+	Tags             map[string]any `json:"tags,omitempty"`
+	Lag              any            `json:"lag,omitempty"`
 }
 
 func (s *Server) getCluster(w http.ResponseWriter, r *http.Request) {
@@ -177,9 +185,12 @@ func clusterAsJSON(c *cluster.Cluster, scope string) clusterJSON {
 	sort.Slice(members, func(i, j int) bool { return members[i].Name < members[j].Name })
 	out := clusterJSON{Members: make([]memberJSON, 0, len(members)), Scope: scope}
 	out.Pause = cluster.Truthy(c.Config["pause"])
+	if f := c.Failover; !f.Empty() && f.ScheduledAt != "" {
+		out.ScheduledSwitchover = &scheduledSwitchoverJSON{At: f.ScheduledAt, From: f.Leader, To: f.Candidate}
+	}
 	for _, m := range members {
 		mj := memberJSON{Name: m.Name, Role: "replica", State: m.State, APIURL: m.APIURL,
-			Timeline: m.Timeline, PendingRestart: m.PendingRestart, Tags: m.Tags}
+			Timeline: m.Timeline, PendingRestart: m.PendingRestart, ScheduledRestart: m.ScheduledRestart, Tags: m.Tags}
 		switch {
 		case m.Name == leader && standby:
 			mj.Role = "standby_leader"

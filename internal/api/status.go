@@ -52,9 +52,11 @@ type Status struct {
 	Tags           map[string]any
 	SysID          string
 	PendingRestart bool
-	Pause          bool
-	SyncStandby    bool
-	SyncMode       bool
+	// ScheduledRestart is {"schedule": iso8601, filters...} while a restart is scheduled.
+	ScheduledRestart map[string]any
+	Pause            bool
+	SyncStandby      bool
+	SyncMode         bool
 	// NextLoop is when the HA loop is next scheduled; used by /liveness.
 	NextLoop time.Time
 	TTL      time.Duration

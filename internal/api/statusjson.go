@@ -25,6 +25,7 @@ type statusJSON struct {
 	Tags                map[string]any   `json:"tags,omitempty"`
 	SysID               string           `json:"database_system_identifier,omitempty"`
 	PendingRestart      bool             `json:"pending_restart,omitempty"`
+	ScheduledRestart    map[string]any   `json:"scheduled_restart,omitempty"`
 	Patroni             patroniJSON      `json:"patroni"`
 	WatchdogFailed      bool             `json:"watchdog_failed,omitempty"`
 	Pause               bool             `json:"pause,omitempty"`
@@ -76,16 +77,17 @@ func newView(st *Status) (*view, error) {
 		v.state = "unknown"
 	}
 	j := statusJSON{
-		State:           v.state,
-		Role:            v.role,
-		ClusterUnlocked: st.ClusterUnlocked || !st.DCSAvailable,
-		FailsafeActive:  st.FailsafeActive,
-		Tags:            st.Tags,
-		SysID:           st.SysID,
-		PendingRestart:  st.PendingRestart,
-		Patroni:         patroniJSON{Version: cluster.Version, Scope: st.Scope, Name: st.Name},
-		WatchdogFailed:  st.WatchdogFailed,
-		Pause:           st.Pause,
+		State:            v.state,
+		Role:             v.role,
+		ClusterUnlocked:  st.ClusterUnlocked || !st.DCSAvailable,
+		FailsafeActive:   st.FailsafeActive,
+		Tags:             st.Tags,
+		SysID:            st.SysID,
+		PendingRestart:   st.PendingRestart,
+		ScheduledRestart: st.ScheduledRestart,
+		Patroni:          patroniJSON{Version: cluster.Version, Scope: st.Scope, Name: st.Name},
+		WatchdogFailed:   st.WatchdogFailed,
+		Pause:            st.Pause,
 	}
 	if !st.DCSLastSeen.IsZero() {
 		j.DCSLastSeen = st.DCSLastSeen.Unix()

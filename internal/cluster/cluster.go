@@ -37,6 +37,7 @@ type Member struct {
 	ReplicationState string
 	Tags             map[string]any
 	PendingRestart   bool
+	ScheduledRestart map[string]any
 	// CheckpointAfterPromote is false only on a freshly promoted leader whose
 	// post-promote CHECKPOINT has not finished; nil means absent (done).
 	CheckpointAfterPromote *bool

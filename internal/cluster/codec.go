@@ -22,6 +22,7 @@ type memberJSON struct {
 	ReplicationState       string         `json:"replication_state,omitempty"`
 	Tags                   map[string]any `json:"tags,omitempty"`
 	PendingRestart         bool           `json:"pending_restart,omitempty"`
+	ScheduledRestart       map[string]any `json:"scheduled_restart,omitempty"`
 	CheckpointAfterPromote *bool          `json:"checkpoint_after_promote,omitempty"`
 	Pause                  bool           `json:"pause,omitempty"`
 }
@@ -31,7 +32,7 @@ func EncodeMember(m Member) []byte {
 	b, _ := json.Marshal(memberJSON{
 		ConnURL: m.ConnURL, APIURL: m.APIURL, State: m.State, Role: string(m.Role),
 		Version: m.Version, XLogLocation: m.XLogLocation, Timeline: m.Timeline,
-		ReplicationState: m.ReplicationState, Tags: m.Tags, PendingRestart: m.PendingRestart,
+		ReplicationState: m.ReplicationState, Tags: m.Tags, PendingRestart: m.PendingRestart, ScheduledRestart: m.ScheduledRestart,
 		CheckpointAfterPromote: m.CheckpointAfterPromote, Pause: m.Pause,
 	})
 	return b
@@ -75,6 +76,12 @@ func DecodeMember(name string, value []byte) Member {
 		var tags map[string]any
 		if json.Unmarshal(v, &tags) == nil {
 			m.Tags = tags
+		}
+	}
+	if v, ok := raw["scheduled_restart"]; ok {
+		var sr map[string]any
+		if json.Unmarshal(v, &sr) == nil {
+			m.ScheduledRestart = sr
 		}
 	}
 	var b bool
