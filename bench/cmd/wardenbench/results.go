@@ -1,6 +1,8 @@
 package main
 
 import (
+	"encoding/json"
+	"math"
 	"sync"
 
 	"github.com/warden-ha/warden/bench"
@@ -90,4 +92,24 @@ func (r *results) event(s string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.Events = append(r.Events, s)
+}
+
+// MarshalJSON writes a sample that measured nothing (NaN) as null.
+func (s *scenario) MarshalJSON() ([]byte, error) {
+	type plain scenario
+	out := struct {
+		*plain
+		Samples map[string][]*float64 `json:"samples"`
+	}{plain: (*plain)(s), Samples: map[string][]*float64{}}
+	for t, xs := range s.Samples {
+		for _, x := range xs {
+			if math.IsNaN(x) || math.IsInf(x, 0) {
+				out.Samples[t] = append(out.Samples[t], nil)
+				continue
+			}
+			v := x
+			out.Samples[t] = append(out.Samples[t], &v)
+		}
+	}
+	return json.Marshal(out)
 }
