@@ -70,6 +70,10 @@ type Agent struct {
 	lastMember  []byte
 	lastOptime  uint64
 	lastReason  string
+	// lastWAL is this cycle's WAL position; syncGUCSetAt the position when
+	// synchronous_standby_names last changed.
+	lastWAL      uint64
+	syncGUCSetAt uint64
 
 	// requests carries operator requests to the loop; pending is the one this cycle
 	// decides on; awaiting answers when the long action carrying it finishes.
@@ -145,6 +149,8 @@ func (a *Agent) settings() ha.Settings {
 		PrimaryStartTimeout: d.PrimaryStartTimeout, CheckTimeline: d.CheckTimeline,
 		NoFailover: cluster.TagsNoFailover(a.opts.Tags), FailoverPriority: cluster.TagsFailoverPriority(a.opts.Tags),
 		CanBootstrap: a.opts.CanBootstrap, UseSlots: d.UseSlots, Pause: d.Pause,
+		SynchronousMode: d.SynchronousMode, SynchronousModeStrict: d.SynchronousModeStrict,
+		SynchronousNodeCount: d.SynchronousNodeCount,
 	}
 	if d.MaximumLagOnFailover > 0 {
 		s.MaximumLagOnFailover = uint64(d.MaximumLagOnFailover)
@@ -166,8 +172,9 @@ func (a *Agent) cycle(ctx context.Context) time.Duration {
 	in := ha.Input{
 		Now: a.now(), Settings: s, Cluster: cl, PG: obs.Postgres,
 		LastRefresh: a.lastRefresh, LockLost: a.lockLost, StartFailed: a.startFailed,
-		Busy: a.currentBusy(),
+		Busy: a.currentBusy(), SyncGUCSetAt: a.syncGUCSetAt,
 	}
+	a.lastWAL = obs.WAL
 	a.dueRestart()
 	if a.pending != nil {
 		req := a.pending.req

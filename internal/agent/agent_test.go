@@ -76,6 +76,7 @@ func (f *fakeNode) Restart(context.Context) error               { return nil }
 func (f *fakeNode) Reinitialize(context.Context, cluster.Member) error {
 	return nil
 }
+func (f *fakeNode) SetSyncStandbyNames(context.Context, string, bool) error { return nil }
 
 func (f *fakeNode) stoppedAt() []time.Time {
 	f.mu.Lock()

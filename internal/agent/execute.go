@@ -130,6 +130,37 @@ func (a *Agent) step(ctx context.Context, act ha.Action, cl *cluster.Cluster, s 
 		}
 		_, err := a.store.SetFailover(dctx, []byte("{}"), rev)
 		return err
+	case ha.KindSetSyncStandbys:
+		a.syncGUCSetAt = a.lastWAL
+		return a.node.SetSyncStandbyNames(ctx, act.Value, act.Release)
+	case ha.KindWriteSync:
+		dctx, cancel := a.dcsCtx(ctx, s)
+		defer cancel()
+		rev := int64(0)
+		if cl != nil && cl.Sync != nil && cl.Sync.Revision > 0 {
+			rev = cl.Sync.Revision
+		}
+		ok, err := a.store.SetSync(dctx, cluster.EncodeSync(cluster.SyncState{Leader: s.Name, SyncStandby: act.Standbys}), rev)
+		if err == nil && !ok {
+			a.log.Warn("Synchronous replication key updated by someone else")
+			err = errors.New("the sync key changed since it was read")
+		}
+		if err == nil {
+			a.log.Info(fmt.Sprintf("Synchronous standby status assigned to %v", act.Standbys))
+		}
+		return err
+	case ha.KindDeleteSync:
+		dctx, cancel := a.dcsCtx(ctx, s)
+		defer cancel()
+		rev := int64(0)
+		if cl != nil && cl.Sync != nil {
+			rev = cl.Sync.Revision
+		}
+		if err := a.store.DeleteSync(dctx, rev); err != nil {
+			return err
+		}
+		a.log.Info("Disabled synchronous replication")
+		return nil
 	case ha.KindRestart:
 		return a.startWorker(ctx, act, a.node.Restart)
 	case ha.KindReinitialize:

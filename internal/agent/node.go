@@ -63,4 +63,7 @@ type Node interface {
 	Restart(ctx context.Context) error
 	// Reinitialize removes the data directory and clones it again from leader.
 	Reinitialize(ctx context.Context, leader cluster.Member) error
+	// SetSyncStandbyNames sets synchronous_standby_names and reloads; release hands
+	// the parameter back to the configuration.
+	SetSyncStandbyNames(ctx context.Context, value string, release bool) error
 }

@@ -3,6 +3,7 @@ package agent
 import (
 	"bytes"
 	"context"
+	"slices"
 	"time"
 
 	"github.com/warden-ha/warden/internal/api"
@@ -79,6 +80,8 @@ func (a *Agent) buildStatus(cl *cluster.Cluster, obs Observation, s ha.Settings)
 		st.ReplayedTimestamp, st.ReplayPaused = obs.ReplayedTimestamp, obs.ReplayPaused
 	}
 	if cl != nil {
+		st.SyncMode = s.SynchronousMode
+		st.SyncStandby = s.SynchronousMode && cl.Sync != nil && slices.Contains(cl.Sync.SyncStandby, s.Name)
 		st.DCSAvailable = true
 		st.ClusterUnlocked = !cl.Locked()
 		st.LeaderOptime = cl.Status.Optime

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -220,6 +221,10 @@ func (s *Server) feasible(ctx context.Context, cl *cluster.Cluster, action, lead
 		if _, ok := cl.Member(candidate); !ok {
 			return http.StatusPreconditionFailed, "candidate does not exists"
 		}
+	}
+	if action == "switchover" && candidate != "" && cluster.Truthy(cl.Config["synchronous_mode"]) &&
+		(cl.Sync == nil || !slices.Contains(cl.Sync.SyncStandby, candidate)) {
+		return http.StatusPreconditionFailed, "candidate name does not match with sync_standby"
 	}
 	var names []string
 	for _, m := range cl.Members {

@@ -30,6 +30,12 @@ const (
 	KindClearFailover Kind = "clear-failover"
 	KindRestart       Kind = "restart"
 	KindReinitialize  Kind = "reinitialize"
+	// KindSetSyncStandbys sets synchronous_standby_names (Value) and reloads; an empty
+	// Value with Release hands the parameter back to the configuration.
+	KindSetSyncStandbys Kind = "set-sync-standbys"
+	// KindWriteSync writes the /sync key: this leader and Standbys.
+	KindWriteSync  Kind = "write-sync"
+	KindDeleteSync Kind = "delete-sync"
 )
 
 // StopMode is how PostgreSQL is stopped.
@@ -53,6 +59,10 @@ type Action struct {
 	Slots []string
 	// Message for Exit.
 	Message string
+	// Standbys for WriteSync; Value and Release for SetSyncStandbys.
+	Standbys []string
+	Value    string
+	Release  bool
 }
 
 // Long reports whether the action runs in the background worker: the HA loop keeps
@@ -75,6 +85,13 @@ func (a Action) String() string {
 		return fmt.Sprintf("%s(%s)", a.Kind, a.SysID)
 	case KindEnsureSlots:
 		return fmt.Sprintf("%s(%s)", a.Kind, strings.Join(a.Slots, ","))
+	case KindWriteSync:
+		return fmt.Sprintf("%s(%s)", a.Kind, strings.Join(a.Standbys, ","))
+	case KindSetSyncStandbys:
+		if a.Release {
+			return fmt.Sprintf("%s(released)", a.Kind)
+		}
+		return fmt.Sprintf("%s(%q)", a.Kind, a.Value)
 	}
 	return string(a.Kind)
 }

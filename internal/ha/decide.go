@@ -231,8 +231,9 @@ func leader(in Input) Output {
 		return Output{Plan: Plan{{Kind: KindRefreshLeader}}, Reason: "updated leader lock while PostgreSQL is starting up"}
 	}
 	if in.PG.InRecovery {
+		p := append(Plan{{Kind: KindRefreshLeader}}, promotionSyncSteps(in)...)
 		return Output{
-			Plan:       Plan{{Kind: KindRefreshLeader}, {Kind: KindPromote}},
+			Plan:       append(p, Action{Kind: KindPromote}),
 			Reason:     "promoted self to leader because I had the session lock",
 			FailReason: "not promoting because failed to update leader lock in DCS",
 		}
@@ -244,7 +245,7 @@ func leader(in Input) Output {
 }
 
 func steadyLeader(in Input) Output {
-	p := Plan{{Kind: KindRefreshLeader}}
+	p := append(Plan{{Kind: KindRefreshLeader}}, syncPlan(in)...)
 	if in.Settings.UseSlots {
 		p = append(p, Action{Kind: KindEnsureSlots, Slots: memberSlots(in)})
 	}

@@ -381,3 +381,104 @@ func TestManualFailoverAndPause(t *testing.T) {
 		})
 	}
 }
+
+func TestSynchronousReplication(t *testing.T) {
+	syncOn := settings()
+	syncOn.SynchronousMode = true
+	strict := syncOn
+	strict.SynchronousModeStrict = true
+	two := syncOn
+	two.SynchronousNodeCount = 2
+	withSync := func(c *cluster.Cluster, leader string, standbys ...string) *cluster.Cluster {
+		c.Sync = &cluster.SyncState{Leader: leader, SyncStandby: standbys}
+		return c
+	}
+	primaryWith := func(names string, rows ...Replica) Postgres {
+		pg := primaryPG
+		pg.SyncStandbyNames = names
+		pg.Replication = rows
+		return pg
+	}
+	tests := []struct {
+		name   string
+		in     Input
+		plan   string
+		reason string
+	}{
+		{
+			name: "first standby: the parameter first, /sync claimed empty",
+			in:   Input{Settings: syncOn, Cluster: snapshot("pg-1", "pg-1", "pg-2", "pg-3"), PG: primaryWith("", Replica{Name: "pg-2", State: "streaming", SyncState: "async", FlushLSN: 900})},
+			plan: `refresh-leader -> write-sync() -> set-sync-standbys("\"pg-2\"") -> ensure-slots(pg_2,pg_3)`,
+		},
+		{
+			name: "the standby reports sync and caught up: it enters /sync",
+			in: Input{Settings: syncOn, Cluster: withSync(snapshot("pg-1", "pg-1", "pg-2", "pg-3"), "pg-1"), SyncGUCSetAt: 950,
+				PG: primaryWith(`"pg-2"`, Replica{Name: "pg-2", State: "streaming", SyncState: "sync", FlushLSN: 1000})},
+			plan: `refresh-leader -> write-sync(pg-2) -> ensure-slots(pg_2,pg_3)`,
+		},
+		{
+			name: "sync but not yet past the parameter change: not in /sync yet",
+			in: Input{Settings: syncOn, Cluster: withSync(snapshot("pg-1", "pg-1", "pg-2", "pg-3"), "pg-1"), SyncGUCSetAt: 1200,
+				PG: primaryWith(`"pg-2"`, Replica{Name: "pg-2", State: "streaming", SyncState: "sync", FlushLSN: 1000})},
+			plan: `refresh-leader -> ensure-slots(pg_2,pg_3)`,
+		},
+		{
+			name: "the sync standby is gone: /sync shrinks before the parameter",
+			in: Input{Settings: syncOn, Cluster: withSync(snapshot("pg-1", "pg-1", "pg-2", "pg-3"), "pg-1", "pg-2"),
+				PG: primaryWith("pg-2", Replica{Name: "pg-3", State: "streaming", SyncState: "async", FlushLSN: 1000})},
+			plan: `refresh-leader -> write-sync() -> set-sync-standbys("\"pg-3\"") -> ensure-slots(pg_2,pg_3)`,
+		},
+		{
+			name: "strict mode with no standby blocks writes",
+			in:   Input{Settings: strict, Cluster: withSync(snapshot("pg-1", "pg-1", "pg-2"), "pg-1"), PG: primaryWith("pg-2")},
+			plan: `refresh-leader -> set-sync-standbys("*") -> ensure-slots(pg_2)`,
+		},
+		{
+			name: "two synchronous standbys",
+			in: Input{Settings: two, Cluster: withSync(snapshot("pg-1", "pg-1", "pg-2", "pg-3"), "pg-1"), PG: primaryWith("",
+				Replica{Name: "pg-2", State: "streaming", SyncState: "async", FlushLSN: 1000}, Replica{Name: "pg-3", State: "streaming", SyncState: "async", FlushLSN: 1000})},
+			plan: `refresh-leader -> set-sync-standbys("2 (\"pg-2\",\"pg-3\")") -> ensure-slots(pg_2,pg_3)`,
+		},
+		{
+			name: "nosync members are never chosen",
+			in: Input{Settings: syncOn, Cluster: func() *cluster.Cluster {
+				c := withSync(snapshot("pg-1", "pg-1", "pg-2"), "pg-1")
+				c.Members[1].Tags = map[string]any{"nosync": true}
+				return c
+			}(), PG: primaryWith("", Replica{Name: "pg-2", State: "streaming", SyncState: "async", FlushLSN: 1000})},
+			plan: `refresh-leader -> ensure-slots(pg_2)`,
+		},
+		{
+			name: "sync mode turned off: /sync deleted, parameter handed back",
+			in:   Input{Settings: settings(), Cluster: withSync(snapshot("pg-1", "pg-1", "pg-2"), "pg-1", "pg-2"), PG: primaryWith("pg-2")},
+			plan: `refresh-leader -> delete-sync -> set-sync-standbys(released) -> ensure-slots(pg_2)`,
+		},
+		{
+			name:   "race: an asynchronous replica never promotes in sync mode",
+			in:     Input{Settings: syncOn, Cluster: withSync(snapshot("", "pg-1", "pg-2", "pg-3"), "pg-3", "pg-2"), PG: replicaPG},
+			reason: "following a different leader because i am not the healthiest node: synchronous mode is on and I am not a synchronous standby",
+		},
+		{
+			name:   "race: the sync standby promotes, claiming /sync and the parameter first",
+			in:     Input{Settings: syncOn, Cluster: withSync(snapshot("", "pg-1", "pg-2", "pg-3"), "pg-3", "pg-1"), PG: replicaPG, Peers: []Peer{{Name: "pg-2", Reachable: true, InRecovery: true, WAL: 5000}}},
+			plan:   `take-leader -> write-sync() -> set-sync-standbys("") -> promote`,
+			reason: "promoted self to leader by acquiring session lock",
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			in := tc.in
+			in.Now = t0
+			out := Decide(in)
+			if got := out.Plan.String(); got != tc.plan {
+				t.Errorf("plan = %s, want %s", got, tc.plan)
+			}
+			if tc.reason != "" && out.Reason != tc.reason {
+				t.Errorf("reason = %q, want %q", out.Reason, tc.reason)
+			}
+		})
+	}
+	if got := syncStandbyNames([]string{"pg_1", "first", "a\"b"}, false); got != `3 (pg_1,"first","a""b")` {
+		t.Errorf("quoting: %s", got)
+	}
+}

@@ -2,6 +2,7 @@ package ha
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/warden-ha/warden/internal/cluster"
@@ -74,8 +75,12 @@ func manualFailover(in Input) (Output, bool) {
 // other member; reachable, in recovery, allowed to fail over, and not lagging beyond
 // maximum_lag_on_failover behind this primary.
 func healthyCandidate(in Input, f *cluster.Failover) (string, bool) {
+	_, syncNames := syncGuard(in)
 	for _, p := range in.Peers {
 		if p.Name == in.Settings.Name || (f.Candidate != "" && p.Name != f.Candidate) {
+			continue
+		}
+		if syncNames != nil && !slices.Contains(syncNames, p.Name) {
 			continue
 		}
 		if !p.Reachable || !p.InRecovery || p.NoFailover {

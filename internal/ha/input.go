@@ -39,6 +39,11 @@ type Settings struct {
 	UseSlots     bool
 	// Pause is maintenance mode: no automatic start, stop, promotion or demotion.
 	Pause bool
+	// Synchronous replication: synchronous_mode, synchronous_mode_strict,
+	// synchronous_node_count.
+	SynchronousMode       bool
+	SynchronousModeStrict bool
+	SynchronousNodeCount  int
 }
 
 // Postgres is the local PostgreSQL as observed this cycle.
@@ -61,6 +66,18 @@ type Postgres struct {
 	// WasPrimary: pg_controldata says the cluster was last running as a primary
 	// ("in production"), i.e. it crashed or was killed while primary.
 	WasPrimary bool
+	// Replication lists the walsenders (primary only).
+	Replication []Replica
+	// SyncStandbyNames is synchronous_standby_names as the server uses it.
+	SyncStandbyNames string
+}
+
+// Replica is one pg_stat_replication row.
+type Replica struct {
+	Name      string // application_name
+	State     string // streaming, catchup, ...
+	SyncState string // sync, potential, async, quorum
+	FlushLSN  uint64
 }
 
 // Peer is another member's status as fetched from its REST API this cycle.
@@ -102,6 +119,9 @@ type Input struct {
 	Shutdown bool
 	// Request is an operator request (REST API) waiting for this cycle.
 	Request *Request
+	// SyncGUCSetAt is the primary's WAL position when synchronous_standby_names was last
+	// changed: a standby counts as synchronous only once it has flushed past it.
+	SyncGUCSetAt uint64
 }
 
 // RequestKind names an operator request.

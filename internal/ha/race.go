@@ -1,6 +1,9 @@
 package ha
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
 func race(in Input) Output {
 	s := in.Settings
@@ -22,8 +25,9 @@ func race(in Input) Output {
 			}
 			return Output{Plan: p, Reason: "acquired session lock as a leader", FailReason: "demoted self after trying and failing to obtain lock"}
 		}
+		p := append(Plan{{Kind: KindTakeLeader}}, promotionSyncSteps(in)...)
 		return Output{
-			Plan:       Plan{{Kind: KindTakeLeader}, {Kind: KindPromote}},
+			Plan:       append(p, Action{Kind: KindPromote}),
 			Reason:     "promoted self to leader by acquiring session lock",
 			FailReason: "following new leader after trying and failing to obtain lock",
 		}
@@ -57,6 +61,10 @@ func healthiest(in Input) (bool, string) {
 	if s.NoFailover {
 		return false, "nofailover"
 	}
+	allowed, syncNames := syncGuard(in)
+	if !allowed {
+		return false, "synchronous mode is on and I am not a synchronous standby"
+	}
 	if ok, why, decided := raceUnderFailover(in); decided {
 		return ok, why
 	}
@@ -74,6 +82,9 @@ func healthiest(in Input) (bool, string) {
 	}
 	for _, p := range in.Peers {
 		if p.Name == s.Name || !p.Reachable || p.NoFailover || p.Name == formerLeader {
+			continue
+		}
+		if syncNames != nil && !slices.Contains(syncNames, p.Name) {
 			continue
 		}
 		if !p.InRecovery {

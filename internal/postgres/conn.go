@@ -154,23 +154,17 @@ FROM pg_catalog.pg_stat_replication ORDER BY pid`)
 			&r.SyncPriority, &flush, &replay); err != nil {
 			return r, err
 		}
-		return r, parseLSNs(map[string]*uint64{flush: &r.FlushLSN, replay: &r.ReplayLSN})
+		var err error
+		if r.FlushLSN, err = cluster.ParseLSN(flush); err != nil {
+			return r, err
+		}
+		r.ReplayLSN, err = cluster.ParseLSN(replay)
+		return r, err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("pg_stat_replication: %w", err)
 	}
 	return out, nil
-}
-
-func parseLSNs(m map[string]*uint64) error {
-	for s, dst := range m {
-		v, err := cluster.ParseLSN(s)
-		if err != nil {
-			return err
-		}
-		*dst = v
-	}
-	return nil
 }
 
 // Slot is one row of pg_replication_slots.
@@ -196,7 +190,9 @@ func (c *Conn) Slots(ctx context.Context) ([]Slot, error) {
 		if err := row.Scan(&s.Name, &s.Type, &s.Plugin, &s.Database, &s.Active, &restart); err != nil {
 			return s, err
 		}
-		return s, parseLSNs(map[string]*uint64{restart: &s.RestartLSN})
+		var err error
+		s.RestartLSN, err = cluster.ParseLSN(restart)
+		return s, err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("pg_replication_slots: %w", err)
@@ -363,4 +359,13 @@ func quoteLiteral(s string) string {
 		return "E'" + strings.ReplaceAll(q, `\`, `\\`) + "'"
 	}
 	return "'" + q + "'"
+}
+
+// Setting returns current_setting(name).
+func (c *Conn) Setting(ctx context.Context, name string) (string, error) {
+	var v string
+	if err := c.c.QueryRow(ctx, "SELECT pg_catalog.current_setting($1)", name).Scan(&v); err != nil {
+		return "", fmt.Errorf("current_setting(%s): %w", name, err)
+	}
+	return v, nil
 }

@@ -16,6 +16,12 @@ func (n *Node) params() pgconf.Merged {
 	m := pgconf.Merge(strParams(d.Parameters), strParams(localParams(n)), pgconf.ServerInputs{
 		ListenAddresses: n.opts.ListenAddresses, Port: n.opts.Port, ClusterName: n.opts.Scope, Major: n.major,
 	})
+	n.mu.Lock()
+	if n.syncNames != nil {
+		// Synchronous mode owns the parameter.
+		m.Parameters["synchronous_standby_names"] = *n.syncNames
+	}
+	n.mu.Unlock()
 	for _, w := range m.Warnings {
 		n.log.Warn(w)
 	}
@@ -132,4 +138,17 @@ func (n *Node) ReloadConfig(ctx context.Context) error {
 	}
 	n.log.Info("configuration files changed; reloading PostgreSQL")
 	return conn.Reload(ctx)
+}
+
+// SetSyncStandbyNames sets synchronous_standby_names for synchronous mode (release hands
+// the parameter back to the configuration), rewrites postgresql.conf and reloads.
+func (n *Node) SetSyncStandbyNames(ctx context.Context, value string, release bool) error {
+	n.mu.Lock()
+	if release {
+		n.syncNames = nil
+	} else {
+		n.syncNames = &value
+	}
+	n.mu.Unlock()
+	return n.ReloadConfig(ctx)
 }

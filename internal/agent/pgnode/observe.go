@@ -9,6 +9,7 @@ import (
 	"github.com/warden-ha/warden/internal/agent"
 	"github.com/warden-ha/warden/internal/api"
 	"github.com/warden-ha/warden/internal/cluster"
+	"github.com/warden-ha/warden/internal/ha"
 	"github.com/warden-ha/warden/internal/postgres"
 	"github.com/warden-ha/warden/internal/postgres/pgconf"
 )
@@ -106,8 +107,14 @@ func (n *Node) fillRunning(ctx context.Context, conn *postgres.Conn, obs postgre
 	n.fillSysID(ctx, o)
 	if !obs.InRecovery {
 		o.WAL = obs.CurrentLSN
+		if v, err := conn.Setting(ctx, "synchronous_standby_names"); err == nil {
+			o.SyncStandbyNames = v
+		}
 		if rows, err := conn.Replication(ctx); err == nil {
 			for _, r := range rows {
+				o.Postgres.Replication = append(o.Postgres.Replication, ha.Replica{
+					Name: r.ApplicationName, State: r.State, SyncState: r.SyncState, FlushLSN: r.FlushLSN,
+				})
 				o.Replication = append(o.Replication, api.ReplicationRow{
 					Usename: r.User, ApplicationName: r.ApplicationName, ClientAddr: r.ClientAddr,
 					State: r.State, SyncState: r.SyncState, SyncPriority: r.SyncPriority,

@@ -92,6 +92,8 @@ type Node struct {
 	connStale bool
 	upstream  string
 	leader    *cluster.Member
+	// syncNames is synchronous_standby_names while synchronous mode owns it.
+	syncNames *string
 }
 
 var _ agent.Node = (*Node)(nil)

@@ -1,0 +1,153 @@
+package ha
+
+import (
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/warden-ha/warden/internal/cluster"
+)
+
+// syncPlan keeps synchronous replication in line with the configuration, on the leader.
+// The safety property is the order of the two writes: a standby is added to
+// synchronous_standby_names first and to /sync only once PostgreSQL reports it
+// synchronous and it has flushed past the moment the parameter changed; a standby is
+// removed from /sync first and from the parameter afterwards. So every member named in
+// /sync holds every commit acknowledged since it was named, and only those may be
+// promoted.
+func syncPlan(in Input) Plan {
+	s, c := in.Settings, in.Cluster
+	ours := c.Sync != nil && c.Sync.Leader == s.Name
+	if !s.SynchronousMode {
+		if c.Sync != nil && c.Sync.Leader != "" {
+			return Plan{{Kind: KindDeleteSync}, {Kind: KindSetSyncStandbys, Release: true}}
+		}
+		return nil
+	}
+	picked := pickSyncStandbys(in)
+	want := syncStandbyNames(picked, s.SynchronousModeStrict)
+	current := []string{}
+	if ours {
+		current = c.Sync.SyncStandby
+	}
+	confirmed := []string{}
+	for _, r := range in.PG.Replication {
+		if slices.Contains(picked, r.Name) && (r.SyncState == "sync" || r.SyncState == "quorum") &&
+			(slices.Contains(current, r.Name) || r.FlushLSN >= in.SyncGUCSetAt) {
+			confirmed = append(confirmed, r.Name)
+		}
+	}
+	sort.Strings(confirmed)
+	var p Plan
+	changed := !sameSet(current, confirmed) || !ours
+	shrinking := changed && subset(confirmed, current)
+	if shrinking {
+		p = append(p, Action{Kind: KindWriteSync, Standbys: confirmed})
+	}
+	if in.PG.SyncStandbyNames != want {
+		p = append(p, Action{Kind: KindSetSyncStandbys, Value: want})
+	}
+	if changed && !shrinking {
+		p = append(p, Action{Kind: KindWriteSync, Standbys: confirmed})
+	}
+	return p
+}
+
+// pickSyncStandbys chooses synchronous_node_count streaming members without the nosync
+// tag, preferring those already synchronous, then the most advanced.
+func pickSyncStandbys(in Input) []string {
+	eligible := map[string]bool{}
+	for _, m := range in.Cluster.Members {
+		if m.Name != in.Settings.Name && !cluster.Truthy(m.Tags["nosync"]) && !cluster.Truthy(m.Tags["nostream"]) {
+			eligible[m.Name] = true
+		}
+	}
+	rows := []Replica{}
+	for _, r := range in.PG.Replication {
+		if r.State == "streaming" && eligible[r.Name] {
+			rows = append(rows, r)
+		}
+	}
+	sort.SliceStable(rows, func(i, j int) bool {
+		si, sj := rows[i].SyncState == "sync", rows[j].SyncState == "sync"
+		if si != sj {
+			return si
+		}
+		if rows[i].FlushLSN != rows[j].FlushLSN {
+			return rows[i].FlushLSN > rows[j].FlushLSN
+		}
+		return rows[i].Name < rows[j].Name
+	})
+	n := max(1, in.Settings.SynchronousNodeCount)
+	names := []string{}
+	for _, r := range rows {
+		if len(names) == n {
+			break
+		}
+		names = append(names, r.Name)
+	}
+	sort.Strings(names)
+	return names
+}
+
+var plainName = regexp.MustCompile(`^[A-Za-z_][A-Za-z_0-9$]*$`)
+
+// syncStandbyNames renders the parameter as Patroni does: "a", or "N (a,b)"; "*" in
+// strict mode with nobody to wait for (writes block), "" otherwise.
+func syncStandbyNames(names []string, strict bool) string {
+	if len(names) == 0 {
+		if strict {
+			return "*"
+		}
+		return ""
+	}
+	quoted := make([]string, len(names))
+	for i, n := range names {
+		if plainName.MatchString(n) && !strings.EqualFold(n, "first") && !strings.EqualFold(n, "any") {
+			quoted[i] = n
+		} else {
+			quoted[i] = `"` + strings.ReplaceAll(n, `"`, `""`) + `"`
+		}
+	}
+	if len(names) == 1 {
+		return quoted[0]
+	}
+	return strconv.Itoa(len(names)) + " (" + strings.Join(quoted, ",") + ")"
+}
+
+func sameSet(a, b []string) bool { return subset(a, b) && subset(b, a) }
+
+func subset(a, b []string) bool {
+	for _, x := range a {
+		if !slices.Contains(b, x) {
+			return false
+		}
+	}
+	return true
+}
+
+// syncGuard restricts a leader race in synchronous mode: only the /sync leader and the
+// standbys it names hold every acknowledged commit.
+func syncGuard(in Input) (allowed bool, names []string) {
+	s, c := in.Settings, in.Cluster
+	if !s.SynchronousMode || c.Sync == nil || c.Sync.Leader == "" {
+		return true, nil
+	}
+	names = append([]string{c.Sync.Leader}, c.Sync.SyncStandby...)
+	return slices.Contains(names, s.Name), names
+}
+
+// promotionSyncSteps are written before PostgreSQL is promoted in synchronous mode: the
+// new leader claims /sync with no standby yet, and strict mode blocks commits until one
+// is synchronous.
+func promotionSyncSteps(in Input) Plan {
+	if !in.Settings.SynchronousMode {
+		return nil
+	}
+	return Plan{
+		{Kind: KindWriteSync, Standbys: []string{}},
+		{Kind: KindSetSyncStandbys, Value: syncStandbyNames(nil, in.Settings.SynchronousModeStrict)},
+	}
+}

@@ -1,0 +1,148 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+
+	"testing"
+	"time"
+)
+
+// syncStandbys reads the members /cluster reports as sync_standby.
+func (c *testCluster) syncStandbys(n *node) []string {
+	code, body := c.api(n, "GET", "/cluster", nil)
+	if code != 200 {
+		return nil
+	}
+	var cl struct {
+		Members []struct{ Name, Role string } `json:"members"`
+	}
+	if json.Unmarshal([]byte(body), &cl) != nil {
+		return nil
+	}
+	var out []string
+	for _, m := range cl.Members {
+		if m.Role == "sync_standby" {
+			out = append(out, m.Name)
+		}
+	}
+	return out
+}
+
+// TestSynchronousMode: with synchronous_mode on, one replica is synchronous (/sync,
+// GET /sync), a failover promotes only it, synchronous_node_count 2 makes both replicas
+// synchronous, and strict mode blocks writes when no standby is left.
+func TestSynchronousMode(t *testing.T) {
+	c := newCluster(t, startEmbeddedEtcd(t), fast)
+	p := c.up(t)
+	if code, body := c.api(p, "PATCH", "/config", map[string]any{"synchronous_mode": true}); code != 200 {
+		t.Fatalf("enable synchronous_mode: %d %s", code, body)
+	}
+	var syncNode *node
+	c.eventually("one synchronous standby", 30*time.Second, func() bool {
+		names := c.syncStandbys(p)
+		if len(names) != 1 {
+			return false
+		}
+		for _, n := range c.nodes {
+			if n.name == names[0] {
+				syncNode = n
+			}
+		}
+		return syncNode != nil && syncNode.health("/sync") == 200
+	})
+	for _, n := range c.others(p) {
+		if n != syncNode && n.health("/sync") != 503 {
+			t.Errorf("%s answers /sync although it is asynchronous", n.name)
+		}
+		if n != syncNode && n.health("/async") != 200 {
+			t.Errorf("%s does not answer /async", n.name)
+		}
+	}
+	for i := 1; i <= 50; i++ {
+		must(t, c.exec(p, "INSERT INTO e2e_rows (id) VALUES ($1)", i))
+	}
+
+	t.Run("failover promotes the synchronous standby", func(t *testing.T) {
+		c.t = t
+		killed := time.Now()
+		c.kill9(p)
+		w, took := c.timeToWrite(killed, 51, 60*time.Second)
+		t.Logf("measured: kill -9 of the primary in synchronous mode -> first write on %s after %.2fs", w.name, took.Seconds())
+		if w != syncNode {
+			t.Fatalf("%s was promoted, but the synchronous standby was %s", w.name, syncNode.name)
+		}
+		v, err := c.queryInt(w, "SELECT count(*) FROM e2e_rows WHERE id <= 50")
+		must(t, err)
+		if v != 50 {
+			t.Fatalf("the new primary has %d of 50 acknowledged rows", v)
+		}
+		c.start(p)
+		c.waitReplica(p, 90*time.Second)
+		p = w
+	})
+
+	t.Run("two synchronous standbys", func(t *testing.T) {
+		c.t = t
+		if code, body := c.api(p, "PATCH", "/config", map[string]any{"synchronous_node_count": 2}); code != 200 {
+			t.Fatalf("synchronous_node_count 2: %d %s", code, body)
+		}
+		c.eventually("two synchronous standbys", 30*time.Second, func() bool { return len(c.syncStandbys(p)) == 2 })
+		list := c.patronictl("list")
+		if n := countOccurrences(list, "Sync Standby"); n != 2 {
+			t.Errorf("patronictl list shows %d Sync Standby rows:\n%s", n, list)
+		}
+	})
+
+	t.Run("strict mode blocks writes without a standby", func(t *testing.T) {
+		c.t = t
+		if code, body := c.api(p, "PATCH", "/config", map[string]any{"synchronous_mode_strict": true, "synchronous_node_count": 1}); code != 200 {
+			t.Fatalf("strict: %d %s", code, body)
+		}
+		replicas := c.others(p)
+		for _, r := range replicas {
+			c.stop(r)
+		}
+		c.eventually("the primary to wait for any standby", 30*time.Second, func() bool {
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			defer cancel()
+			conn, err := connect(ctx, p)
+			if err != nil {
+				return false
+			}
+			defer conn.Close(context.Background())
+			var names string
+			return conn.QueryRow(ctx, "SHOW synchronous_standby_names").Scan(&names) == nil && names == "*"
+		})
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		conn, err := connect(ctx, p)
+		must(t, err)
+		_, err = conn.Exec(ctx, "SET statement_timeout = 1000; INSERT INTO e2e_rows (id) VALUES (100000)")
+		cancel()
+		conn.Close(context.Background())
+		if err == nil {
+			t.Fatal("a write was acknowledged in strict synchronous mode with no standby")
+		}
+		for _, r := range replicas {
+			c.start(r)
+		}
+		for _, r := range replicas {
+			c.waitReplica(r, 90*time.Second)
+		}
+		c.eventually("writes to resume once a standby is back", 60*time.Second, func() bool {
+			return c.exec(p, "INSERT INTO e2e_rows (id) VALUES ($1)", 100001+int(time.Now().UnixNano()%1000000)) == nil
+		})
+	})
+}
+
+func countOccurrences(s, sub string) int {
+	n := 0
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if s[i:i+len(sub)] == sub {
+			n++
+		}
+	}
+	return n
+}
