@@ -41,6 +41,17 @@ type Options struct {
 	Reload func(ctx context.Context) error
 	// Metrics receives the decision counters; nil keeps them unexported.
 	Metrics prometheus.Registerer
+	// Callbacks runs postgresql.callbacks; nil when none are configured.
+	Callbacks Callbacks
+	// Fence, when set, is armed while this node is a primary holding the lease and
+	// stops PostgreSQL if the loop stops refreshing it (a frozen or dead agent).
+	Fence Fence
+}
+
+// Fence is the fencing process as the agent drives it.
+type Fence interface {
+	Arm(d time.Duration)
+	Disarm()
 }
 
 // PeerClient fetches another member's status from its REST API.
@@ -97,6 +108,7 @@ type workerResult struct {
 
 // New builds an agent; Run starts it.
 func New(opts Options, store dcs.Store, node Node, peers PeerClient, log *slog.Logger) *Agent {
+	node = withCallbacks(node, opts.Callbacks)
 	a := &Agent{opts: opts, store: store, node: node, peers: peers, log: log, now: time.Now,
 		done: make(chan workerResult, 1), requests: make(chan pendingRequest), metrics: newDecisionMetrics(opts.Metrics)}
 	d := opts.Dynamic
@@ -189,6 +201,7 @@ func (a *Agent) cycle(ctx context.Context) time.Duration {
 	a.metrics.record(out.Plan, failed, err)
 	a.answerRequest(out, failed, err)
 	a.publish(ctx, cl, obs, s)
+	a.feedFence(obs, s)
 	if out.RetryIn > 0 {
 		return out.RetryIn
 	}
@@ -409,3 +422,16 @@ func (a *Agent) shutdown() {
 
 // Dynamic is the dynamic configuration in force.
 func (a *Agent) Dynamic() config.Dynamic { return *a.dynamic.Load() }
+
+// feedFence arms the fence while this node is a primary on a live lease and not paused,
+// and disarms it otherwise.
+func (a *Agent) feedFence(obs Observation, s ha.Settings) {
+	if a.opts.Fence == nil {
+		return
+	}
+	if a.lastRefresh.IsZero() || s.Pause || !(obs.Running && !obs.InRecovery) {
+		a.opts.Fence.Disarm()
+		return
+	}
+	a.opts.Fence.Arm(ha.FenceDeadline(s, a.lastRefresh).Sub(a.now()))
+}

@@ -72,6 +72,7 @@ func (a *Agent) Reload(ctx context.Context) RequestResult {
 		a.log.Error("reload failed", "err", err)
 		return RequestResult{Code: http.StatusServiceUnavailable, Message: "reload failed: " + err.Error()}
 	}
+	a.reloaded()
 	return RequestResult{Code: http.StatusAccepted, Message: "reload scheduled"}
 }
 

@@ -186,6 +186,9 @@ func (a *Agent) step(ctx context.Context, act ha.Action, cl *cluster.Cluster, s 
 // naming this node primary before PostgreSQL is stopped or the key released.
 func (a *Agent) dropLock() {
 	a.lastRefresh = time.Time{}
+	if a.opts.Fence != nil {
+		a.opts.Fence.Disarm()
+	}
 	if st := a.status.Load(); st != nil && !st.LockValidUntil.IsZero() {
 		copied := *st
 		copied.LockValidUntil = time.Time{}

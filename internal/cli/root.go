@@ -65,6 +65,7 @@ func Root(stdout, stderr io.Writer) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.AddCommand(etcdCommand(stderr))
+	root.AddCommand(fenceCommand(os.Stdin, stderr))
 	root.AddCommand(ctl.Command(os.Stdin, stdout, stderr))
 	return root
 }

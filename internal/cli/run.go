@@ -24,6 +24,7 @@ import (
 	"github.com/warden-ha/warden/internal/config"
 	"github.com/warden-ha/warden/internal/dcs"
 	"github.com/warden-ha/warden/internal/dcs/etcd3"
+	"github.com/warden-ha/warden/internal/fence"
 )
 
 func runAgent(parent context.Context, path string, stderr io.Writer) error {
@@ -82,6 +83,9 @@ func runAgent(parent context.Context, path string, stderr io.Writer) error {
 	}
 	peers := client.New(client.Options{Timeout: 2 * time.Second, TLS: clientTLS, Username: cfg.Ctl.Username, Password: cfg.Ctl.Password.Reveal()})
 	opts := agentOptions(cfg)
+	if opts.Callbacks, err = callbackRunner(cfg, log); err != nil {
+		return &ExitError{Code: 1, Err: err}
+	}
 	registry := prometheus.NewRegistry()
 	opts.Metrics = registry
 	opts.Reload = func(ctx context.Context) error {
@@ -94,6 +98,19 @@ func runAgent(parent context.Context, path string, stderr io.Writer) error {
 		}
 		node.SetLocal(fresh.PostgreSQL.Parameters, fresh.PostgreSQL.PgHBA)
 		return node.ReloadConfig(ctx)
+	}
+	if cfg.Watchdog.Mode != "off" {
+		exe, err := os.Executable()
+		if err != nil {
+			return &ExitError{Code: 1, Err: fmt.Errorf("find the warden binary for the fencing process: %w", err)}
+		}
+		fp, err := fence.Start(exe, cfg.PostgreSQL.DataDir, stderr)
+		if err != nil {
+			return &ExitError{Code: 1, Err: err}
+		}
+		defer fp.Close()
+		opts.Fence = fp
+		log.Info("fencing process started: it stops PostgreSQL if this agent stops refreshing the leader lease (set watchdog.mode: off to disable)", "pid", fp.Pid())
 	}
 	a = agent.New(opts, store, node, peers, log)
 	go reloadOnSIGHUP(ctx, a, log)

@@ -296,3 +296,11 @@ func failoverPossible(in Input) bool {
 	}
 	return false
 }
+
+// FenceDeadline is when the fencing process stops PostgreSQL if the agent has not
+// refreshed the lease since lastRefresh: after the agent's own demotion deadline
+// (ttl - retry_timeout), so a live agent always acts first, and half a retry_timeout
+// before the lease can expire.
+func FenceDeadline(s Settings, lastRefresh time.Time) time.Time {
+	return lastRefresh.Add(s.TTL - s.RetryTimeout/2)
+}

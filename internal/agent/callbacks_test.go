@@ -1,0 +1,108 @@
+package agent
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/warden-ha/warden/internal/callbacks"
+	"github.com/warden-ha/warden/internal/ha"
+)
+
+type recordedCallbacks struct {
+	mu    sync.Mutex
+	calls []string
+}
+
+func (r *recordedCallbacks) Run(a callbacks.Action, role string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.calls = append(r.calls, string(a)+" "+callbacks.RoleWord(role))
+}
+
+func (r *recordedCallbacks) take() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := r.calls
+	r.calls = nil
+	return out
+}
+
+// TestCallbackNodeFiresPatronisCallbacks walks one node through the life a switchover and
+// a crash give it and checks each callback fires once, at the moment Patroni fires it.
+func TestCallbackNodeFiresPatronisCallbacks(t *testing.T) {
+	ctx := context.Background()
+	f := newFakeNode()
+	f.empty, f.running, f.primary = false, true, false
+	rec := &recordedCallbacks{}
+	n := withCallbacks(f, rec)
+	set := func(running, primary bool) {
+		f.mu.Lock()
+		f.running, f.primary = running, primary
+		f.mu.Unlock()
+	}
+	for _, step := range []struct {
+		name string
+		do   func()
+		want []string
+	}{
+		{"first look finds a running replica", func() { n.Observe(ctx, nil) }, []string{"on_start replica"}},
+		{"nothing changed", func() { n.Observe(ctx, nil) }, nil},
+		{"promotion", func() {
+			set(true, true)
+			if _, err := n.Promote(ctx); err != nil {
+				t.Fatal(err)
+			}
+			n.Observe(ctx, nil)
+		}, []string{"on_role_change master"}},
+		{"demotion stops the primary", func() {
+			if err := n.Stop(ctx, ha.StopFast); err != nil {
+				t.Fatal(err)
+			}
+			n.Observe(ctx, nil)
+		}, []string{"on_stop master"}},
+		{"stopping a stopped server", func() { _ = n.Stop(ctx, ha.StopFast) }, nil},
+		{"started again as a replica", func() {
+			if err := n.Follow(ctx, nil); err != nil {
+				t.Fatal(err)
+			}
+			n.Observe(ctx, nil)
+		}, []string{"on_role_change replica"}},
+		{"restart", func() {
+			if err := n.Restart(ctx); err != nil {
+				t.Fatal(err)
+			}
+			n.Observe(ctx, nil)
+		}, []string{"on_restart replica"}},
+		{"crash fires nothing", func() { set(false, false); n.Observe(ctx, nil) }, nil},
+		{"start after the crash", func() { set(true, false); n.Observe(ctx, nil) }, []string{"on_start replica"}},
+		{"promotion seen only by Observe", func() { set(true, true); n.Observe(ctx, nil) }, []string{"on_role_change master"}},
+	} {
+		step.do()
+		if got := rec.take(); !slices.Equal(got, step.want) {
+			t.Fatalf("%s: callbacks %q, want %q", step.name, got, step.want)
+		}
+	}
+}
+
+func TestCallbackNodeBootstrapFiresOnStartOnce(t *testing.T) {
+	ctx := context.Background()
+	rec := &recordedCallbacks{}
+	n := withCallbacks(newFakeNode(), rec)
+	n.Observe(ctx, nil)
+	if _, err := n.Bootstrap(ctx); err != nil {
+		t.Fatal(err)
+	}
+	n.Observe(ctx, nil)
+	if got := rec.take(); !slices.Equal(got, []string{"on_start master"}) {
+		t.Fatalf("callbacks %q", got)
+	}
+}
+
+func TestWithoutCallbacksTheNodeIsUnwrapped(t *testing.T) {
+	f := newFakeNode()
+	if withCallbacks(f, nil) != Node(f) {
+		t.Fatal("a nil Callbacks must not wrap the node")
+	}
+}
