@@ -109,6 +109,13 @@ type testCluster struct {
 	nodes     []*node
 	owner     osUser
 	scope     string
+	// dcsExtra is appended to the DCS section (indented lines, e.g. protocol, cacert,
+	// username); env is added to every agent's environment (e.g. PATRONI_* secrets).
+	dcsExtra string
+	env      []string
+	// pgExtra, when set, returns lines appended to a node's postgresql section (indented
+	// two spaces, e.g. callbacks).
+	pgExtra func(n *node) string
 }
 
 func freePort(t *testing.T) int {
@@ -197,7 +204,7 @@ restapi:
   connect_address: 127.0.0.1:%d
 %s:
   hosts: %s
-bootstrap:
+%sbootstrap:
   dcs:
     ttl: %d
     loop_wait: %d
@@ -229,8 +236,15 @@ postgresql:
     shared_buffers: 16MB
     max_wal_size: 64MB
     min_wal_size: 32MB
-`, c.scope, n.name, n.apiPort, n.apiPort, c.section, strings.Join(hosts, ","), tm.ttl, tm.loopWait, tm.retryTimeout, tm.primaryStartTimeout,
-		n.pgPort, n.pgPort, n.dir, pgBin, n.dir, superPassword, replPassword, rewindPass, n.dir)
+%s`, c.scope, n.name, n.apiPort, n.apiPort, c.section, strings.Join(hosts, ","), c.dcsExtra, tm.ttl, tm.loopWait, tm.retryTimeout, tm.primaryStartTimeout,
+		n.pgPort, n.pgPort, n.dir, pgBin, n.dir, superPassword, replPassword, rewindPass, n.dir, c.pgExtraFor(n))
+}
+
+func (c *testCluster) pgExtraFor(n *node) string {
+	if c.pgExtra == nil {
+		return ""
+	}
+	return c.pgExtra(n)
 }
 
 func must(t *testing.T, err error) {
@@ -248,7 +262,7 @@ func (c *testCluster) start(n *node) {
 	cmd := exec.Command(wardenBin, n.config)
 	cmd.Dir = n.dir
 	cmd.Stdout, cmd.Stderr = f, f
-	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + n.dir, "LANG=C"}
+	cmd.Env = append([]string{"PATH=/usr/bin:/bin", "HOME=" + n.dir, "LANG=C"}, c.env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: c.owner.uid, Gid: c.owner.gid}, Setpgid: true}
 	must(c.t, cmd.Start())
 	n.mu.Lock()

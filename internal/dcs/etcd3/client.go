@@ -1,11 +1,15 @@
 package etcd3
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -44,9 +48,27 @@ func NewClient(cc ClientConfig) (*clientv3.Client, error) {
 		DialKeepAliveTimeout: 5 * time.Second,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("etcd client %v: %w", cc.Endpoints, err)
+		return nil, explainClient(cc, err)
 	}
 	return cli, nil
+}
+
+// connect builds the client; with a username the client authenticates at once, and an
+// etcd that does not answer yet is waited for, as Patroni does ("waiting on etcd"), while
+// a refused password stops the start.
+func connect(ctx context.Context, cc ClientConfig, log *slog.Logger) (*clientv3.Client, error) {
+	for {
+		cli, err := NewClient(cc)
+		if err == nil || !errors.Is(err, context.DeadlineExceeded) || cc.Username == "" {
+			return cli, err
+		}
+		log.Warn("waiting on etcd", "endpoints", strings.Join(cc.Endpoints, ","), "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("etcd %v: %w (last error: %v)", cc.Endpoints, ctx.Err(), err)
+		case <-time.After(time.Second):
+		}
+	}
 }
 
 // TLSConfig loads Patroni's cacert/cert/key files. Any may be empty; a key may live in the
@@ -80,6 +102,9 @@ func TLSConfig(cacert, cert, key string) (*tls.Config, error) {
 				return nil, fmt.Errorf("etcd key %s: %w", key, err)
 			}
 		}
+		if encryptedKey(keyPEM) {
+			return nil, fmt.Errorf("etcd key %s is encrypted: key_password is not supported yet; keep the key unencrypted in a file only the postgres user can read (mode 0600)", keyFile)
+		}
 		pair, err := tls.X509KeyPair(certPEM, keyPEM)
 		if err != nil {
 			return nil, fmt.Errorf("etcd cert %s with key %s: %w", cert, keyFile, err)
@@ -87,4 +112,18 @@ func TLSConfig(cacert, cert, key string) (*tls.Config, error) {
 		cfg.Certificates = []tls.Certificate{pair}
 	}
 	return cfg, nil
+}
+
+// encryptedKey reports a PEM private key protected by a passphrase (PKCS#8 or the legacy
+// Proc-Type header), which tls.X509KeyPair would only call "failed to find any PEM data".
+func encryptedKey(b []byte) bool {
+	for {
+		var blk *pem.Block
+		if blk, b = pem.Decode(b); blk == nil {
+			return false
+		}
+		if blk.Type == "ENCRYPTED PRIVATE KEY" || (strings.HasSuffix(blk.Type, "PRIVATE KEY") && blk.Headers["Proc-Type"] != "") {
+			return true
+		}
+	}
 }

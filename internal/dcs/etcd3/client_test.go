@@ -64,6 +64,7 @@ func TestTLSConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	missing := filepath.Join(dir, "missing.pem")
+	encrypted := writePEM(t, filepath.Join(dir, "encrypted.pem"), &pem.Block{Type: "ENCRYPTED PRIVATE KEY", Bytes: []byte("opaque")})
 
 	good := []struct{ name, ca, cert, key string }{
 		{"ca only", ca, "", ""},
@@ -88,6 +89,7 @@ func TestTLSConfig(t *testing.T) {
 		{"key does not match", "", cert, wrongKey, wrongKey, "private key does not match"},
 		{"cert without key", "", cert, "", cert, "private key"},
 		{"key without cert", "", "", keyFile, keyFile, "without cert"},
+		{"encrypted key", "", cert, encrypted, encrypted, "key_password is not supported"},
 	}
 	for _, b := range bad {
 		_, err := TLSConfig(b.ca, b.cert, b.key)

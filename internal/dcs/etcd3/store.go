@@ -57,8 +57,20 @@ func New(ctx context.Context, cc ClientConfig, opts dcs.Options, log *slog.Logge
 	if err := validate(opts); err != nil {
 		return nil, err
 	}
-	cli, err := NewClient(cc)
+	if cc.DialTimeout <= 0 {
+		cc.DialTimeout = opts.RetryTimeout
+	}
+	if cc.TLS != nil {
+		if err := checkTLS(ctx, cc.Endpoints, cc.TLS, opts.RetryTimeout); err != nil {
+			return nil, err
+		}
+	}
+	cli, err := connect(ctx, cc, log)
 	if err != nil {
+		return nil, err
+	}
+	if err := probe(ctx, cli, cc.Endpoints, opts.Prefix, opts.RetryTimeout, log); err != nil {
+		_ = cli.Close()
 		return nil, err
 	}
 	s, err := Open(cli, opts, log)
