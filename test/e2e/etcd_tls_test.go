@@ -11,8 +11,10 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"math/big"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -272,4 +274,206 @@ func TestEtcdTLS(t *testing.T) {
 func lastLine(s string) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
 	return lines[len(lines)-1]
+}
+
+const (
+	etcdRootPassword   = "e2e-etcd-root-secret"
+	etcdWardenPassword = "e2e-etcd-warden-secret"
+	restPassword       = "e2e-rest-secret"
+	wrongPassword      = "e2e-wrong-secret"
+)
+
+// enableEtcdAuth creates root, a role limited to the cluster prefix and a user for the
+// members, then turns authentication on, as the seed workshop does with etcdctl.
+func (e *tlsEtcd) enableEtcdAuth(t *testing.T, prefix string) {
+	t.Helper()
+	e.mustEtcdctl(t, "", "user", "add", "root:"+etcdRootPassword)
+	if out, err := e.etcdctl("", "user", "grant-role", "root", "root"); err != nil && !strings.Contains(out, "already") {
+		t.Fatalf("grant root: %v\n%s", err, out)
+	}
+	e.mustEtcdctl(t, "", "role", "add", "warden")
+	e.mustEtcdctl(t, "", "role", "grant-permission", "warden", "--prefix=true", "readwrite", prefix)
+	e.mustEtcdctl(t, "", "user", "add", "warden:"+etcdWardenPassword)
+	e.mustEtcdctl(t, "", "user", "grant-role", "warden", "warden")
+	e.mustEtcdctl(t, "", "role", "add", "elsewhere")
+	e.mustEtcdctl(t, "", "role", "grant-permission", "elsewhere", "--prefix=true", "readwrite", "/service/elsewhere/")
+	e.mustEtcdctl(t, "", "user", "add", "outsider:"+etcdWardenPassword)
+	e.mustEtcdctl(t, "", "user", "grant-role", "outsider", "elsewhere")
+	e.mustEtcdctl(t, "", "auth", "enable")
+}
+
+// apiAs calls a member's REST API with basic auth (empty user: none).
+func apiAs(n *node, method, path, user, pass string, body string) (int, string) {
+	req, err := http.NewRequest(method, fmt.Sprintf("http://127.0.0.1:%d%s", n.apiPort, path), strings.NewReader(body))
+	if err != nil {
+		return 0, err.Error()
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if user != "" {
+		req.SetBasicAuth(user, pass)
+	}
+	resp, err := (&http.Client{Timeout: 60 * time.Second}).Do(req)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, strings.TrimSpace(string(b))
+}
+
+// checkModes: the data directory is 0700 and every file Warden keeps next to it or at
+// its top that holds a password is 0600 or stricter.
+func (c *testCluster) checkModes(t *testing.T, when string, secrets []string) {
+	t.Helper()
+	for _, n := range c.nodes {
+		data := filepath.Join(n.dir, "data")
+		info, err := os.Stat(data)
+		must(t, err)
+		if info.Mode().Perm() != 0o700 {
+			t.Errorf("%s: %s data directory mode = %v, want 0700", when, n.name, info.Mode().Perm())
+		}
+		for _, dir := range []string{n.dir, data} {
+			entries, err := os.ReadDir(dir)
+			must(t, err)
+			for _, ent := range entries {
+				if !ent.Type().IsRegular() {
+					continue
+				}
+				path := filepath.Join(dir, ent.Name())
+				b, err := os.ReadFile(path)
+				must(t, err)
+				info, err := os.Stat(path)
+				must(t, err)
+				for _, s := range secrets {
+					if strings.Contains(string(b), s) && info.Mode().Perm()&0o077 != 0 {
+						t.Errorf("%s: %s holds a password and has mode %v, want 0600", when, path, info.Mode().Perm())
+						break
+					}
+				}
+			}
+		}
+		// A bootstrapped primary has no pgpass until it follows or rewinds.
+		if info, err := os.Stat(filepath.Join(n.dir, "pgpass")); err == nil && info.Mode().Perm() != 0o600 {
+			t.Errorf("%s: %s pgpass mode = %v, want 0600", when, n.name, info.Mode().Perm())
+		}
+	}
+}
+
+// TestEtcdAuth is the seed workshop's last step: etcd over HTTPS with client certificates
+// and authentication, the members' etcd user limited by its role to the cluster prefix.
+// The REST API asks for basic auth (given through PATRONI_* variables). After bootstrap,
+// a switchover and a failover with pg_rewind, no password appears in any log, API
+// response, show-config output or start-up error, and the files holding one are 0600.
+func TestEtcdAuth(t *testing.T) {
+	owner := postgresUser(t)
+	p := newPKI(t, owner)
+	e := startDebianEtcdTLS(t, p)
+	c := newCluster(t, []string{e.host}, fast)
+	prefix := "/service/" + c.scope + "/"
+	e.enableEtcdAuth(t, prefix)
+	withUser := func(user, pass string) string {
+		return dcsTLS(p.ca, p.clientCert, p.clientKey) + fmt.Sprintf("  username: %s\n  password: %s\n", user, pass)
+	}
+	c.dcsExtra = withUser("warden", etcdWardenPassword)
+	c.env = []string{"PATRONI_RESTAPI_USERNAME=admin", "PATRONI_RESTAPI_PASSWORD=" + restPassword}
+	c.writeConfigs(fast)
+	secrets := []string{superPassword, replPassword, rewindPass, etcdRootPassword, etcdWardenPassword, restPassword, wrongPassword}
+	retry := time.Duration(fast.retryTimeout) * time.Second
+	var startErrors []string
+
+	t.Run("wrong password fails at start", func(t *testing.T) {
+		c.t = t
+		n := c.nodes[0]
+		cfg := strings.Replace(c.configFor(n, fast), withUser("warden", etcdWardenPassword), withUser("warden", wrongPassword), 1)
+		out, took := c.failedStart(n, "wrong-password.yml", cfg, c.env, retry+5*time.Second)
+		t.Logf("wrong etcd password: exit after %.2fs: %s", took.Seconds(), lastLine(out))
+		if !strings.Contains(out, e.host) || !strings.Contains(out, "authentication failed") || !strings.Contains(out, `"warden"`) {
+			t.Errorf("the start error does not name the host, the user and the reason:\n%s", out)
+		}
+		startErrors = append(startErrors, out)
+	})
+	t.Run("role outside the prefix fails at start", func(t *testing.T) {
+		c.t = t
+		n := c.nodes[0]
+		cfg := strings.Replace(c.configFor(n, fast), withUser("warden", etcdWardenPassword), withUser("outsider", etcdWardenPassword), 1)
+		out, took := c.failedStart(n, "outsider.yml", cfg, c.env, retry+5*time.Second)
+		t.Logf("role without the prefix: exit after %.2fs: %s", took.Seconds(), lastLine(out))
+		if !strings.Contains(out, "permission denied") || !strings.Contains(out, prefix) {
+			t.Errorf("the start error does not say permission denied on %s:\n%s", prefix, out)
+		}
+		startErrors = append(startErrors, out)
+	})
+
+	t.Run("bootstrap, switchover, failover", func(t *testing.T) {
+		c.t = t
+		old := c.up(t)
+		c.checkModes(t, "after basebackup", secrets)
+		target := c.others(old)[0]
+		body := fmt.Sprintf(`{"leader":%q,"candidate":%q}`, old.name, target.name)
+		if code, msg := apiAs(old, "POST", "/switchover", "", "", body); code != 401 {
+			t.Errorf("switchover without credentials: %d %q, want 401", code, msg)
+		}
+		if code, msg := apiAs(old, "POST", "/switchover", "admin", wrongPassword, body); code != 401 {
+			t.Errorf("switchover with a wrong password: %d %q, want 401", code, msg)
+		}
+		if c.primary() != old {
+			t.Fatal("the primary changed after refused switchovers")
+		}
+		if code, msg := apiAs(old, "POST", "/switchover", "admin", restPassword, body); code != 200 {
+			t.Fatalf("switchover: %d %q", code, msg)
+		}
+		c.eventually(target.name+" to be the primary", 30*time.Second, func() bool { return c.primary() == target })
+		c.waitReplica(old, 60*time.Second)
+		for _, n := range c.others(target) {
+			c.waitReplica(n, 60*time.Second)
+		}
+		killed := time.Now()
+		c.kill9(target)
+		w, took := c.timeToWrite(killed, 1, 60*time.Second)
+		t.Logf("measured: kill -9 of primary -> first write on %s after %.2fs with etcd TLS + auth", w.name, took.Seconds())
+		c.start(target)
+		c.waitReplica(target, 90*time.Second)
+		if !c.logContains(target, "running pg_rewind from") {
+			t.Logf("%s rejoined without pg_rewind", target.name)
+		}
+		c.checkModes(t, "after failover and rejoin", secrets)
+	})
+
+	t.Run("no password anywhere", func(t *testing.T) {
+		c.t = t
+		var seen []string
+		scan := func(what, text string) {
+			seen = append(seen, what)
+			for _, s := range secrets {
+				if strings.Contains(text, s) {
+					t.Errorf("%s contains the password %q", what, s)
+				}
+			}
+		}
+		for i, out := range startErrors {
+			scan(fmt.Sprintf("failed start %d", i), out)
+		}
+		for _, n := range c.nodes {
+			b, err := os.ReadFile(n.logPath)
+			must(t, err)
+			scan(n.name+" log", string(b))
+			for _, path := range []string{"/patroni", "/cluster", "/config", "/history", "/metrics", "/health", "/liveness"} {
+				code, body := apiAs(n, "GET", path, "", "", "")
+				if code == 0 {
+					t.Errorf("GET %s on %s: %s", path, n.name, body)
+				}
+				scan(fmt.Sprintf("GET %s on %s", path, n.name), body)
+			}
+		}
+		for _, verb := range [][]string{{"show-config"}, {"list"}, {"history"}, {"topology"}} {
+			out, err := c.ctl(verb...)
+			if err != nil {
+				t.Errorf("warden ctl %v: %v\n%s", verb, err, out)
+			}
+			scan("warden ctl "+verb[0], out)
+		}
+		t.Logf("scanned for %d passwords: %s", len(secrets), strings.Join(seen, ", "))
+	})
 }
