@@ -16,14 +16,17 @@ build: ## build bin/warden
 lint: ## go vet, gofmt and staticcheck
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
-	@test -x $(STATICCHECK) || $(GO) install honnef.co/go/tools/cmd/staticcheck@2025.1.1
+	@test -x $(STATICCHECK) || $(GO) install honnef.co/go/tools/cmd/staticcheck@v0.8.2
 	$(STATICCHECK) ./...
 
 unit: ## unit, simulation and component tests (real PostgreSQL and etcd where they touch them)
 	$(GO) test -race -count=1 -timeout 15m $(PKGS)
 
-e2e: build ## end-to-end: 3 real nodes on loopback, kill -9, SIGTERM, restarts
-	$(GO) test -count=1 -timeout 25m -v -tags e2e ./test/e2e/
+e2e: build ## end-to-end: 3 real nodes on loopback, kill -9, SIGSTOP, SIGTERM, switchover, etcd outages, 20 chaos faults
+	$(GO) test -count=1 -timeout 40m -v -tags e2e ./test/e2e/
+
+chaos: build ## the fault-injection suite with hundreds of faults (CHAOS_FAULTS, default 200; CHAOS_SEED)
+	CHAOS_FAULTS=$${CHAOS_FAULTS:-200} $(GO) test -count=1 -timeout 600m -v -tags e2e -run 'TestChaos$$' ./test/e2e/ | tee /tmp/warden-chaos.log | grep -E 'chaos|fault|measured|^(---|ok|FAIL)'; test $${PIPESTATUS[0]} -eq 0
 
 test: lint unit e2e ## everything CI runs
 
