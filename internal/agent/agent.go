@@ -81,6 +81,7 @@ type Agent struct {
 	lastMember  []byte
 	lastOptime  uint64
 	lastReason  string
+	config      configState
 	// lastWAL is this cycle's WAL position; syncGUCSetAt the position when
 	// synchronous_standby_names last changed.
 	lastWAL      uint64
@@ -200,6 +201,7 @@ func (a *Agent) cycle(ctx context.Context) time.Duration {
 	a.logDecision(cl, out, failed, err)
 	a.metrics.record(out.Plan, failed, err)
 	a.answerRequest(out, failed, err)
+	a.applyConfig(ctx, cl, obs)
 	a.publish(ctx, cl, obs, s)
 	a.feedFence(obs, s)
 	if out.RetryIn > 0 {

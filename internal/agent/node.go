@@ -22,6 +22,10 @@ type Observation struct {
 	ReplayPaused        bool
 	ReplicationState    string
 	Replication         []api.ReplicationRow
+	// PendingRestart: parameters in the configuration files wait for a restart; the
+	// reason names each with the value in force and the one a restart applies.
+	PendingRestart       bool
+	PendingRestartReason map[string]cluster.ParamChange
 }
 
 // Promotion is what a promotion produced: the timeline switch to record in history.

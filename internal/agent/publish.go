@@ -52,6 +52,7 @@ func (a *Agent) touchMember(ctx context.Context, obs Observation, s ha.Settings)
 		m.XLogLocation = &wal
 		m.Timeline = obs.Timeline
 		m.ReplicationState = obs.ReplicationState
+		m.PendingRestart, m.PendingRestartReason = obs.PendingRestart, obs.PendingRestartReason
 	}
 	value := cluster.EncodeMember(m)
 	dctx, cancel := a.dcsCtx(ctx, s)
@@ -73,6 +74,7 @@ func (a *Agent) buildStatus(cl *cluster.Cluster, obs Observation, s ha.Settings)
 		Tags: a.opts.Tags, SysID: obs.SysID, DCSLastSeen: a.dcsLastSeen, TTL: s.TTL,
 		NextLoop: a.now().Add(s.LoopWait), Pause: s.Pause, ScheduledRestart: a.scheduledRestartJSON(),
 	}
+	st.PendingRestart, st.PendingRestartReason = obs.PendingRestart, obs.PendingRestartReason
 	if obs.Ready && !obs.InRecovery {
 		st.XLogLocation = obs.WAL
 	} else if obs.Ready {

@@ -52,6 +52,8 @@ type Status struct {
 	Tags           map[string]any
 	SysID          string
 	PendingRestart bool
+	// PendingRestartReason is Patroni 3.3's {param: {old_value, new_value}}.
+	PendingRestartReason map[string]cluster.ParamChange
 	// ScheduledRestart is {"schedule": iso8601, filters...} while a restart is scheduled.
 	ScheduledRestart map[string]any
 	Pause            bool

@@ -10,25 +10,26 @@ import (
 // statusJSON is GET /patroni. Field order follows Patroni's dict insertion order so the
 // body reads the same; omitempty reproduces the keys Patroni leaves out.
 type statusJSON struct {
-	State               string           `json:"state"`
-	PostmasterStartTime string           `json:"postmaster_start_time,omitempty"`
-	Role                string           `json:"role"`
-	ServerVersion       int              `json:"server_version,omitempty"`
-	XLog                *xlogJSON        `json:"xlog,omitempty"`
-	SyncStandby         bool             `json:"sync_standby,omitempty"`
-	Timeline            int              `json:"timeline,omitempty"`
-	Replication         []ReplicationRow `json:"replication,omitempty"`
-	ReplicationState    string           `json:"replication_state,omitempty"`
-	ClusterUnlocked     bool             `json:"cluster_unlocked,omitempty"`
-	FailsafeActive      bool             `json:"failsafe_mode_is_active,omitempty"`
-	DCSLastSeen         int64            `json:"dcs_last_seen"`
-	Tags                map[string]any   `json:"tags,omitempty"`
-	SysID               string           `json:"database_system_identifier,omitempty"`
-	PendingRestart      bool             `json:"pending_restart,omitempty"`
-	ScheduledRestart    map[string]any   `json:"scheduled_restart,omitempty"`
-	Patroni             patroniJSON      `json:"patroni"`
-	WatchdogFailed      bool             `json:"watchdog_failed,omitempty"`
-	Pause               bool             `json:"pause,omitempty"`
+	State                string                         `json:"state"`
+	PostmasterStartTime  string                         `json:"postmaster_start_time,omitempty"`
+	Role                 string                         `json:"role"`
+	ServerVersion        int                            `json:"server_version,omitempty"`
+	XLog                 *xlogJSON                      `json:"xlog,omitempty"`
+	SyncStandby          bool                           `json:"sync_standby,omitempty"`
+	Timeline             int                            `json:"timeline,omitempty"`
+	Replication          []ReplicationRow               `json:"replication,omitempty"`
+	ReplicationState     string                         `json:"replication_state,omitempty"`
+	ClusterUnlocked      bool                           `json:"cluster_unlocked,omitempty"`
+	FailsafeActive       bool                           `json:"failsafe_mode_is_active,omitempty"`
+	DCSLastSeen          int64                          `json:"dcs_last_seen"`
+	Tags                 map[string]any                 `json:"tags,omitempty"`
+	SysID                string                         `json:"database_system_identifier,omitempty"`
+	PendingRestart       bool                           `json:"pending_restart,omitempty"`
+	PendingRestartReason map[string]cluster.ParamChange `json:"pending_restart_reason,omitempty"`
+	ScheduledRestart     map[string]any                 `json:"scheduled_restart,omitempty"`
+	Patroni              patroniJSON                    `json:"patroni"`
+	WatchdogFailed       bool                           `json:"watchdog_failed,omitempty"`
+	Pause                bool                           `json:"pause,omitempty"`
 }
 
 // xlogJSON has either location (primary) or the replica fields; pointers keep the
@@ -77,17 +78,18 @@ func newView(st *Status) (*view, error) {
 		v.state = "unknown"
 	}
 	j := statusJSON{
-		State:            v.state,
-		Role:             v.role,
-		ClusterUnlocked:  st.ClusterUnlocked || !st.DCSAvailable,
-		FailsafeActive:   st.FailsafeActive,
-		Tags:             st.Tags,
-		SysID:            st.SysID,
-		PendingRestart:   st.PendingRestart,
-		ScheduledRestart: st.ScheduledRestart,
-		Patroni:          patroniJSON{Version: cluster.Version, Scope: st.Scope, Name: st.Name},
-		WatchdogFailed:   st.WatchdogFailed,
-		Pause:            st.Pause,
+		State:                v.state,
+		Role:                 v.role,
+		ClusterUnlocked:      st.ClusterUnlocked || !st.DCSAvailable,
+		FailsafeActive:       st.FailsafeActive,
+		Tags:                 st.Tags,
+		SysID:                st.SysID,
+		PendingRestart:       st.PendingRestart,
+		PendingRestartReason: st.PendingRestartReason,
+		ScheduledRestart:     st.ScheduledRestart,
+		Patroni:              patroniJSON{Version: cluster.Version, Scope: st.Scope, Name: st.Name},
+		WatchdogFailed:       st.WatchdogFailed,
+		Pause:                st.Pause,
 	}
 	if !st.DCSLastSeen.IsZero() {
 		j.DCSLastSeen = st.DCSLastSeen.Unix()

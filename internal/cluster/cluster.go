@@ -37,12 +37,20 @@ type Member struct {
 	ReplicationState string
 	Tags             map[string]any
 	PendingRestart   bool
-	ScheduledRestart map[string]any
+	// PendingRestartReason names each parameter waiting for a restart (Patroni 3.3+).
+	PendingRestartReason map[string]ParamChange
+	ScheduledRestart     map[string]any
 	// CheckpointAfterPromote is false only on a freshly promoted leader whose
 	// post-promote CHECKPOINT has not finished; nil means absent (done).
 	CheckpointAfterPromote *bool
 	Pause                  bool
 	Revision               int64
+}
+
+// ParamChange is a parameter's value in force and the one a restart would apply.
+type ParamChange struct {
+	OldValue string `json:"old_value"`
+	NewValue string `json:"new_value"`
 }
 
 // NoFailover reports whether the member's tags forbid it from becoming leader.

@@ -12,19 +12,20 @@ import (
 const Version = "3.0.2"
 
 type memberJSON struct {
-	ConnURL                string         `json:"conn_url"`
-	APIURL                 string         `json:"api_url"`
-	State                  string         `json:"state"`
-	Role                   string         `json:"role"`
-	Version                string         `json:"version"`
-	XLogLocation           *uint64        `json:"xlog_location,omitempty"`
-	Timeline               int            `json:"timeline,omitempty"`
-	ReplicationState       string         `json:"replication_state,omitempty"`
-	Tags                   map[string]any `json:"tags,omitempty"`
-	PendingRestart         bool           `json:"pending_restart,omitempty"`
-	ScheduledRestart       map[string]any `json:"scheduled_restart,omitempty"`
-	CheckpointAfterPromote *bool          `json:"checkpoint_after_promote,omitempty"`
-	Pause                  bool           `json:"pause,omitempty"`
+	ConnURL                string                 `json:"conn_url"`
+	APIURL                 string                 `json:"api_url"`
+	State                  string                 `json:"state"`
+	Role                   string                 `json:"role"`
+	Version                string                 `json:"version"`
+	XLogLocation           *uint64                `json:"xlog_location,omitempty"`
+	Timeline               int                    `json:"timeline,omitempty"`
+	ReplicationState       string                 `json:"replication_state,omitempty"`
+	Tags                   map[string]any         `json:"tags,omitempty"`
+	PendingRestart         bool                   `json:"pending_restart,omitempty"`
+	PendingRestartReason   map[string]ParamChange `json:"pending_restart_reason,omitempty"`
+	ScheduledRestart       map[string]any         `json:"scheduled_restart,omitempty"`
+	CheckpointAfterPromote *bool                  `json:"checkpoint_after_promote,omitempty"`
+	Pause                  bool                   `json:"pause,omitempty"`
 }
 
 // EncodeMember renders members/<name> as Patroni does (compact JSON).
@@ -33,6 +34,7 @@ func EncodeMember(m Member) []byte {
 		ConnURL: m.ConnURL, APIURL: m.APIURL, State: m.State, Role: string(m.Role),
 		Version: m.Version, XLogLocation: m.XLogLocation, Timeline: m.Timeline,
 		ReplicationState: m.ReplicationState, Tags: m.Tags, PendingRestart: m.PendingRestart, ScheduledRestart: m.ScheduledRestart,
+		PendingRestartReason:   m.PendingRestartReason,
 		CheckpointAfterPromote: m.CheckpointAfterPromote, Pause: m.Pause,
 	})
 	return b
@@ -87,6 +89,12 @@ func DecodeMember(name string, value []byte) Member {
 	var b bool
 	if json.Unmarshal(raw["pending_restart"], &b) == nil {
 		m.PendingRestart = b
+	}
+	if v, ok := raw["pending_restart_reason"]; ok {
+		var r map[string]ParamChange
+		if json.Unmarshal(v, &r) == nil && len(r) > 0 {
+			m.PendingRestartReason = r
+		}
 	}
 	if v, ok := raw["checkpoint_after_promote"]; ok {
 		var c bool

@@ -12,6 +12,15 @@ import (
 
 // params computes the effective server parameters and logs what was dropped.
 func (n *Node) params() pgconf.Merged {
+	m := n.merged()
+	for _, w := range m.Warnings {
+		n.log.Warn(w)
+	}
+	return m
+}
+
+// merged computes the effective server parameters without logging.
+func (n *Node) merged() pgconf.Merged {
 	d := n.opts.Dynamic()
 	m := pgconf.Merge(strParams(d.Parameters), strParams(localParams(n)), pgconf.ServerInputs{
 		ListenAddresses: n.opts.ListenAddresses, Port: n.opts.Port, ClusterName: n.opts.Scope, Major: n.major,
@@ -22,9 +31,7 @@ func (n *Node) params() pgconf.Merged {
 		m.Parameters["synchronous_standby_names"] = *n.syncNames
 	}
 	n.mu.Unlock()
-	for _, w := range m.Warnings {
-		n.log.Warn(w)
-	}
+	dropUnsafe(&m)
 	return m
 }
 
@@ -117,27 +124,8 @@ func (n *Node) SetLocal(params map[string]any, hba []string) {
 // ReloadConfig rewrites the configuration files for the role PostgreSQL runs in and
 // asks the server to re-read them when anything changed.
 func (n *Node) ReloadConfig(ctx context.Context) error {
-	if n.running() == nil {
-		return nil
-	}
-	conn, err := n.dedicatedConn(ctx)
-	if err != nil {
-		return err
-	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	obs, err := conn.Observe(ctx)
-	if err != nil {
-		return err
-	}
-	n.mu.Lock()
-	leader := n.leader
-	n.mu.Unlock()
-	_, changed, err := n.writeConfig(obs.InRecovery, leader)
-	if err != nil || !changed {
-		return err
-	}
-	n.log.Info("configuration files changed; reloading PostgreSQL")
-	return conn.Reload(ctx)
+	_, err := n.ApplyConfig(ctx, false, nil)
+	return err
 }
 
 // SetSyncStandbyNames sets synchronous_standby_names for synchronous mode (release hands

@@ -92,6 +92,8 @@ type Node struct {
 	connStale bool
 	upstream  string
 	leader    *cluster.Member
+	// followed: leader was set by this process (nil then means "no upstream").
+	followed bool
 	// syncNames is synchronous_standby_names while synchronous mode owns it.
 	syncNames *string
 }
@@ -167,7 +169,7 @@ func (n *Node) watch(pm *postgres.Postmaster) {
 func (n *Node) setLeader(m *cluster.Member) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	n.upstream, n.leader = nameOf(m), nil
+	n.upstream, n.leader, n.followed = nameOf(m), nil, true
 	if m != nil {
 		copied := *m
 		n.leader = &copied
