@@ -178,6 +178,9 @@ func uninitialized(in Input, iHold bool) Output {
 		return Output{Reason: "running with empty data directory"}
 	}
 	if c.Locked() {
+		if from, replica := cloneSource(c, in.Settings.Name); replica {
+			return Output{Plan: Plan{{Kind: KindClone, Member: from}}, Reason: fmt.Sprintf("trying to bootstrap from replica '%s'", from)}
+		}
 		return Output{Plan: Plan{{Kind: KindClone, Member: c.LeaderName()}}, Reason: fmt.Sprintf("trying to bootstrap from leader '%s'", c.LeaderName())}
 	}
 	if c.Initialize == nil && in.Settings.CanBootstrap && !in.Settings.NoFailover {
