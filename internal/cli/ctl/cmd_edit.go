@@ -15,6 +15,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/warden-ha/warden/internal/cluster"
+	"github.com/warden-ha/warden/internal/config"
 	"github.com/warden-ha/warden/internal/dcs"
 )
 
@@ -121,6 +122,11 @@ func (a *app) editConfig(ctx context.Context, store dcs.Store, c *cluster.Cluste
 		if err != nil || !ok {
 			return err
 		}
+	}
+	// Every agent would refuse timings that break ttl >= loop_wait + 2*retry_timeout and
+	// keep the old ones: refuse them here, where the operator can fix them.
+	if d, _ := config.ParseDynamic(changed); d.Validate() != nil {
+		return fmt.Errorf("refusing the configuration: %w", d.Validate())
 	}
 	body, err := json.Marshal(changed)
 	if err != nil {

@@ -407,12 +407,20 @@ Configuration changed
 	if strings.Contains(out, "Configuration changed") {
 		t.Error("applied without confirmation")
 	}
-	out, err = f.run("ttl: 20\n", "edit-config", "--replace", "-", "--force")
-	if err != nil || !strings.Contains(out, "+ttl: 20\n") {
+	out, err = f.run("ttl: 40\n", "edit-config", "--replace", "-", "--force")
+	if err != nil || !strings.Contains(out, "+ttl: 40\n") {
 		t.Fatalf("%v\n%s", err, out)
 	}
-	if v, _ := f.backend.Get("/service/batman/config"); string(v) != `{"ttl":20}` {
+	if v, _ := f.backend.Get("/service/batman/config"); string(v) != `{"ttl":40}` {
 		t.Errorf("config after replace %s", v)
+	}
+	// Timings every agent would refuse are refused here, and nothing is written.
+	_, err = f.run("ttl: 20\n", "edit-config", "--replace", "-", "--force")
+	if err == nil || !strings.Contains(err.Error(), "ttl (20s) must be >= loop_wait (10s) + 2*retry_timeout (10s)") {
+		t.Errorf("unsafe timings: %v", err)
+	}
+	if v, _ := f.backend.Get("/service/batman/config"); string(v) != `{"ttl":40}` {
+		t.Errorf("config after a refused edit %s", v)
 	}
 }
 
