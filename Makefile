@@ -5,7 +5,7 @@ BIN := bin/warden
 PKGS := $(shell $(GO) list ./... 2>/dev/null | grep -v /test/)
 STATICCHECK := $(shell $(GO) env GOPATH)/bin/staticcheck
 
-.PHONY: help build test unit e2e lint demo bench fuzz chaos clean
+.PHONY: help build test unit e2e lint demo bench fuzz fuzz-smoke chaos clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -28,13 +28,27 @@ e2e: build ## end-to-end: 3 real nodes on loopback, kill -9, SIGSTOP, SIGTERM, s
 chaos: build ## the fault-injection suite with hundreds of faults (CHAOS_FAULTS, default 200; CHAOS_SEED)
 	CHAOS_FAULTS=$${CHAOS_FAULTS:-200} $(GO) test -count=1 -timeout 600m -v -tags e2e -run 'TestChaos$$' ./test/e2e/ | tee /tmp/warden-chaos.log | grep -E 'chaos|fault|measured|^(---|ok|FAIL)'; test $${PIPESTATUS[0]} -eq 0
 
-test: lint unit e2e ## everything CI runs
+test: lint unit fuzz-smoke e2e ## everything CI runs
 
 demo: build ## a real 3-node cluster on this machine with embedded etcd, shown working
 	./scripts/demo.sh
 
 bench: build ## Warden vs Patroni side by side (root; BENCH_REPEAT, BENCH_ONLY=warden, BENCH_QUICK=1)
 	$(GO) run ./bench/cmd/wardenbench
+
+# Every `func FuzzX` in a test file under internal/, as "dir FuzzX" pairs. Minimizing is
+# bounded: FuzzLoad is slow enough per input that the default 60s ate whole smoke runs.
+FUZZ_TARGETS = grep -r --include='*_test.go' -o '^func Fuzz[A-Za-z0-9_]*' internal | sed 's|/[^/]*_test.go:func | |'
+FUZZTIME ?= 60s
+
+fuzz: ## every fuzz target for FUZZTIME each (default 60s)
+	@set -eo pipefail; $(FUZZ_TARGETS) | while read -r dir name; do \
+		echo "fuzz $$name ./$$dir for $(FUZZTIME)"; \
+		$(GO) test -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME) -fuzzminimizetime=2s ./$$dir </dev/null | grep -v '^fuzz: elapsed' || exit 1; \
+	done
+
+fuzz-smoke: ## every fuzz target for 4s (part of make test)
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=4s
 
 clean: ## remove build output
 	rm -rf bin
