@@ -488,6 +488,16 @@ func (s *Server) putConfig(w http.ResponseWriter, r *http.Request) {
 
 // validDynamic refuses a configuration every agent would reject as unsafe.
 func (s *Server) validDynamic(w http.ResponseWriter, raw map[string]any) bool {
+	if pg, ok := raw["postgresql"].(map[string]any); ok {
+		if params, ok := pg["parameters"].(map[string]any); ok {
+			for name, v := range params {
+				if str, ok := v.(string); ok && strings.ContainsAny(str, "\n\r\x00") {
+					writeText(w, http.StatusBadRequest, fmt.Sprintf("refusing the configuration: postgresql.parameters.%s contains a line break or NUL\n", name))
+					return false
+				}
+			}
+		}
+	}
 	d, _ := config.ParseDynamic(raw)
 	if err := d.Validate(); err != nil {
 		writeText(w, http.StatusBadRequest, fmt.Sprintf("refusing the configuration: %v\n", err))

@@ -137,6 +137,7 @@ func TestActionValidation(t *testing.T) {
 		{"reinitialize", "POST", "/reinitialize", `{"force":true}`, 200, "reinitialize started"},
 		{"reinitialize: bad force", "POST", "/reinitialize", `{"force":"yes"}`, 400, "force must be true or false"},
 		{"config: unsafe timings refused", "PATCH", "/config", `{"ttl":5}`, 400, "refusing the configuration"},
+		{"config: a value with a line break refused", "PATCH", "/config", `{"postgresql":{"parameters":{"work_mem":"1MB\nfsync = off"}}}`, 400, "refusing the configuration: postgresql.parameters.work_mem contains a line break or NUL"},
 		{"unknown unsafe path", "POST", "/nothing", `{}`, 501, `Unsupported method ("POST")`},
 	}
 	for _, tc := range cases {

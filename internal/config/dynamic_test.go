@@ -155,3 +155,14 @@ func TestEmbeddedParameterList(t *testing.T) {
 		t.Errorf("only %d parameters embedded", n)
 	}
 }
+
+func TestKnownParametersFromPgSettings(t *testing.T) {
+	for _, name := range []string{"application_name", "transaction_isolation", "work_mem", "shared_buffers", "auto_explain.log_min_duration"} {
+		if !KnownParameter(name) {
+			t.Errorf("%s is a settable PostgreSQL 15 parameter", name)
+		}
+	}
+	if KnownParameter("wal_keep_segment") || KnownParameter("server_version") {
+		t.Error("a misspelled or internal parameter is accepted")
+	}
+}

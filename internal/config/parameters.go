@@ -6,10 +6,10 @@ import (
 	"strings"
 )
 
-// pg15_parameters.txt is the first column of PostgreSQL 15's own list of
-// settable parameters. Regenerate with:
+// pg15_parameters.txt lists every PostgreSQL 15 parameter a configuration file may set:
+// `SELECT name FROM pg_settings WHERE context <> 'internal'` on a running 15 server
+// (`postgres --describe-config` leaves some out, application_name among them).
 //
-//go:generate sh -c "/usr/lib/postgresql/15/bin/postgres --describe-config | cut -f1 | sort -u > pg15_parameters.txt"
 //go:embed pg15_parameters.txt
 var pg15Parameters string
 
