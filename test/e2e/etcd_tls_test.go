@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"io"
@@ -411,6 +412,25 @@ func TestEtcdAuth(t *testing.T) {
 		old := c.up(t)
 		c.checkModes(t, "after basebackup", secrets)
 		target := c.others(old)[0]
+		// What the leader decides on is the DCS view, which lags the replica's own /patroni
+		// by up to a loop: wait for /cluster to show the target streaming without lag.
+		c.eventually(target.name+" streaming in /cluster", 30*time.Second, func() bool {
+			var cl struct {
+				Members []struct {
+					Name, State string
+					Lag         any
+				}
+			}
+			if json.Unmarshal([]byte(getBody(old, "/cluster")), &cl) != nil {
+				return false
+			}
+			for _, m := range cl.Members {
+				if m.Name == target.name {
+					return (m.State == "streaming" || m.State == "running") && fmt.Sprint(m.Lag) == "0"
+				}
+			}
+			return false
+		})
 		body := fmt.Sprintf(`{"leader":%q,"candidate":%q}`, old.name, target.name)
 		if code, msg := apiAs(old, "POST", "/switchover", "", "", body); code != 401 {
 			t.Errorf("switchover without credentials: %d %q, want 401", code, msg)
