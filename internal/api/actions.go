@@ -240,7 +240,9 @@ func (s *Server) feasible(ctx context.Context, cl *cluster.Cluster, action, lead
 		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		ps, err := s.opts.Controller.PeerStatus(pctx, m.APIURL)
 		cancel()
-		if err == nil && !ps.NoFailover && !ps.WatchdogFailed {
+		// The same test the leader applies before demoting: a running replica with a WAL
+		// position, allowed to fail over.
+		if err == nil && ps.HasWAL && ps.InRecovery && !ps.NoFailover && !ps.WatchdogFailed {
 			return 0, ""
 		}
 	}
