@@ -40,6 +40,7 @@ func (n *Node) Bootstrap(ctx context.Context) (string, error) {
 }
 
 func (n *Node) bootstrap(ctx context.Context) (string, error) {
+	n.forgetSysID()
 	if err := n.tools.InitDB(ctx, n.opts.DataDir, n.opts.Superuser.User, n.opts.Superuser.Password, n.opts.InitDB); err != nil {
 		return "", err
 	}
@@ -131,6 +132,7 @@ func (n *Node) replicationDSN(m cluster.Member) (string, error) {
 // Clone creates the data directory from a running member with pg_basebackup and starts
 // it as a replica of that member.
 func (n *Node) Clone(ctx context.Context, from cluster.Member) error {
+	n.forgetSysID()
 	dsn, err := n.replicationDSN(from)
 	if err != nil {
 		return err

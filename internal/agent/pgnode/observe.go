@@ -91,10 +91,29 @@ func (n *Node) observeStopped(ctx context.Context) agent.Observation {
 	return o
 }
 
+// fillSysID reads the system identifier once per data directory: it only changes when
+// the directory is replaced (bootstrap, clone, reinitialize), which forgets it.
 func (n *Node) fillSysID(ctx context.Context, o *agent.Observation) {
+	n.mu.Lock()
+	cached := n.sysid
+	n.mu.Unlock()
+	if cached != "" {
+		o.SysID = cached
+		return
+	}
 	if cd, err := n.tools.ControlData(ctx, n.opts.DataDir); err == nil {
 		o.SysID = cd.SysID
+		n.mu.Lock()
+		n.sysid = cd.SysID
+		n.mu.Unlock()
 	}
+}
+
+// forgetSysID drops the cached identifier when the data directory is replaced.
+func (n *Node) forgetSysID() {
+	n.mu.Lock()
+	n.sysid = ""
+	n.mu.Unlock()
 }
 
 func (n *Node) fillRunning(ctx context.Context, conn *postgres.Conn, obs postgres.Observation, members []cluster.Member, o *agent.Observation) {

@@ -96,6 +96,8 @@ type Node struct {
 	followed bool
 	// syncNames is synchronous_standby_names while synchronous mode owns it.
 	syncNames *string
+	// sysid caches the data directory's system identifier.
+	sysid string
 }
 
 var _ agent.Node = (*Node)(nil)
