@@ -34,8 +34,10 @@ type accept struct {
 	round int
 }
 
-func (c *testCluster) startChaosWriter() *chaosWriter {
-	w := &chaosWriter{c: c, stop: make(chan struct{}), done: make(chan struct{}), next: 1}
+// startChaosWriter numbers its writes from first; every window needs fresh ids, since a
+// duplicate key is never acknowledged.
+func (c *testCluster) startChaosWriter(first int) *chaosWriter {
+	w := &chaosWriter{c: c, stop: make(chan struct{}), done: make(chan struct{}), next: first}
 	go w.run()
 	return w
 }
@@ -138,7 +140,7 @@ func TestChaos(t *testing.T) {
 	var lost, acked, split int
 	for i := 0; i < faults; i++ {
 		kind := kinds[rng.IntN(len(kinds))]
-		w := c.startChaosWriter()
+		w := c.startChaosWriter(1 + i*1_000_000)
 		time.Sleep(500 * time.Millisecond)
 		p = c.waitPrimary(30 * time.Second)
 		began := time.Now()
