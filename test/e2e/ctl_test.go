@@ -57,7 +57,18 @@ func TestCtl(t *testing.T) {
 
 	t.Run("list", func(t *testing.T) {
 		c.t = t
-		out := c.mustCtl("list")
+		// A replica's member key trails the leader's optime by up to a loop (16 MB right
+		// after the clone's segment switch): wait for lag 0 before checking the rows.
+		var out string
+		c.eventually("list with both replicas at lag 0", 20*time.Second, func() bool {
+			out = c.mustCtl("list")
+			for _, r := range replicas {
+				if !regexp.MustCompile(`\| ` + r.name + ` +\| .*\| +0 \|`).MatchString(out) {
+					return false
+				}
+			}
+			return true
+		})
 		wantMatch(t, out, `^\+ Cluster: `+c.scope+` \(\d{10,}\) -`,
 			`\| `+p.name+` +\| 127\.0\.0\.1:`+strconv.Itoa(p.pgPort)+` +\| Leader +\| running +\| +1 \| +\|`)
 		for _, r := range replicas {
