@@ -331,14 +331,6 @@ func (c *cluster) others(p *node) []*node {
 	return out
 }
 
-func (c *cluster) byPort(port int) *node {
-	for _, n := range c.nodes {
-		if n.pgPort == port {
-			return n
-		}
-	}
-	return nil
-}
 
 func (c *cluster) execSQL(ctx context.Context, n *node, sql string) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
