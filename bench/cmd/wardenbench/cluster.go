@@ -331,7 +331,6 @@ func (c *cluster) others(p *node) []*node {
 	return out
 }
 
-
 func (c *cluster) execSQL(ctx context.Context, n *node, sql string) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
