@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync/atomic"
 )
 
 // TLSFiles are restapi.certfile/keyfile/cafile and verify_client.
@@ -20,29 +21,49 @@ type TLSFiles struct {
 	VerifyClient string
 }
 
-// ServerTLS builds the REST API's TLS configuration (TLS 1.2 minimum); nil when no
-// certificate is configured. Errors name the file and the reason.
-func ServerTLS(f TLSFiles) (*tls.Config, error) {
-	if f.CertFile == "" {
-		return nil, nil
-	}
-	key := f.KeyFile
+// Certificate holds the REST API's certificate; Reload swaps in the files' current
+// content, so a renewed certificate is served without restarting the listener.
+type Certificate struct {
+	files TLSFiles
+	cur   atomic.Pointer[tls.Certificate]
+}
+
+// Reload reads the certificate and key files again; on error the old one stays.
+func (c *Certificate) Reload() error {
+	key := c.files.KeyFile
 	if key == "" {
-		key = f.CertFile
+		key = c.files.CertFile
 	}
-	cert, err := tls.LoadX509KeyPair(f.CertFile, key)
+	cert, err := tls.LoadX509KeyPair(c.files.CertFile, key)
 	if err != nil {
-		return nil, fmt.Errorf("restapi.certfile %s / keyfile %s: %w", f.CertFile, key, err)
+		return fmt.Errorf("restapi.certfile %s / keyfile %s: %w", c.files.CertFile, key, err)
 	}
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+	c.cur.Store(&cert)
+	return nil
+}
+
+func (c *Certificate) get(*tls.ClientHelloInfo) (*tls.Certificate, error) { return c.cur.Load(), nil }
+
+// ServerTLS builds the REST API's TLS configuration (TLS 1.2 minimum) and the reloadable
+// certificate behind it; nil, nil when no certificate is configured. Errors name the file
+// and the reason.
+func ServerTLS(f TLSFiles) (*tls.Config, *Certificate, error) {
+	if f.CertFile == "" {
+		return nil, nil, nil
+	}
+	certificate := &Certificate{files: f}
+	if err := certificate.Reload(); err != nil {
+		return nil, nil, err
+	}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: certificate.get}
 	if f.CAFile != "" {
 		pem, err := os.ReadFile(f.CAFile)
 		if err != nil {
-			return nil, fmt.Errorf("restapi.cafile: %w", err)
+			return nil, nil, fmt.Errorf("restapi.cafile: %w", err)
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("restapi.cafile %s: no PEM certificate found", f.CAFile)
+			return nil, nil, fmt.Errorf("restapi.cafile %s: no PEM certificate found", f.CAFile)
 		}
 		cfg.ClientCAs = pool
 	}
@@ -53,12 +74,12 @@ func ServerTLS(f TLSFiles) (*tls.Config, error) {
 	case "required":
 		cfg.ClientAuth = tls.RequireAndVerifyClientCert
 	default:
-		return nil, fmt.Errorf("restapi.verify_client: %q is not none, optional or required", f.VerifyClient)
+		return nil, nil, fmt.Errorf("restapi.verify_client: %q is not none, optional or required", f.VerifyClient)
 	}
 	if cfg.ClientAuth != tls.NoClientCert && cfg.ClientCAs == nil {
-		return nil, fmt.Errorf("restapi.verify_client %s needs restapi.cafile to verify client certificates", f.VerifyClient)
+		return nil, nil, fmt.Errorf("restapi.verify_client %s needs restapi.cafile to verify client certificates", f.VerifyClient)
 	}
-	return cfg, nil
+	return cfg, certificate, nil
 }
 
 // Allowlist is restapi.allowlist resolved to networks.

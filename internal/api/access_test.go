@@ -90,7 +90,7 @@ func startTLSServer(t *testing.T, opts Options) string {
 
 func TestHTTPSWithOptionalClientCertificates(t *testing.T) {
 	pki := newPKI(t)
-	cfg, err := ServerTLS(TLSFiles{CertFile: pki.serverCert, KeyFile: pki.serverKey, CAFile: pki.caFile, VerifyClient: "optional"})
+	cfg, _, err := ServerTLS(TLSFiles{CertFile: pki.serverCert, KeyFile: pki.serverKey, CAFile: pki.caFile, VerifyClient: "optional"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,12 +130,12 @@ func TestHTTPSWithOptionalClientCertificates(t *testing.T) {
 }
 
 func TestServerTLSErrorsNameTheFile(t *testing.T) {
-	_, err := ServerTLS(TLSFiles{CertFile: "/nonexistent/cert.pem"})
+	_, _, err := ServerTLS(TLSFiles{CertFile: "/nonexistent/cert.pem"})
 	if err == nil || !strings.Contains(err.Error(), "/nonexistent/cert.pem") {
 		t.Errorf("missing cert: %v", err)
 	}
 	pki := newPKI(t)
-	_, err = ServerTLS(TLSFiles{CertFile: pki.serverCert, KeyFile: pki.serverKey, VerifyClient: "required"})
+	_, _, err = ServerTLS(TLSFiles{CertFile: pki.serverCert, KeyFile: pki.serverKey, VerifyClient: "required"})
 	if err == nil || !strings.Contains(err.Error(), "restapi.cafile") {
 		t.Errorf("verify_client without cafile: %v", err)
 	}
@@ -166,4 +166,45 @@ func TestAllowlist(t *testing.T) {
 
 func contextWithCancel() (context.Context, context.CancelFunc) {
 	return context.WithCancel(context.Background())
+}
+
+// TestCertificateReload: a renewed certificate is served after Reload without
+// restarting the listener.
+func TestCertificateReload(t *testing.T) {
+	first, second := newPKI(t), newPKI(t)
+	cfg, cert, err := ServerTLS(TLSFiles{CertFile: first.serverCert, KeyFile: first.serverKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := startTLSServer(t, Options{TLS: cfg})
+	get := func(pool *x509.CertPool) error {
+		c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, DisableKeepAlives: true}}
+		resp, err := c.Get("https://" + addr + "/patroni")
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err
+	}
+	if err := get(first.pool); err != nil {
+		t.Fatalf("first certificate: %v", err)
+	}
+	// Renew: the files now hold a certificate from another CA.
+	for _, f := range [][2]string{{second.serverCert, first.serverCert}, {second.serverKey, first.serverKey}} {
+		b, err := os.ReadFile(f[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(f[1], b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := cert.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if err := get(second.pool); err != nil {
+		t.Fatalf("renewed certificate not served after Reload: %v", err)
+	}
+	if err := get(first.pool); err == nil {
+		t.Fatal("the old certificate is still served")
+	}
 }

@@ -68,7 +68,7 @@ func runAgent(parent context.Context, path string, stderr io.Writer) error {
 	if cfg.RestAPI.KeyFilePassword != "" || cfg.Ctl.KeyFilePassword != "" {
 		return &ExitError{Code: 1, Err: errors.New("restapi.keyfile_password / ctl.keyfile_password: encrypted private keys are not supported yet; keep the key unencrypted in a file only the postgres user can read (mode 0600)")}
 	}
-	serverTLS, err := api.ServerTLS(api.TLSFiles{CertFile: cfg.RestAPI.CertFile, KeyFile: cfg.RestAPI.KeyFile,
+	serverTLS, serverCert, err := api.ServerTLS(api.TLSFiles{CertFile: cfg.RestAPI.CertFile, KeyFile: cfg.RestAPI.KeyFile,
 		CAFile: cfg.RestAPI.CAFile, VerifyClient: cfg.RestAPI.VerifyClient})
 	if err != nil {
 		return &ExitError{Code: 1, Err: err}
@@ -95,6 +95,12 @@ func runAgent(parent context.Context, path string, stderr io.Writer) error {
 		}
 		for _, w := range warnings {
 			log.Warn(w.String())
+		}
+		if serverCert != nil {
+			// A renewed certificate is served from the next handshake; the listener stays.
+			if err := serverCert.Reload(); err != nil {
+				return err
+			}
 		}
 		node.SetLocal(fresh.PostgreSQL.Parameters, fresh.PostgreSQL.PgHBA)
 		return node.ReloadConfig(ctx)
