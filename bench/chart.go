@@ -156,6 +156,7 @@ func fill(img *image.RGBA, r image.Rectangle, c color.RGBA) {
 
 // text draws s in the 5×7 font at scale; unknown characters are drawn as '?'.
 func text(img *image.RGBA, x0, y0 int, s string, c color.RGBA) {
+	s = strings.NewReplacer("→", "->", "½", "1/2", ";", ",", "–", "-").Replace(s)
 	for _, r := range strings.ToUpper(s) {
 		g, ok := glyphs[unicode.ToUpper(r)]
 		if !ok {
