@@ -1,7 +1,6 @@
 package postgres
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -48,6 +47,8 @@ type StartOptions struct {
 	ReadyConnString string
 	Credential      *syscall.Credential
 	Log             *slog.Logger
+	// Output receives the server's stdout and stderr (the agent's stderr when nil).
+	Output *os.File
 }
 
 // Postmaster is one PostgreSQL server process: either our child, started in
@@ -92,22 +93,18 @@ func Start(ctx context.Context, o StartOptions) (*Postmaster, error) {
 	cmd.Env = append(FilterEnv(os.Environ()), "LC_ALL=C")
 	cmd.Dir = o.DataDir
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Credential: o.Credential}
-	// Our own pipe, not an io.Writer: exec would otherwise make Wait block
-	// until every backend holding the inherited stderr has exited, which
-	// delays noticing a killed postmaster.
-	r, w, err := os.Pipe()
-	if err != nil {
-		return nil, fmt.Errorf("start postmaster: %w", err)
+	// A file, not a pipe the agent reads: PostgreSQL writes its log straight to it, so
+	// a stopped or stuck agent can never block a backend that logs, and exec starts no
+	// copying goroutine that Wait would have to wait for.
+	out := o.Output
+	if out == nil {
+		out = os.Stderr
 	}
-	cmd.Stdout, cmd.Stderr = w, w
+	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
-		r.Close()
-		w.Close()
 		return nil, fmt.Errorf("start postmaster: %w", err)
 	}
-	w.Close()
 	p := newPostmaster(cmd.Process.Pid, o, false)
-	go logLines(r, log.With("pid", p.pid))
 	go func() {
 		err := cmd.Wait()
 		p.finish(err)
@@ -269,13 +266,4 @@ func (p *Postmaster) kill() {
 		return
 	}
 	_ = syscall.Kill(p.pid, syscall.SIGKILL)
-}
-
-func logLines(f *os.File, log *slog.Logger) {
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 0, 64*1024), 1024*1024)
-	for sc.Scan() {
-		log.Info(sc.Text(), "source", "postgres")
-	}
 }

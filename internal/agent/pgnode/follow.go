@@ -176,6 +176,7 @@ func (n *Node) repair(ctx context.Context, cd pgconf.ControlData, leader cluster
 		if _, err := n.writePgpass(host, port); err != nil {
 			return err
 		}
+		n.checkpointSource(ctx, host, port)
 		dsn := fmt.Sprintf("host=%s port=%d user=%s dbname=postgres", host, port, n.opts.Rewind.User)
 		err = n.tools.Rewind(ctx, n.opts.DataDir, dsn, nil)
 		if err == nil {
@@ -218,4 +219,20 @@ func (n *Node) replayTimeline(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	return cd.Timeline, nil
+}
+
+// checkpointSource makes a freshly promoted leader write its post-promotion checkpoint
+// before pg_rewind reads its control file: until then the control file still names the
+// old timeline, and pg_rewind answers "no rewind required" for a diverged target, which
+// then cannot stream ("new timeline forked off ... before current recovery point").
+func (n *Node) checkpointSource(ctx context.Context, host string, port int) {
+	conn, err := postgres.Connect(ctx, postgres.ConnParams{Host: host, Port: port, User: n.opts.Superuser.User, Password: n.opts.Superuser.Password})
+	if err != nil {
+		n.log.Warn("could not connect to the leader to checkpoint it before pg_rewind", "err", err)
+		return
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if err := conn.Checkpoint(ctx); err != nil {
+		n.log.Warn("CHECKPOINT on the leader before pg_rewind failed", "err", err)
+	}
 }

@@ -37,6 +37,8 @@ type Store struct {
 	leaseTTL   time.Duration
 	lastMember []byte
 	lastLease  clientv3.LeaseID
+	// keptAlive is when etcd last confirmed the lease alive.
+	keptAlive time.Time
 
 	watchMu      sync.Mutex
 	watchStarted bool
@@ -160,7 +162,7 @@ func (s *Store) grant(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("grant lease: %w", err)
 	}
-	s.lease, s.leaseTTL = resp.ID, ttl
+	s.lease, s.leaseTTL, s.keptAlive = resp.ID, ttl, time.Now()
 	s.log.Debug("granted lease", "lease", int64(resp.ID), "ttl", ttl)
 	return nil
 }
@@ -173,6 +175,7 @@ func (s *Store) liveLease(ctx context.Context) error {
 	if s.lease != 0 && s.leaseTTL == s.ttl {
 		_, err := s.cli.KeepAliveOnce(ctx, s.lease)
 		if err == nil {
+			s.keptAlive = time.Now()
 			return nil
 		}
 		if !isLeaseNotFound(err) {
@@ -190,8 +193,13 @@ func (s *Store) TouchMember(ctx context.Context, value []byte) error {
 	defer cancel()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.liveLease(ctx); err != nil {
-		return fmt.Errorf("etcd3 touch member: %w", err)
+	// The leader's refresh a moment ago already kept the lease alive: one keep-alive
+	// per loop is enough.
+	recent := s.lease != 0 && s.leaseTTL == s.ttl && time.Since(s.keptAlive) < s.ttl/4
+	if !recent {
+		if err := s.liveLease(ctx); err != nil {
+			return fmt.Errorf("etcd3 touch member: %w", err)
+		}
 	}
 	if s.lastLease == s.lease && bytes.Equal(s.lastMember, value) {
 		return nil
