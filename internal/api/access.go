@@ -11,11 +11,15 @@ import (
 	"os"
 	"strings"
 	"sync/atomic"
+
+	"github.com/warden-ha/warden/internal/keypair"
 )
 
 // TLSFiles are restapi.certfile/keyfile/cafile and verify_client.
 type TLSFiles struct {
 	CertFile, KeyFile, CAFile string
+	// KeyPassword decrypts an encrypted key (restapi.keyfile_password).
+	KeyPassword string
 	// VerifyClient: none (default), optional (certificate checked for unsafe requests)
 	// or required (every connection must present one).
 	VerifyClient string
@@ -30,13 +34,9 @@ type Certificate struct {
 
 // Reload reads the certificate and key files again; on error the old one stays.
 func (c *Certificate) Reload() error {
-	key := c.files.KeyFile
-	if key == "" {
-		key = c.files.CertFile
-	}
-	cert, err := tls.LoadX509KeyPair(c.files.CertFile, key)
+	cert, err := keypair.Load(c.files.CertFile, c.files.KeyFile, c.files.KeyPassword)
 	if err != nil {
-		return fmt.Errorf("restapi.certfile %s / keyfile %s: %w", c.files.CertFile, key, err)
+		return fmt.Errorf("restapi.certfile: %w", err)
 	}
 	c.cur.Store(&cert)
 	return nil

@@ -25,6 +25,7 @@ import (
 	"github.com/warden-ha/warden/internal/dcs"
 	"github.com/warden-ha/warden/internal/dcs/etcd3"
 	"github.com/warden-ha/warden/internal/fence"
+	"github.com/warden-ha/warden/internal/keypair"
 )
 
 func runAgent(parent context.Context, path string, stderr io.Writer) error {
@@ -65,11 +66,8 @@ func runAgent(parent context.Context, path string, stderr io.Writer) error {
 	if err != nil {
 		return &ExitError{Code: 1, Err: err}
 	}
-	if cfg.RestAPI.KeyFilePassword != "" || cfg.Ctl.KeyFilePassword != "" {
-		return &ExitError{Code: 1, Err: errors.New("restapi.keyfile_password / ctl.keyfile_password: encrypted private keys are not supported yet; keep the key unencrypted in a file only the postgres user can read (mode 0600)")}
-	}
 	serverTLS, serverCert, err := api.ServerTLS(api.TLSFiles{CertFile: cfg.RestAPI.CertFile, KeyFile: cfg.RestAPI.KeyFile,
-		CAFile: cfg.RestAPI.CAFile, VerifyClient: cfg.RestAPI.VerifyClient})
+		KeyPassword: cfg.RestAPI.KeyFilePassword.Reveal(), CAFile: cfg.RestAPI.CAFile, VerifyClient: cfg.RestAPI.VerifyClient})
 	if err != nil {
 		return &ExitError{Code: 1, Err: err}
 	}
@@ -160,7 +158,7 @@ func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger) (dcs.S
 		}
 	}
 	if scheme == "https" || cfg.Etcd.CACert != "" || cfg.Etcd.Cert != "" {
-		tlsCfg, err := etcd3.TLSConfig(cfg.Etcd.CACert, cfg.Etcd.Cert, cfg.Etcd.Key)
+		tlsCfg, err := etcd3.TLSConfig(cfg.Etcd.CACert, cfg.Etcd.Cert, cfg.Etcd.Key, cfg.Etcd.KeyPassword.Reveal())
 		if err != nil {
 			return nil, err
 		}
@@ -256,9 +254,9 @@ func ctlTLS(cfg *config.Config) (*tls.Config, error) {
 		if key == "" {
 			key = c.CertFile
 		}
-		cert, err := tls.LoadX509KeyPair(c.CertFile, key)
+		cert, err := keypair.Load(c.CertFile, key, c.KeyFilePassword.Reveal())
 		if err != nil {
-			return nil, fmt.Errorf("ctl.certfile %s / keyfile %s: %w", c.CertFile, key, err)
+			return nil, fmt.Errorf("ctl.certfile: %w", err)
 		}
 		out.Certificates = []tls.Certificate{cert}
 	}

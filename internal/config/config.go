@@ -84,6 +84,7 @@ type Etcd struct {
 	Username          string
 	Password          Secret
 	CACert, Cert, Key string
+	KeyPassword       Secret // decrypts an encrypted key
 	URL               string // url or proxy as written, without credentials
 	UseProxies        bool
 }

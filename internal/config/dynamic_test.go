@@ -1,6 +1,8 @@
 package config
 
 import (
+	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -164,5 +166,26 @@ func TestKnownParametersFromPgSettings(t *testing.T) {
 	}
 	if KnownParameter("wal_keep_segment") || KnownParameter("server_version") {
 		t.Error("a misspelled or internal parameter is accepted")
+	}
+}
+
+func TestEtcdKeyPassword(t *testing.T) {
+	dir := t.TempDir()
+	path := dir + "/w.yml"
+	yml := "scope: s\nname: n\nrestapi: {listen: 127.0.0.1:8008}\netcd3:\n  hosts: 127.0.0.1:2379\n  protocol: https\n  cert: /c.pem\n  key: /k.pem\n  key_password: hunter2\npostgresql: {listen: 127.0.0.1:5432, data_dir: /d}\n"
+	if err := os.WriteFile(path, []byte(yml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, warnings, err := Load(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range warnings {
+		if strings.Contains(w.String(), "key_password") {
+			t.Errorf("key_password reported: %s", w)
+		}
+	}
+	if cfg.Etcd.KeyPassword.Reveal() != "hunter2" || fmt.Sprint(cfg.Etcd) == "" || strings.Contains(fmt.Sprintf("%+v", cfg.Etcd), "hunter2") {
+		t.Errorf("etcd key_password not read or not redacted: %+v", cfg.Etcd)
 	}
 }

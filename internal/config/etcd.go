@@ -46,6 +46,7 @@ func decodeEtcd(top *section) Etcd {
 	e.CACert = s.str("cacert")
 	e.Cert = s.str("cert")
 	e.Key = s.str("key")
+	e.KeyPassword = s.secret("key_password")
 	e.UseProxies = s.boolean("use_proxies", false)
 
 	switch {

@@ -23,6 +23,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/youmark/pkcs8"
 )
 
 // pki is what the seed workshop makes with cfssl: a CA, a server certificate for etcd
@@ -34,7 +36,11 @@ type pki struct {
 	serverCert, serverKey        string
 	clientCert, clientKey        string
 	otherClientCert, otherClient string // signed by otherCA
+	// clientKeyEncrypted is clientKey as PKCS#8 encrypted with clientKeyPassword.
+	clientKeyEncrypted string
 }
+
+const clientKeyPassword = "e2e-key-password"
 
 type issuer struct {
 	cert *x509.Certificate
@@ -90,6 +96,11 @@ func newPKI(t *testing.T, owner osUser) *pki {
 	p.serverCert, p.serverKey = write("server.pem", "CERTIFICATE", der), write("server-key.pem", "EC PRIVATE KEY", kb)
 	_, der, kb = issue(leaf("warden", x509.ExtKeyUsageClientAuth), ca)
 	p.clientCert, p.clientKey = write("client.pem", "CERTIFICATE", der), write("client-key.pem", "EC PRIVATE KEY", kb)
+	clientKey, err := x509.ParseECPrivateKey(kb)
+	must(t, err)
+	enc, err := pkcs8.MarshalPrivateKey(clientKey, []byte(clientKeyPassword), nil)
+	must(t, err)
+	p.clientKeyEncrypted = write("client-key-encrypted.pem", "ENCRYPTED PRIVATE KEY", enc)
 	_, der, kb = issue(leaf("intruder", x509.ExtKeyUsageClientAuth), other)
 	p.otherClientCert, p.otherClient = write("intruder.pem", "CERTIFICATE", der), write("intruder-key.pem", "EC PRIVATE KEY", kb)
 	return p
@@ -254,6 +265,18 @@ func TestEtcdTLS(t *testing.T) {
 		}
 	})
 
+	t.Run("encrypted client key with a wrong key_password fails at start", func(t *testing.T) {
+		c.t = t
+		n := c.nodes[0]
+		cfg := strings.Replace(c.configFor(n, fast), dcsTLS(p.ca, p.clientCert, p.clientKey),
+			dcsTLS(p.ca, p.clientCert, p.clientKeyEncrypted)+"  key_password: not-the-password\n", 1)
+		out, took := c.failedStart(n, "wrong-key-password.yml", cfg, nil, retry+5*time.Second)
+		t.Logf("wrong key_password: exit after %.2fs: %s", took.Seconds(), lastLine(out))
+		if !strings.Contains(out, p.clientKeyEncrypted) || !strings.Contains(out, "wrong password") || strings.Contains(out, "not-the-password") {
+			t.Errorf("the start error does not name the key file and the reason (or shows the password):\n%s", out)
+		}
+	})
+
 	t.Run("bootstrap and failover", func(t *testing.T) {
 		c.t = t
 		old := c.up(t)
@@ -263,6 +286,17 @@ func TestEtcdTLS(t *testing.T) {
 		t.Logf("measured: kill -9 of primary -> first write on %s after %.2fs over etcd TLS with client certificates", w.name, took.Seconds())
 		c.start(old)
 		c.waitReplica(old, 90*time.Second)
+		// The member restarts with its client key encrypted, as key_password allows.
+		r := c.others(c.waitPrimary(10 * time.Second))[0]
+		c.stop(r)
+		cfg := strings.Replace(c.configFor(r, fast), dcsTLS(p.ca, p.clientCert, p.clientKey),
+			dcsTLS(p.ca, p.clientCert, p.clientKeyEncrypted)+"  key_password: "+clientKeyPassword+"\n", 1)
+		must(t, os.WriteFile(r.config, []byte(cfg), 0o600))
+		c.start(r)
+		c.waitReplica(r, 60*time.Second)
+		if c.logContains(r, clientKeyPassword) {
+			t.Error("the key password is in the agent's log")
+		}
 		keys := e.mustEtcdctl(t, "", "get", "--prefix", "--keys-only", "/service/"+c.scope+"/")
 		for _, k := range []string{"/leader", "/members/pg-1", "/config"} {
 			if !strings.Contains(keys, "/service/"+c.scope+k) {

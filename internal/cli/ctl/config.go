@@ -194,7 +194,7 @@ func decodeSettings(root map[string]any) (*settings, error) {
 
 func decodeEtcd(e map[string]any) (config.Etcd, error) {
 	out := config.Etcd{Protocol: "http", Username: str(e, "username"), Password: config.Secret(str(e, "password")),
-		CACert: str(e, "cacert"), Cert: str(e, "cert"), Key: str(e, "key")}
+		CACert: str(e, "cacert"), Cert: str(e, "cert"), Key: str(e, "key"), KeyPassword: config.Secret(str(e, "key_password"))}
 	if p := strings.ToLower(str(e, "protocol")); p != "" {
 		out.Protocol = p
 	}

@@ -184,7 +184,7 @@ func openEtcd(ctx context.Context, s *settings, scope string) (dcs.Store, error)
 	}
 	cc := etcd3.ClientConfig{Endpoints: s.Etcd.Endpoints(), Username: s.Etcd.Username, Password: s.Etcd.Password.Reveal()}
 	if s.Etcd.Protocol == "https" || s.Etcd.CACert != "" || s.Etcd.Cert != "" {
-		tlsCfg, err := etcd3.TLSConfig(s.Etcd.CACert, s.Etcd.Cert, s.Etcd.Key)
+		tlsCfg, err := etcd3.TLSConfig(s.Etcd.CACert, s.Etcd.Cert, s.Etcd.Key, s.Etcd.KeyPassword.Reveal())
 		if err != nil {
 			return nil, err
 		}

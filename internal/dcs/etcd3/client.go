@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,6 +13,8 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+
+	"github.com/warden-ha/warden/internal/keypair"
 )
 
 // ClientConfig says how to reach etcd.
@@ -72,8 +73,8 @@ func connect(ctx context.Context, cc ClientConfig, log *slog.Logger) (*clientv3.
 }
 
 // TLSConfig loads Patroni's cacert/cert/key files. Any may be empty; a key may live in the
-// cert file, as Patroni allows.
-func TLSConfig(cacert, cert, key string) (*tls.Config, error) {
+// cert file, as Patroni allows, and may be encrypted with keyPassword (key_password).
+func TLSConfig(cacert, cert, key, keyPassword string) (*tls.Config, error) {
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
 	if cacert != "" {
 		pem, err := os.ReadFile(cacert)
@@ -90,40 +91,11 @@ func TLSConfig(cacert, cert, key string) (*tls.Config, error) {
 		return nil, fmt.Errorf("etcd key %s: given without cert", key)
 	}
 	if cert != "" {
-		certPEM, err := os.ReadFile(cert)
+		pair, err := keypair.Load(cert, key, keyPassword)
 		if err != nil {
-			return nil, fmt.Errorf("etcd cert %s: %w", cert, err)
-		}
-		keyPEM := certPEM
-		keyFile := cert
-		if key != "" {
-			keyFile = key
-			if keyPEM, err = os.ReadFile(key); err != nil {
-				return nil, fmt.Errorf("etcd key %s: %w", key, err)
-			}
-		}
-		if encryptedKey(keyPEM) {
-			return nil, fmt.Errorf("etcd key %s is encrypted: key_password is not supported yet; keep the key unencrypted in a file only the postgres user can read (mode 0600)", keyFile)
-		}
-		pair, err := tls.X509KeyPair(certPEM, keyPEM)
-		if err != nil {
-			return nil, fmt.Errorf("etcd cert %s with key %s: %w", cert, keyFile, err)
+			return nil, fmt.Errorf("etcd %w", err)
 		}
 		cfg.Certificates = []tls.Certificate{pair}
 	}
 	return cfg, nil
-}
-
-// encryptedKey reports a PEM private key protected by a passphrase (PKCS#8 or the legacy
-// Proc-Type header), which tls.X509KeyPair would only call "failed to find any PEM data".
-func encryptedKey(b []byte) bool {
-	for {
-		var blk *pem.Block
-		if blk, b = pem.Decode(b); blk == nil {
-			return false
-		}
-		if blk.Type == "ENCRYPTED PRIVATE KEY" || (strings.HasSuffix(blk.Type, "PRIVATE KEY") && blk.Headers["Proc-Type"] != "") {
-			return true
-		}
-	}
 }

@@ -72,7 +72,7 @@ func TestTLSConfig(t *testing.T) {
 		{"key inside cert", "", combined, ""},
 	}
 	for _, g := range good {
-		cfg, err := TLSConfig(g.ca, g.cert, g.key)
+		cfg, err := TLSConfig(g.ca, g.cert, g.key, "")
 		if err != nil {
 			t.Errorf("%s: %v", g.name, err)
 			continue
@@ -89,10 +89,10 @@ func TestTLSConfig(t *testing.T) {
 		{"key does not match", "", cert, wrongKey, wrongKey, "private key does not match"},
 		{"cert without key", "", cert, "", cert, "private key"},
 		{"key without cert", "", "", keyFile, keyFile, "without cert"},
-		{"encrypted key", "", cert, encrypted, encrypted, "key_password is not supported"},
+		{"encrypted key without key_password", "", cert, encrypted, encrypted, "set key_password"},
 	}
 	for _, b := range bad {
-		_, err := TLSConfig(b.ca, b.cert, b.key)
+		_, err := TLSConfig(b.ca, b.cert, b.key, "")
 		if err == nil || !strings.Contains(err.Error(), b.wantFile) || !strings.Contains(err.Error(), b.wantWhy) {
 			t.Errorf("%s: err = %v, want it to name %s and say %q", b.name, err, b.wantFile, b.wantWhy)
 		}
