@@ -27,6 +27,7 @@ type settings struct {
 	Insecure          bool
 	CACert            string
 	CertFile, KeyFile string
+	KeyPassword       config.Secret
 	Username          string
 	Password          config.Secret
 }
@@ -184,6 +185,7 @@ func decodeSettings(root map[string]any) (*settings, error) {
 	s.CACert = firstNonEmpty(str(ctlSec, "cacert"), str(rest, "cafile"))
 	s.CertFile = firstNonEmpty(str(ctlSec, "certfile"), str(rest, "certfile"))
 	s.KeyFile = firstNonEmpty(str(ctlSec, "keyfile"), str(rest, "keyfile"))
+	s.KeyPassword = config.Secret(firstNonEmpty(str(ctlSec, "keyfile_password"), str(rest, "keyfile_password")))
 	auth := sub(ctlSec, "authentication")
 	if len(auth) == 0 {
 		auth = sub(rest, "authentication")

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/warden-ha/warden/internal/cluster"
+	"github.com/warden-ha/warden/internal/keypair"
 )
 
 // defaultRESTTimeout bounds calls that answer at once (reload, pause, version).
@@ -46,11 +47,7 @@ func newRESTClient(s *settings) (*restClient, error) {
 		tlsCfg.RootCAs = pool
 	}
 	if s.CertFile != "" {
-		key := s.KeyFile
-		if key == "" {
-			key = s.CertFile
-		}
-		pair, err := tls.LoadX509KeyPair(s.CertFile, key)
+		pair, err := keypair.Load(s.CertFile, s.KeyFile, s.KeyPassword.Reveal())
 		if err != nil {
 			return nil, fmt.Errorf("ctl certfile: %w", err)
 		}
