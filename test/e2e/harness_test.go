@@ -500,8 +500,12 @@ func killGroup(pm int) error {
 	if pm <= 0 {
 		return fmt.Errorf("no postmaster pid")
 	}
-	_ = syscall.Kill(-pm, syscall.SIGKILL)
-	return syscall.Kill(pm, syscall.SIGKILL)
+	groupErr := syscall.Kill(-pm, syscall.SIGKILL)
+	// The group kill may already have ended the postmaster and its parent reaped it.
+	if err := syscall.Kill(pm, syscall.SIGKILL); err != nil && groupErr != nil {
+		return err
+	}
+	return nil
 }
 
 func getBody(n *node, path string) string {
