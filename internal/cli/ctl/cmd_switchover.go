@@ -98,6 +98,9 @@ func (a *app) failoverOrSwitchover(ctx context.Context, args []string, o switcho
 	if err != nil {
 		return err
 	}
+	if w := candidateLagWarning(c, req.candidate); w != "" {
+		a.warn(w)
+	}
 	if !o.force {
 		demote := ""
 		if req.leader != "" {
@@ -277,4 +280,36 @@ func nilIfEmpty(s string) any {
 		return nil
 	}
 	return s
+}
+
+// candidateLagWarning says how far the chosen candidate is behind the most advanced
+// position known (the leader's, or the most advanced member's when there is no leader),
+// when that is more than maximum_lag_on_failover or unknown: promoting it loses the
+// transactions it has not received.
+func candidateLagWarning(c *cluster.Cluster, candidate string) string {
+	m, ok := c.Member(candidate)
+	if candidate == "" || !ok {
+		return ""
+	}
+	maxLag := uint64(1048576)
+	if v, ok := c.Config["maximum_lag_on_failover"].(float64); ok && v >= 0 {
+		maxLag = uint64(v)
+	}
+	var head uint64
+	source := "the leader"
+	if l, ok := c.LeaderMember(); ok {
+		head = max(c.Status.Optime, l.WAL())
+	} else {
+		source = "the most advanced member"
+		for _, p := range c.Members {
+			head = max(head, p.WAL())
+		}
+	}
+	if m.XLogLocation == nil {
+		return fmt.Sprintf("the WAL position of candidate %s is unknown; it may be behind %s and lose transactions", candidate, source)
+	}
+	if head <= m.WAL() || head-m.WAL() <= maxLag {
+		return ""
+	}
+	return fmt.Sprintf("candidate %s is %d bytes behind %s (maximum_lag_on_failover is %d); promoting it loses the transactions it has not received", candidate, head-m.WAL(), source, maxLag)
 }

@@ -443,3 +443,22 @@ func TestRemovePrompts(t *testing.T) {
 		t.Error("cluster not removed")
 	}
 }
+
+func TestFailoverWarnsOfLaggingCandidate(t *testing.T) {
+	f := newFakeCluster(t, func(call) (int, string) { return 200, `Successfully switched over to "pg3"` })
+	f.backend.Put("/service/batman/members/pg3", []byte(member("127.0.0.3", 5432, "replica", "running", `,"xlog_location":1000,"timeline":1`)))
+	f.setAPIURL("pg3", f.servers["pg3"].URL+"/patroni")
+	out, err := f.run("N\n", "switchover", "--leader", "pg1", "--candidate", "pg3", "--scheduled", "now")
+	if err == nil || err.Error() != "Aborting switchover" {
+		t.Fatalf("err = %v\n%s", err, out)
+	}
+	mustContain(t, out, "WARNING - candidate pg3 is 67107960 bytes behind the leader (maximum_lag_on_failover is 1048576); promoting it loses the transactions it has not received\n",
+		"Are you sure you want to switchover cluster batman, demoting current leader pg1? [y/N]: ")
+	if r := f.requests(); len(r) != 0 {
+		t.Errorf("requests after abort: %+v", r)
+	}
+	out, err = f.run("", "switchover", "--leader", "pg1", "--candidate", "pg2", "--force")
+	if err != nil || strings.Contains(out, "WARNING") {
+		t.Errorf("candidate within the limit warned: %v\n%s", err, out)
+	}
+}
