@@ -2,6 +2,7 @@ package config
 
 import (
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/warden-ha/warden/internal/logging"
@@ -63,7 +64,7 @@ func decodeLog(s *section) Log {
 		s.d.fail(s.key("file_size"), "must be 0 (never rotate) or more bytes, got %d", l.FileSize)
 	}
 	if s.has("mode") {
-		m := s.integer("mode", defaultLogMode)
+		m := logMode(s)
 		switch {
 		case m < 0 || m > 0o777:
 			s.d.fail(s.key("mode"), "expected file permissions such as 0600 or 0640, got %d", m)
@@ -87,6 +88,21 @@ func decodeLog(s *section) Log {
 	s.unsupported("Patroni 4.1 setting", "deduplicate_heartbeat_logs")
 	s.done(nil)
 	return l
+}
+
+// logMode reads log.mode: YAML's 0640 is already octal; a string (PATRONI_LOG_MODE,
+// '0640') is read as octal too, as permissions are written.
+func logMode(s *section) int64 {
+	str, ok := s.get("mode").(string)
+	if !ok {
+		return s.integer("mode", defaultLogMode)
+	}
+	m, err := strconv.ParseInt(strings.TrimPrefix(strings.TrimSpace(str), "0o"), 8, 64)
+	if err != nil {
+		s.d.fail(s.key("mode"), "expected octal file permissions such as 0600 or 0640, got %s", describe("mode", str))
+		return defaultLogMode
+	}
+	return m
 }
 
 // decodeLogType reads Patroni 3.3's log.type: "", "plain" or "json".

@@ -88,9 +88,13 @@ func TestLogSectionProblems(t *testing.T) {
 	}
 }
 
-func TestLogStaticFieldsFromEnv(t *testing.T) {
+func TestLogFromEnv(t *testing.T) {
 	cfg, _ := mustLoad(t, writeFile(t, baseConfig), "PATRONI_LOG_TYPE=json", "PATRONI_LOG_STATIC_FIELDS=app: warden")
 	if cfg.Log.Format != "json" || cfg.Log.StaticFields["app"] != "warden" {
+		t.Errorf("log = %+v", cfg.Log)
+	}
+	cfg, _ = mustLoad(t, writeFile(t, baseConfig), "PATRONI_LOG_MODE=0640")
+	if cfg.Log.Mode != 0o640 {
 		t.Errorf("log = %+v", cfg.Log)
 	}
 }
