@@ -31,6 +31,8 @@ const (
 	maxLogMode = 0o640
 )
 
+const formatIgnoredWithJSON = "ignored with JSON output: Warden's JSON lines always carry asctime, levelname, message and the line's fields"
+
 var logLevels = map[string]string{
 	"DEBUG": "DEBUG", "INFO": "INFO", "WARN": "WARNING", "WARNING": "WARNING", "ERROR": "ERROR",
 	"FATAL": "CRITICAL", "CRITICAL": "CRITICAL",
@@ -119,6 +121,11 @@ func decodeLogType(s *section) string {
 // decodeLogFormat reads log.format: Warden's "text" or "json", or Patroni's Python
 // logging format string for text lines.
 func decodeLogFormat(s *section, typ string) (format, template string) {
+	if _, list := s.get("format").([]any); list && typ == "json" {
+		// Patroni 3.3 names the JSON fields in a list.
+		s.d.warn(s.key("format"), "%s", formatIgnoredWithJSON)
+		return "json", ""
+	}
 	f := s.str("format")
 	word := strings.ToLower(strings.TrimSpace(f))
 	switch {
@@ -145,7 +152,7 @@ func decodeLogFormat(s *section, typ string) (format, template string) {
 		return format, ""
 	}
 	if format == "json" {
-		s.d.warn(s.key("format"), "ignored with JSON output: Warden's JSON lines always carry asctime, levelname, message and the line's fields")
+		s.d.warn(s.key("format"), "%s", formatIgnoredWithJSON)
 		return format, ""
 	}
 	return format, f

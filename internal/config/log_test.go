@@ -57,6 +57,8 @@ func TestLogSectionProblems(t *testing.T) {
 		{"negative file_size", "  file_size: -5\n", "log.file_size", "must be 0", true},
 		{"unwritable mode", "  mode: 0400\n", "log.mode", "does not let Warden write", true},
 		{"world-readable mode", "  mode: 0644\n", "log.mode", "Warden uses 0640", false},
+		{"field list with json", "  type: json\n  format: [asctime, message]\n", "log.format", "ignored with JSON output", false},
+		{"field list with text", "  format: [asctime, message]\n", "log.format", "expected a string", true},
 		{"template with json", "  type: json\n  format: '%(message)s'\n", "log.format", "ignored with JSON output", false},
 		{"static fields with text", "  static_fields: {app: warden}\n", "log.static_fields", "only used with JSON", false},
 		{"queue", "  max_queue_size: 10\n", "log.max_queue_size", "not supported by Warden", false},
