@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"sync"
 
 	"github.com/warden-ha/warden/internal/config"
 	"github.com/warden-ha/warden/internal/logging"
@@ -28,8 +29,10 @@ func newLogger(w io.Writer, level string) (*slog.Logger, error) {
 type agentLog struct {
 	*slog.Logger
 	level *slog.LevelVar
-	conf  config.Log
 	file  *logging.File // nil when writing to stderr
+
+	mu   sync.Mutex // SIGHUP and POST /reload may reload at the same time
+	conf config.Log
 }
 
 // openLog follows the log section: level, format (text or JSON) and dir, where
@@ -73,6 +76,8 @@ func openLog(stderr io.Writer, c config.Log) (*agentLog, error) {
 // reload applies a changed log.level at once; the other log settings need a restart,
 // which is said in the log rather than half-applied.
 func (l *agentLog) reload(c config.Log) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	if c.Level != l.conf.Level {
 		if lvl, err := logging.ParseLevel(c.Level); err == nil {
 			// Said at whichever of the two levels is more verbose, so it is seen.
