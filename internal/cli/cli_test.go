@@ -3,47 +3,11 @@ package cli
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/warden-ha/warden/internal/config"
 )
-
-func TestLogDirWritesPatroniLog(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "logs")
-	log, err := newConfiguredLogger(os.Stderr, config.Log{Level: "INFO", Dir: dir, FileSize: 1000, FileNum: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	log.Info("no action. I am (pg-1), the leader with the lock")
-	b, err := os.ReadFile(filepath.Join(dir, "patroni.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(string(b), "INFO: no action. I am (pg-1), the leader with the lock") {
-		t.Fatalf("patroni.log = %q", b)
-	}
-}
-
-func TestJSONLogType(t *testing.T) {
-	var buf bytes.Buffer
-	log, err := newConfiguredLogger(&buf, config.Log{Level: "WARNING", Type: "json"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	log.Info("hidden")
-	log.Warn("shown", "key", "v")
-	var rec map[string]any
-	if err := json.Unmarshal(buf.Bytes(), &rec); err != nil || rec["msg"] != "shown" {
-		t.Fatalf("json log = %q (%v)", buf.String(), err)
-	}
-	if _, err := newConfiguredLogger(&buf, config.Log{Level: "LOUD"}); err == nil || !strings.Contains(err.Error(), "log.level") {
-		t.Fatalf("bad level error = %v", err)
-	}
-}
 
 func TestValidateConfig(t *testing.T) {
 	var out, errOut bytes.Buffer

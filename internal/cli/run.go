@@ -36,10 +36,12 @@ func runAgent(parent context.Context, path string, stderr io.Writer) error {
 	if err != nil {
 		return &ExitError{Code: 1, Err: err}
 	}
-	log, err := newConfiguredLogger(stderr, cfg.Log)
+	logs, err := openLog(stderr, cfg.Log)
 	if err != nil {
 		return &ExitError{Code: 1, Err: err}
 	}
+	defer logs.Close()
+	log := logs.Logger
 	for _, w := range warnings {
 		log.Warn(w.String())
 	}
@@ -94,6 +96,7 @@ func runAgent(parent context.Context, path string, stderr io.Writer) error {
 		for _, w := range warnings {
 			log.Warn(w.String())
 		}
+		logs.reload(fresh.Log)
 		if serverCert != nil {
 			// A renewed certificate is served from the next handshake; the listener stays.
 			if err := serverCert.Reload(); err != nil {

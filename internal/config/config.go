@@ -41,15 +41,6 @@ type Config struct {
 
 type tree struct{ root map[string]any }
 
-// Log is the log section.
-type Log struct {
-	Level    string // DEBUG, INFO (default), WARNING, ERROR, CRITICAL
-	Dir      string // write patroni.log here when set (rotated)
-	Type     string // plain (default) or json
-	FileNum  int    // rotated files kept, default 4
-	FileSize int64  // bytes before rotation, default 25000000
-}
-
 // RestAPI is the restapi section.
 type RestAPI struct {
 	Listen                  string

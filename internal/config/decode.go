@@ -68,36 +68,6 @@ func normaliseNamespace(ns string) string {
 	return "/" + strings.Join(parts, "/") + "/"
 }
 
-var logLevels = map[string]string{
-	"DEBUG": "DEBUG", "INFO": "INFO", "WARN": "WARNING", "WARNING": "WARNING", "ERROR": "ERROR",
-	"FATAL": "CRITICAL", "CRITICAL": "CRITICAL",
-}
-
-func decodeLog(s *section) Log {
-	l := Log{Level: "INFO", Type: "plain", FileNum: 4, FileSize: 25000000}
-	if lv := s.str("level"); lv != "" {
-		if n, ok := logLevels[strings.ToUpper(lv)]; ok {
-			l.Level = n
-		} else {
-			s.d.warn(s.key("level"), "unknown log level %q (DEBUG, INFO, WARNING, ERROR, CRITICAL); using INFO", lv)
-		}
-	}
-	l.Dir = s.str("dir")
-	switch t := strings.ToLower(s.str("type")); t {
-	case "", "plain":
-	case "json":
-		l.Type = "json"
-	default:
-		s.d.warn(s.key("type"), "unknown log type %q (plain or json); using plain", t)
-	}
-	l.FileNum = int(s.integer("file_num", 4))
-	l.FileSize = s.integer("file_size", 25000000)
-	s.unsupported("Warden's log format is fixed", "format", "dateformat", "traceback_level",
-		"max_queue_size", "loggers", "static_fields", "mode", "deduplicate_heartbeat_logs")
-	s.done(nil)
-	return l
-}
-
 func decodeRestAPI(top *section) RestAPI {
 	if !top.has("restapi") {
 		top.d.fail("restapi", "required section is missing")

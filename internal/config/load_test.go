@@ -99,7 +99,7 @@ func TestLoadWarnings(t *testing.T) {
 		{"command-line parameter locally", baseConfig + "  parameters:\n    max_connections: 50\n", "postgresql.parameters.max_connections", "only accepted from the dynamic configuration"},
 		{"dcs ttl not a number", baseConfig + "bootstrap:\n  dcs:\n    ttl: abc\n", "bootstrap.dcs.ttl", "expected an integer"},
 		{"use_slots locally", baseConfig + "  use_slots: false\n", "postgresql.use_slots", "cluster-wide"},
-		{"unsupported log format", baseConfig + "log:\n  format: '%(message)s'\n", "log.format", "not supported by Warden"},
+		{"unsupported log key", baseConfig + "log:\n  loggers: {patroni.ha: DEBUG}\n", "log.loggers", "not supported by Warden"},
 		{"initdb forbidden option", baseConfig + "bootstrap:\n  initdb:\n  - pgdata\n", "bootstrap.initdb[0]", "set by Warden itself"},
 		{"unknown callback", baseConfig + "  callbacks:\n    on_promote: /bin/true\n", "postgresql.callbacks.on_promote", "unknown key"},
 		{"watchdog mode", baseConfig + "watchdog:\n  mode: sometimes\n", "watchdog.mode", "using off"},
@@ -153,7 +153,7 @@ bootstrap:
 	if pg.ReplicaMethods["wal_g"]["command"] != "wal-g backup-fetch" {
 		t.Errorf("ReplicaMethods = %v", pg.ReplicaMethods)
 	}
-	if cfg.Namespace != "/db/" || cfg.Log.Level != "WARNING" || cfg.Log.Type != "json" {
+	if cfg.Namespace != "/db/" || cfg.Log.Level != "WARNING" || cfg.Log.Format != "json" {
 		t.Errorf("namespace/log = %q %+v", cfg.Namespace, cfg.Log)
 	}
 	if cfg.Watchdog.Mode != "off" || cfg.Watchdog.SafetyMargin != -time.Second || cfg.Watchdog.Device != "/dev/watchdog" {

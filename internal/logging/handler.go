@@ -1,6 +1,7 @@
 // Package logging renders slog records the way Patroni's log lines look
-// ("2026-11-21 12:00:00,123 INFO: message key=value"), so that operators' greps and
-// log pipelines keep working.
+// ("2026-11-21 12:00:00,123 INFO: message key=value", or JSON with Patroni's
+// asctime/levelname/message keys), so that operators' greps and log pipelines keep
+// working, and writes them to size-rotated files named as Patroni names them.
 package logging
 
 import (
@@ -10,20 +11,61 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"time"
 )
+
+// LevelCritical is Python's CRITICAL, above slog's levels.
+const LevelCritical = slog.LevelError + 4
+
+// Options configure a handler; the zero value (with a Level) gives Patroni's defaults.
+type Options struct {
+	// Level is the minimum level; a *slog.LevelVar lets a reload change it.
+	Level slog.Leveler
+	// Format is a Python logging format (log.format), "" for DefaultFormat.
+	Format string
+	// DateFormat is a strftime format for asctime (log.dateformat), "" for Patroni's.
+	DateFormat string
+}
 
 // Handler is a slog.Handler writing Patroni-style lines.
 type Handler struct {
 	mu    *sync.Mutex
 	w     io.Writer
 	level slog.Leveler
+	tmpl  template
+	date  string
 	attrs string
 	group string
 }
 
-// New returns a handler writing to w at the given minimum level.
+// New returns a handler writing Patroni's default lines to w at the given minimum level.
 func New(w io.Writer, level slog.Leveler) *Handler {
-	return &Handler{mu: &sync.Mutex{}, w: w, level: level}
+	h, _ := NewText(w, Options{Level: level})
+	return h
+}
+
+// NewText returns a handler writing lines shaped by o.Format; the record's attributes
+// follow the rendered line as key=value pairs.
+func NewText(w io.Writer, o Options) (*Handler, error) {
+	f := o.Format
+	if f == "" {
+		f = DefaultFormat
+	}
+	tmpl, err := parseTemplate(f)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := strftime(time.Time{}, o.DateFormat); err != nil {
+		return nil, err
+	}
+	return &Handler{mu: &sync.Mutex{}, w: w, level: leveler(o.Level), tmpl: tmpl, date: o.DateFormat}, nil
+}
+
+func leveler(l slog.Leveler) slog.Leveler {
+	if l == nil {
+		return slog.LevelInfo
+	}
+	return l
 }
 
 // ParseLevel maps Patroni's level names (DEBUG, INFO, WARNING, ERROR, CRITICAL).
@@ -35,8 +77,10 @@ func ParseLevel(s string) (slog.Level, error) {
 		return slog.LevelDebug, nil
 	case "WARN", "WARNING":
 		return slog.LevelWarn, nil
-	case "ERROR", "FATAL", "CRITICAL":
+	case "ERROR":
 		return slog.LevelError, nil
+	case "FATAL", "CRITICAL":
+		return LevelCritical, nil
 	}
 	return slog.LevelInfo, fmt.Errorf("unknown log level %q (DEBUG, INFO, WARNING, ERROR or CRITICAL)", s)
 }
@@ -45,6 +89,8 @@ func (h *Handler) Enabled(_ context.Context, l slog.Level) bool { return l >= h.
 
 func levelName(l slog.Level) string {
 	switch {
+	case l >= LevelCritical:
+		return "CRITICAL"
 	case l >= slog.LevelError:
 		return "ERROR"
 	case l >= slog.LevelWarn:
@@ -55,10 +101,14 @@ func levelName(l slog.Level) string {
 	return "DEBUG"
 }
 
+// pythonLevel is Python's levelno: DEBUG 10 ... CRITICAL 50.
+func pythonLevel(l slog.Level) int {
+	return map[string]int{"DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40, "CRITICAL": 50}[levelName(l)]
+}
+
 func (h *Handler) Handle(_ context.Context, r slog.Record) error {
 	var b strings.Builder
-	t := r.Time
-	fmt.Fprintf(&b, "%s,%03d %s: %s", t.Format("2006-01-02 15:04:05"), t.Nanosecond()/1e6, levelName(r.Level), r.Message)
+	h.tmpl.render(&b, r, h.date)
 	b.WriteString(h.attrs)
 	r.Attrs(func(a slog.Attr) bool {
 		writeAttr(&b, h.group, a)

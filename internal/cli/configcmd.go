@@ -1,0 +1,189 @@
+package cli
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+
+	"github.com/spf13/cobra"
+
+	"github.com/warden-ha/warden/internal/config"
+)
+
+func validateCommand(stdout, stderr io.Writer) *cobra.Command {
+	return &cobra.Command{
+		Use:   "validate-config [config.yml | config-dir]",
+		Short: "Check a configuration without starting anything",
+		Long: "validate-config loads the configuration (file, directory or PATRONI_* environment) as " +
+			"`warden` would and lists every error and warning with its key and line. It exits 1 when " +
+			"there is an error, 0 when there are only warnings.",
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			path := ""
+			if len(args) == 1 {
+				path = args[0]
+			}
+			return validateConfig(path, stdout, stderr)
+		},
+	}
+}
+
+// problem is one error or warning, for printing in file order.
+type problem struct {
+	kind   string
+	source string
+	line   int
+	text   string
+}
+
+// validateConfig prints each problem to stderr ("error: line 12: log.level: ...") and a
+// one-line verdict: to stdout when the configuration is usable, to stderr otherwise.
+func validateConfig(path string, stdout, stderr io.Writer) error {
+	_, warnings, err := config.Load(path, os.Environ())
+	var list []problem
+	for _, w := range warnings {
+		list = append(list, problem{"warning", w.Source, w.Line, w.String()})
+	}
+	errs := 0
+	for _, e := range flattenErrors(err) {
+		errs++
+		var ce *config.Error
+		if errors.As(e, &ce) {
+			list = append(list, problem{"error", ce.Source, ce.Line, ce.Error()})
+		} else {
+			list = append(list, problem{"error", "", 0, e.Error()})
+		}
+	}
+	sort.SliceStable(list, func(i, j int) bool {
+		return cmp.Or(cmp.Compare(list[i].source, list[j].source), cmp.Compare(list[i].line, list[j].line)) < 0
+	})
+	for _, p := range list {
+		fmt.Fprintf(stderr, "%s: %s\n", p.kind, p.text)
+	}
+	name := path
+	if name == "" {
+		name = "configuration from the environment"
+	}
+	if errs > 0 {
+		return &ExitError{Code: 1, Err: fmt.Errorf("%s: %s, %s", name, plural(errs, "error"), plural(len(warnings), "warning"))}
+	}
+	if len(warnings) > 0 {
+		fmt.Fprintf(stdout, "%s: OK (%s)\n", name, plural(len(warnings), "warning"))
+	} else {
+		fmt.Fprintf(stdout, "%s: OK\n", name)
+	}
+	return nil
+}
+
+func flattenErrors(err error) []error {
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return strconv.Itoa(n) + " " + word + "s"
+}
+
+func generateCommand(stdout io.Writer) *cobra.Command {
+	return &cobra.Command{
+		Use:     "generate-config [output.yml]",
+		Aliases: []string{"generate-sample-config"},
+		Short:   "Write a documented sample configuration",
+		Long: "generate-config writes a sample configuration in Patroni's format, filled with this " +
+			"host's name and address, to the file given or to stdout. Values to fill in are marked " +
+			"'#FIXME'. `warden validate-config` accepts it as written.",
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			out := ""
+			if len(args) == 1 {
+				out = args[0]
+			}
+			return generateConfig(out, stdout)
+		},
+	}
+}
+
+func generateConfig(out string, stdout io.Writer) error {
+	sample := config.Sample(sampleHost())
+	if out == "" {
+		_, err := io.WriteString(stdout, sample)
+		return err
+	}
+	// 0600: once the '#FIXME' passwords are filled in, the file holds secrets.
+	if err := os.WriteFile(out, []byte(sample), 0o600); err != nil {
+		return &ExitError{Code: 1, Err: fmt.Errorf("write the sample configuration: %w", err)}
+	}
+	return nil
+}
+
+// sampleHost gathers this host's name, address and PostgreSQL installation.
+func sampleHost() config.SampleHost {
+	h := config.SampleHost{Name: "pg1", Address: "127.0.0.1", DataDir: "/var/lib/postgresql/data"}
+	if n, err := os.Hostname(); err == nil && n != "" {
+		h.Name = n
+	}
+	if a := hostAddress(); a != "" {
+		h.Address = a
+	}
+	if bin, version := postgresBinDir(); bin != "" {
+		h.BinDir = bin
+		h.DataDir = filepath.Join("/var/lib/postgresql", version, "data")
+	}
+	return h
+}
+
+// hostAddress is the first global unicast address of an interface that is up, IPv4
+// preferred: loopback would not let other members reach this node.
+func hostAddress() string {
+	ifaces, err := net.Interfaces()
+	if err != nil {
+		return ""
+	}
+	var v6 string
+	for _, ifc := range ifaces {
+		if ifc.Flags&net.FlagUp == 0 || ifc.Flags&net.FlagLoopback != 0 {
+			continue
+		}
+		addrs, _ := ifc.Addrs()
+		for _, a := range addrs {
+			ipn, ok := a.(*net.IPNet)
+			if !ok || !ipn.IP.IsGlobalUnicast() {
+				continue
+			}
+			if ipn.IP.To4() != nil {
+				return ipn.IP.String()
+			}
+			if v6 == "" {
+				v6 = ipn.IP.String()
+			}
+		}
+	}
+	return v6
+}
+
+// postgresBinDir finds the newest Debian-style /usr/lib/postgresql/<major>/bin.
+func postgresBinDir() (dir, version string) {
+	matches, _ := filepath.Glob("/usr/lib/postgresql/*/bin/pg_ctl")
+	best := -1
+	for _, m := range matches {
+		v := filepath.Base(filepath.Dir(filepath.Dir(m)))
+		if n, err := strconv.Atoi(v); err == nil && n > best {
+			best, dir, version = n, filepath.Dir(m), v
+		}
+	}
+	return dir, version
+}
