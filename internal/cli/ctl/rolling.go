@@ -15,6 +15,7 @@ import (
 type memberState struct {
 	State            string `json:"state"`
 	Role             string `json:"role"`
+	StartTime        string `json:"postmaster_start_time"`
 	PendingRestart   bool   `json:"pending_restart"`
 	ReplicationState string `json:"replication_state"`
 	XLog             struct {
@@ -70,17 +71,13 @@ func (a *app) rollingRestart(ctx context.Context, c *cluster.Cluster, ms []clust
 			primary = &m
 			break
 		}
-		ok, err := a.restartOne(ctx, m, body)
+		ok, err := a.restartAndWait(ctx, m, body, leader != "")
 		if err != nil {
 			return err
 		}
-		if !ok {
-			continue
+		if ok {
+			restarted = append(restarted, m)
 		}
-		if err := a.waitBack(ctx, m, leader != ""); err != nil {
-			return err
-		}
-		restarted = append(restarted, m)
 	}
 	if primary == nil {
 		if switchover {
@@ -91,14 +88,22 @@ func (a *app) rollingRestart(ctx context.Context, c *cluster.Cluster, ms []clust
 	if switchover {
 		return a.switchoverInstead(ctx, c, *primary, ms, body)
 	}
-	ok, err := a.restartOne(ctx, *primary, body)
+	ok, err := a.restartAndWait(ctx, *primary, body, false)
 	if err != nil || !ok {
 		return err
 	}
-	if err := a.waitBack(ctx, *primary, false); err != nil {
-		return err
-	}
 	return a.restartStillPending(ctx, *primary, restarted, body)
+}
+
+// restartAndWait restarts the member and, when it did, waits until it is back with a new
+// postmaster: its status from before the restart must not count as back.
+func (a *app) restartAndWait(ctx context.Context, m cluster.Member, body map[string]any, stream bool) (bool, error) {
+	before, _ := a.memberState(ctx, m)
+	ok, err := a.restartOne(ctx, m, body)
+	if err != nil || !ok {
+		return false, err
+	}
+	return true, a.waitBack(ctx, m, stream, before.StartTime)
 }
 
 // restartOne sends POST /restart and prints patronictl's line; ok means it restarted.
@@ -121,15 +126,17 @@ func (a *app) restartOne(ctx context.Context, m cluster.Member, body map[string]
 	return false, nil
 }
 
-// waitBack waits until the member runs again; a replica also until it streams when the
-// cluster has a leader to stream from.
-func (a *app) waitBack(ctx context.Context, m cluster.Member, stream bool) error {
+// waitBack waits until the member runs again, with a postmaster started after oldStart
+// when that is known; a replica also until it streams when the cluster has a leader to
+// stream from.
+func (a *app) waitBack(ctx context.Context, m cluster.Member, stream bool, oldStart string) error {
 	what := "running"
 	if stream {
 		what = "running and streaming"
 	}
 	return a.waitMember(ctx, m, what, func(st memberState) bool {
-		return st.State == "running" && (!stream || st.primary() || st.ReplicationState == "streaming")
+		return st.State == "running" && (oldStart == "" || st.StartTime != oldStart) &&
+			(!stream || st.primary() || st.ReplicationState == "streaming")
 	})
 }
 
@@ -171,7 +178,7 @@ func (a *app) switchoverInstead(ctx context.Context, c *cluster.Cluster, primary
 	if err := a.waitMember(ctx, candidate, "the new primary", func(st memberState) bool { return st.State == "running" && st.primary() }); err != nil {
 		return err
 	}
-	if err := a.waitBack(ctx, primary, true); err != nil {
+	if err := a.waitBack(ctx, primary, true, ""); err != nil {
 		return err
 	}
 	st, err := a.memberState(ctx, primary)
@@ -182,10 +189,8 @@ func (a *app) switchoverInstead(ctx context.Context, c *cluster.Cluster, primary
 		a.printf("Success: member %s restarted as a replica by the switchover\n", primary.Name)
 		return nil
 	}
-	if _, err := a.restartOne(ctx, primary, body); err != nil {
-		return err
-	}
-	return a.waitBack(ctx, primary, true)
+	_, err = a.restartAndWait(ctx, primary, body, true)
+	return err
 }
 
 // switchoverCandidate is the first replica (in name order) that may be promoted and is
@@ -228,14 +233,8 @@ func (a *app) restartStillPending(ctx context.Context, primary cluster.Member, r
 		if err != nil {
 			return err
 		}
-		ok, err := a.restartOne(ctx, m, body)
-		if err != nil {
+		if _, err := a.restartAndWait(ctx, m, body, true); err != nil {
 			return err
-		}
-		if ok {
-			if err := a.waitBack(ctx, m, true); err != nil {
-				return err
-			}
 		}
 	}
 	return nil

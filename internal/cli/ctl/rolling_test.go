@@ -19,6 +19,8 @@ type fakeMembers struct {
 	pending  map[string]int    // restarts still needed before pending_restart clears
 	replayed uint64
 	restarts []string
+	// frozen keeps publishing the status from before its restarts.
+	frozen string
 }
 
 func newFakeMembers() *fakeMembers {
@@ -43,11 +45,17 @@ func (f *fakeMembers) reply(c call) (int, string) {
 		if state == "" {
 			state = "running"
 		}
-		if c.Member == f.leader {
-			return 200, fmt.Sprintf(`{"state":%q,"role":"primary","pending_restart":%t,"xlog":{"location":400}}`, state, f.pending[c.Member] > 0)
+		started := 0
+		for _, m := range f.restarts {
+			if m == c.Member && m != f.frozen {
+				started++
+			}
 		}
-		return 200, fmt.Sprintf(`{"state":%q,"role":"replica","pending_restart":%t,"replication_state":"streaming","xlog":{"received_location":%d,"replayed_location":%d}}`,
-			state, f.pending[c.Member] > 0, f.replayed, f.replayed)
+		if c.Member == f.leader {
+			return 200, fmt.Sprintf(`{"state":%q,"role":"primary","postmaster_start_time":"%d","pending_restart":%t,"xlog":{"location":400}}`, state, started, f.pending[c.Member] > 0)
+		}
+		return 200, fmt.Sprintf(`{"state":%q,"role":"replica","postmaster_start_time":"%d","pending_restart":%t,"replication_state":"streaming","xlog":{"received_location":%d,"replayed_location":%d}}`,
+			state, started, f.pending[c.Member] > 0, f.replayed, f.replayed)
 	}
 	return 404, "not found"
 }
@@ -84,9 +92,9 @@ func TestRollingRestartReplicasFirstEachBackBeforeTheNext(t *testing.T) {
 		t.Fatalf("%v\n%s", err, out)
 	}
 	want := []string{
-		"POST /restart pg2", "GET /patroni pg2",
-		"POST /restart pg3", "GET /patroni pg3",
-		"POST /restart pg1", "GET /patroni pg1",
+		"GET /patroni pg2", "POST /restart pg2", "GET /patroni pg2",
+		"GET /patroni pg3", "POST /restart pg3", "GET /patroni pg3",
+		"GET /patroni pg1", "POST /restart pg1", "GET /patroni pg1",
 		// nothing pending on the replicas afterwards
 		"GET /patroni pg2", "GET /patroni pg3",
 	}
@@ -101,6 +109,20 @@ func TestRollingRestartReplicasFirstEachBackBeforeTheNext(t *testing.T) {
 func TestRollingRestartStopsBeforeThePrimaryWhenAReplicaDoesNotComeBack(t *testing.T) {
 	fm := newFakeMembers()
 	fm.state["pg2"] = "starting"
+	f := newFakeCluster(t, fm.reply)
+	out, err := f.run("", "restart", "batman", "--force")
+	if err == nil || !strings.Contains(err.Error(), "member pg2 is not running and streaming") {
+		t.Fatalf("error %v\n%s", err, out)
+	}
+	if !reflect.DeepEqual(fm.restarts, []string{"pg2"}) {
+		t.Errorf("restarted %v, want only pg2", fm.restarts)
+	}
+}
+
+// The status a member published before its restart does not count as back.
+func TestRollingRestartWaitsForANewPostmaster(t *testing.T) {
+	fm := newFakeMembers()
+	fm.frozen = "pg2"
 	f := newFakeCluster(t, fm.reply)
 	out, err := f.run("", "restart", "batman", "--force")
 	if err == nil || !strings.Contains(err.Error(), "member pg2 is not running and streaming") {
