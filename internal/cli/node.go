@@ -22,11 +22,11 @@ func pgnodeOptions(cfg *config.Config, dynamic func() config.Dynamic) pgnode.Opt
 		DataDir: pg.DataDir, ConfigDir: pg.ConfigDir, BinDir: pg.BinDir, PGPass: pg.PGPass,
 		ListenAddresses: pg.ListenAddresses, Port: pg.Port,
 		Superuser: auth(pg.Superuser), Replication: auth(pg.Replication), Rewind: auth(pg.Rewind),
-		LocalParameters: pg.Parameters, LocalPgHBA: pg.PgHBA, CustomConf: pg.CustomConf, RecoveryConf: pg.RecoveryConf,
+		LocalParameters: pg.Parameters, LocalPgHBA: pg.PgHBA, LocalPgIdent: pg.PgIdent, CustomConf: pg.CustomConf, RecoveryConf: pg.RecoveryConf,
 		UsePgRewind: pg.UsePgRewind,
 		Dynamic: func() pgnode.Dynamic {
 			d := dynamic()
-			return pgnode.Dynamic{Parameters: d.Parameters, PgHBA: d.PgHBA, UsePgRewind: d.UsePgRewind, UseSlots: d.UseSlots}
+			return pgnode.Dynamic{Parameters: d.Parameters, PgHBA: d.PgHBA, PgIdent: d.PgIdent, UsePgRewind: d.UsePgRewind, UseSlots: d.UseSlots}
 		},
 		InitDB: cfg.Bootstrap.InitDB, BootstrapHBA: cfg.Bootstrap.PgHBA, Users: users, Basebackup: pg.Basebackup,
 		PgCtlTimeout:                           pg.PgCtlTimeout,

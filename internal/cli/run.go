@@ -103,7 +103,7 @@ func runAgent(parent context.Context, path string, stderr io.Writer) error {
 				return err
 			}
 		}
-		node.SetLocal(fresh.PostgreSQL.Parameters, fresh.PostgreSQL.PgHBA)
+		node.SetLocal(pgnode.Local{Parameters: fresh.PostgreSQL.Parameters, PgHBA: fresh.PostgreSQL.PgHBA, PgIdent: fresh.PostgreSQL.PgIdent})
 		return node.ReloadConfig(ctx)
 	}
 	if cfg.Watchdog.Mode != "off" {

@@ -3,6 +3,7 @@ package ha
 import (
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/warden-ha/warden/internal/cluster"
@@ -233,6 +234,12 @@ func leader(in Input) Output {
 	if !in.PG.Ready {
 		return Output{Plan: Plan{{Kind: KindRefreshLeader}}, Reason: "updated leader lock while PostgreSQL is starting up"}
 	}
+	if in.PG.InRecovery && len(in.PG.Insufficient) > 0 && !s.Pause {
+		return Output{
+			Plan:   Plan{{Kind: KindRefreshLeader}, {Kind: KindRestart}},
+			Reason: "restarting before promotion: " + insufficient(in.PG),
+		}
+	}
 	if in.PG.InRecovery {
 		p := append(Plan{{Kind: KindRefreshLeader}}, promotionSyncSteps(in)...)
 		return Output{
@@ -281,6 +288,12 @@ func follower(in Input, holder string) Output {
 	if !in.PG.Ready {
 		return Output{Reason: fmt.Sprintf("no action. I am (%s), a secondary, waiting for PostgreSQL to accept connections", s.Name)}
 	}
+	if len(in.PG.Insufficient) > 0 {
+		if s.Pause {
+			return Output{Reason: "not restarting in maintenance mode: " + insufficient(in.PG)}
+		}
+		return Output{Plan: Plan{{Kind: KindRestart}}, Reason: "restarting: " + insufficient(in.PG)}
+	}
 	if in.PG.Upstream != holder {
 		return Output{
 			Plan:   Plan{{Kind: KindFollow, Member: holder}},
@@ -288,6 +301,11 @@ func follower(in Input, holder string) Output {
 		}
 	}
 	return Output{Reason: fmt.Sprintf("no action. I am (%s), a secondary, and following a leader (%s)", s.Name, holder)}
+}
+
+// insufficient explains a standby stopped by the primary's raised parameters.
+func insufficient(pg Postgres) string {
+	return fmt.Sprintf("replay is paused because hot standby is not possible with insufficient parameter settings (%s); a restart starts it with the primary's values", strings.Join(pg.Insufficient, ", "))
 }
 
 // failoverPossible: another member could take over (it is running and may be promoted).

@@ -84,6 +84,29 @@ func TestDecide(t *testing.T) {
 			reason: "changing primary_conninfo to follow a leader (pg-3)",
 		},
 		{
+			name: "replica stopped by the primary's raised max_connections restarts",
+			in: Input{Cluster: snapshot("pg-2", "pg-1", "pg-2"), PG: with(replicaPG, func(p *Postgres) {
+				p.Upstream, p.Insufficient = "pg-2", []string{"max_connections = 100 is lower than on the primary (200)"}
+			})},
+			plan:   "restart",
+			reason: "restarting: replay is paused because hot standby is not possible with insufficient parameter settings (max_connections = 100 is lower than on the primary (200)); a restart starts it with the primary's values",
+		},
+		{
+			name: "paused cluster: the stopped replica is left alone",
+			in: Input{Settings: func() Settings { s := settings(); s.Pause = true; return s }(), Cluster: snapshot("pg-2", "pg-1", "pg-2"), PG: with(replicaPG, func(p *Postgres) {
+				p.Upstream, p.Insufficient = "pg-2", []string{"max_wal_senders = 5 is lower than on the primary (10)"}
+			})},
+			reason: "PAUSE: not restarting in maintenance mode: replay is paused because hot standby is not possible with insufficient parameter settings (max_wal_senders = 5 is lower than on the primary (10)); a restart starts it with the primary's values",
+		},
+		{
+			name: "lock holder that cannot promote restarts first",
+			in: Input{Cluster: snapshot("pg-1", "pg-1"), PG: with(replicaPG, func(p *Postgres) {
+				p.Insufficient = []string{"max_connections = 100 is lower than on the primary (200)"}
+			})},
+			plan:   "refresh-leader -> restart",
+			reason: "restarting before promotion: replay is paused because hot standby is not possible with insufficient parameter settings (max_connections = 100 is lower than on the primary (200)); a restart starts it with the primary's values",
+		},
+		{
 			name:   "primary without the lock demotes at once",
 			in:     Input{Cluster: snapshot("pg-2", "pg-1", "pg-2"), PG: primaryPG},
 			plan:   "stop(immediate) -> follow(pg-2)",

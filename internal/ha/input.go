@@ -70,6 +70,11 @@ type Postgres struct {
 	Replication []Replica
 	// SyncStandbyNames is synchronous_standby_names as the server uses it.
 	SyncStandbyNames string
+	// Insufficient names the settings of a standby whose replay is paused because the
+	// primary raised them above the standby's values ("max_connections = 100 is lower
+	// than on the primary (200)"): PostgreSQL replays no further, and refuses to promote,
+	// until it is restarted with values at least as high.
+	Insufficient []string
 }
 
 // Replica is one pg_stat_replication row.

@@ -70,13 +70,11 @@ func (n *Node) writeConfig(standby bool, leader *cluster.Member) (pgconf.Merged,
 	if n.opts.CustomConf != "" {
 		include = n.opts.CustomConf
 	}
-	hba := localHBA(n)
-	if hba == nil {
-		hba = n.opts.Dynamic().PgHBA
-	}
+	hba, ident := n.authLines()
 	changed, err := n.dir.WriteConfig(postgres.Config{
 		Conf:       pgconf.ConfParams{Include: include, Parameters: m.Parameters, Major: n.major, Recovery: recovery},
 		HBA:        hba,
+		Ident:      ident,
 		Standby:    standby,
 		CustomConf: n.opts.CustomConf != "",
 	})
@@ -113,12 +111,35 @@ func localHBA(n *Node) []string {
 	return n.opts.LocalPgHBA
 }
 
-// SetLocal replaces the locally configured parameters and pg_hba lines (a reload of the
-// configuration file).
-func (n *Node) SetLocal(params map[string]any, hba []string) {
+// authLines are the lines of pg_hba.conf and pg_ident.conf: each from the local
+// configuration when it sets them, else from the dynamic one; nil leaves the file alone.
+func (n *Node) authLines() (hba, ident []string) {
+	d := n.opts.Dynamic()
+	n.mu.Lock()
+	hba, ident = n.opts.LocalPgHBA, n.opts.LocalPgIdent
+	n.mu.Unlock()
+	if hba == nil {
+		hba = d.PgHBA
+	}
+	if ident == nil {
+		ident = d.PgIdent
+	}
+	return hba, ident
+}
+
+// Local is the node's own postgresql section as a configuration reload reads it.
+type Local struct {
+	Parameters map[string]any
+	PgHBA      []string
+	PgIdent    []string
+}
+
+// SetLocal replaces the locally configured parameters, pg_hba and pg_ident lines (a
+// reload of the configuration file).
+func (n *Node) SetLocal(l Local) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	n.opts.LocalParameters, n.opts.LocalPgHBA = params, hba
+	n.opts.LocalParameters, n.opts.LocalPgHBA, n.opts.LocalPgIdent = l.Parameters, l.PgHBA, l.PgIdent
 }
 
 // ReloadConfig rewrites the configuration files for the role PostgreSQL runs in and

@@ -123,7 +123,7 @@ func (n *Node) fillRunning(ctx context.Context, conn *postgres.Conn, obs postgre
 	o.Timeline = obs.Timeline
 	o.ServerVersion = obs.ServerVersion
 	o.PostmasterStartTime = obs.PostmasterStart.Format("2006-01-02 15:04:05.999999-07:00")
-	n.fillPending(ctx, conn, o)
+	settings := n.fillPending(ctx, conn, o)
 	n.fillSysID(ctx, o)
 	if !obs.InRecovery {
 		o.WAL = obs.CurrentLSN
@@ -150,6 +150,7 @@ func (n *Node) fillRunning(ctx context.Context, conn *postgres.Conn, obs postgre
 		o.ReplayedTimestamp = &ts
 	}
 	o.ReplayPaused = obs.ReplayPaused
+	n.fillInsufficient(ctx, settings, o)
 	o.ReplicationState = "in archive recovery"
 	if obs.ReceiverStatus == "streaming" {
 		o.ReplicationState = "streaming"

@@ -86,11 +86,12 @@ func (n *Node) ApplyConfig(ctx context.Context, force bool, upstream *cluster.Me
 // pending_restart after a reload, and the command-line ones (max_connections, wal_level,
 // ...) whose configured value differs from the one in force; PostgreSQL never flags
 // those, because a command-line value outranks the file.
-func (n *Node) fillPending(ctx context.Context, conn *postgres.Conn, o *agent.Observation) {
+// It returns the pg_settings rows it read (nil when the query failed).
+func (n *Node) fillPending(ctx context.Context, conn *postgres.Conn, o *agent.Observation) []postgres.Setting {
 	rows, err := conn.RestartSettings(ctx)
 	if err != nil {
 		n.log.Debug("could not read pg_settings", "err", err)
-		return
+		return nil
 	}
 	want := n.merged().Parameters
 	cmdline := map[string]bool{}
@@ -101,6 +102,30 @@ func (n *Node) fillPending(ctx context.Context, conn *postgres.Conn, o *agent.Ob
 	reason := pendingReason(rows, want, cmdline)
 	if len(reason) > 0 {
 		o.PendingRestart, o.PendingRestartReason = true, reason
+	}
+	return rows
+}
+
+// fillInsufficient finds out, for a standby whose replay is paused, whether the primary
+// raised a parameter above the value in force here: replay of the parameter change
+// writes the primary's values to pg_control before PostgreSQL checks them, so pg_control
+// holding a higher value than the server runs with is exactly that stop. A pause an
+// operator asked for leaves pg_control at or below the running values.
+func (n *Node) fillInsufficient(ctx context.Context, rows []postgres.Setting, o *agent.Observation) {
+	if !o.InRecovery || !o.ReplayPaused || rows == nil {
+		return
+	}
+	cd, err := n.tools.ControlData(ctx, n.opts.DataDir)
+	if err != nil {
+		n.log.Warn("replay is paused and pg_controldata failed", "err", err)
+		return
+	}
+	running := make(map[string]string, len(rows))
+	for _, s := range rows {
+		running[s.Name] = s.Current
+	}
+	for _, s := range pgconf.StandbyShortfalls(running, cd, n.major) {
+		o.Insufficient = append(o.Insufficient, s.String())
 	}
 }
 

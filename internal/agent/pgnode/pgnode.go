@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,6 +33,7 @@ type Auth struct {
 type Dynamic struct {
 	Parameters  map[string]any
 	PgHBA       []string
+	PgIdent     []string
 	UsePgRewind bool
 	UseSlots    bool
 }
@@ -50,6 +52,7 @@ type Options struct {
 	Rewind          Auth
 	LocalParameters map[string]any
 	LocalPgHBA      []string
+	LocalPgIdent    []string
 	CustomConf      string
 	RecoveryConf    map[string]any
 	// UsePgRewind overrides the dynamic use_pg_rewind when set locally.
@@ -255,6 +258,9 @@ func (n *Node) start(ctx context.Context, params map[string]string) error {
 	if _, err := postgres.RemoveStalePidFile(n.opts.DataDir); err != nil {
 		return err
 	}
+	if n.standbyConfigured() {
+		params = n.raiseForStandby(ctx, params)
+	}
 	pm, err := postgres.Start(ctx, n.startOptions(params))
 	if err != nil {
 		return fmt.Errorf("start postgres: %w", err)
@@ -266,6 +272,32 @@ func (n *Node) start(ctx context.Context, params map[string]string) error {
 		return fmt.Errorf("wait for postgres to accept connections: %w", err)
 	}
 	return nil
+}
+
+// standbyConfigured: the data directory starts in standby mode (standby.signal, or
+// recovery.conf before PostgreSQL 12).
+func (n *Node) standbyConfigured() bool {
+	return fileExists(filepath.Join(n.opts.DataDir, "standby.signal")) || fileExists(filepath.Join(n.opts.DataDir, "recovery.conf"))
+}
+
+// raiseForStandby starts a standby with max(configured, primary's) for the parameters
+// PostgreSQL requires to be at least the primary's, as recorded in pg_control: with a
+// lower value it would refuse to start. The configured value stays in postgresql.conf,
+// so pending_restart shows the difference until the primary runs with it.
+func (n *Node) raiseForStandby(ctx context.Context, params map[string]string) map[string]string {
+	cd, err := n.tools.ControlData(ctx, n.opts.DataDir)
+	if err != nil {
+		n.log.Warn("could not read pg_controldata to check the standby's parameters against the primary's", "err", err)
+		return params
+	}
+	short := pgconf.StandbyShortfalls(params, cd, n.major)
+	if len(short) == 0 {
+		return params
+	}
+	for _, s := range short {
+		n.log.Warn(fmt.Sprintf("starting the standby with %s=%d, the primary's value in pg_controldata: the configured %d is lower and PostgreSQL would refuse to start", s.Name, s.Primary, s.Value))
+	}
+	return pgconf.RaiseForStandby(params, short)
 }
 
 func stopMode(mode string) postgres.StopMode {

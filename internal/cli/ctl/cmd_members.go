@@ -156,7 +156,7 @@ var pgVersionRE = regexp.MustCompile(`^\d+(\.\d+){0,2}$`)
 
 func (a *app) restartCommand() *cobra.Command {
 	var o memberAction
-	var pAny, pending bool
+	var pAny, pending, switchover bool
 	var scheduled, version, timeout string
 	cmd := &cobra.Command{
 		Use:   "restart CLUSTER_NAME [MEMBER_NAMES...]",
@@ -214,6 +214,12 @@ func (a *app) restartCommand() *cobra.Command {
 				if timeout != "" {
 					body["timeout"] = timeout
 				}
+				switch {
+				case switchover && sched != "":
+					return errors.New("--switchover cannot be combined with --scheduled")
+				case sched == "" && (len(ms) > 1 || switchover):
+					return a.rollingRestart(ctx, c, ms, body, switchover)
+				}
 				return a.restartMembers(ctx, ms, body, o.force)
 			})
 		},
@@ -225,6 +231,7 @@ func (a *app) restartCommand() *cobra.Command {
 	f.StringVar(&version, "pg-version", "", "Restart if the PostgreSQL version is less than provided (e.g. 9.5.2)")
 	f.BoolVar(&pending, "pending", false, "Restart if pending")
 	f.StringVar(&timeout, "timeout", "", "Return error and fail over if necessary when restarting takes longer than this.")
+	f.BoolVar(&switchover, "switchover", false, "Warden: switch the primary over to a healthy replica instead of restarting it in place")
 	addGroupFlag(cmd)
 	return cmd
 }
@@ -241,19 +248,8 @@ func (a *app) restartMembers(ctx context.Context, ms []cluster.Member, body map[
 				a.printf("Failed: flush scheduled restart for member %s, status code=%d, (%s)\n", m.Name, r.Status, r.Body)
 			}
 		}
-		r, err := a.rest.do(ctx, m, "POST", "restart", body, restartTimeout)
-		if err != nil {
+		if _, err := a.restartOne(ctx, m, body); err != nil {
 			return err
-		}
-		switch r.Status {
-		case 200:
-			a.printf("Success: restart on member %s\n", m.Name)
-		case 202:
-			a.printf("Success: restart scheduled on member %s\n", m.Name)
-		case 409:
-			a.printf("Failed: another restart is already scheduled on member %s\n", m.Name)
-		default:
-			a.printf("Failed: restart for member %s, status code=%d, (%s)\n", m.Name, r.Status, r.Body)
 		}
 	}
 	return nil

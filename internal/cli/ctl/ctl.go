@@ -37,6 +37,9 @@ type app struct {
 	// openStore is replaced in tests by an in-memory store.
 	openStore func(ctx context.Context, s *settings, scope string) (dcs.Store, error)
 	rest      *restClient
+	// poll is how often a waiting command asks the members again; backWait bounds how
+	// long a rolling restart waits for one member to be back.
+	poll, backWait time.Duration
 }
 
 // Command builds `ctl` with all subcommands.
@@ -46,7 +49,7 @@ func Command(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 
 func newApp(stdin io.Reader, stdout, stderr io.Writer, environ []string) *app {
 	return &app{
-		out: stdout, errw: stderr, environ: environ, now: time.Now,
+		out: stdout, errw: stderr, environ: environ, now: time.Now, poll: time.Second, backWait: 5 * time.Minute,
 		prompter:  prompter{in: bufio.NewReader(stdin), out: stdout},
 		openStore: openEtcd,
 	}

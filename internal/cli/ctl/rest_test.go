@@ -82,6 +82,7 @@ func (f *fakeCluster) run(stdin string, args ...string) (string, error) {
 	var out bytes.Buffer
 	a := newApp(strings.NewReader(stdin), &out, &out, []string{"HOME=" + f.t.TempDir(), "PATRONI_SCOPE=batman", "PATRONI_ETCD3_HOSTS=127.0.0.1:1", "PATRONI_RESTAPI_USERNAME=admin", "PATRONI_RESTAPI_PASSWORD=s3cret"})
 	a.now = func() time.Time { return time.Date(2024, 1, 2, 3, 4, 5, 123456000, time.UTC) }
+	a.poll, a.backWait = time.Millisecond, 2*time.Second
 	a.openStore = func(_ context.Context, s *settings, scope string) (dcs.Store, error) {
 		return f.backend.Client("ctl", dcs.Options{Prefix: s.Namespace + scope + "/", Member: "patronictl", TTL: 30 * time.Second, RetryTimeout: time.Second}), nil
 	}
@@ -208,7 +209,12 @@ func TestFailoverPostsToLeader(t *testing.T) {
 
 func TestRestart(t *testing.T) {
 	codes := map[string]int{"pg1": 200, "pg2": 409, "pg3": 503}
-	f := newFakeCluster(t, func(c call) (int, string) { return codes[c.Member], "restart failed" })
+	f := newFakeCluster(t, func(c call) (int, string) {
+		if c.Method == "GET" {
+			return 200, `{"state":"running","role":"primary","xlog":{"location":100}}`
+		}
+		return codes[c.Member], "restart failed"
+	})
 	out, err := f.run("", "restart", "batman", "--force", "--pending", "--timeout", "30")
 	if err != nil {
 		t.Fatal(err)
@@ -217,6 +223,9 @@ func TestRestart(t *testing.T) {
 		"Failed: another restart is already scheduled on member pg2\n",
 		"Failed: restart for member pg3, status code=503, (restart failed)\n")
 	for _, r := range f.requests() {
+		if r.Method == "GET" {
+			continue
+		}
 		if r.Method != "POST" || r.Path != "/restart" || r.Body != `{"restart_pending":true,"timeout":"30"}` {
 			t.Errorf("request %+v", r)
 		}
