@@ -26,6 +26,7 @@ import (
 	"github.com/warden-ha/warden/internal/dcs/etcd3"
 	"github.com/warden-ha/warden/internal/fence"
 	"github.com/warden-ha/warden/internal/keypair"
+	"github.com/warden-ha/warden/internal/watchdog"
 )
 
 func runAgent(parent context.Context, path string, stderr io.Writer) error {
@@ -115,6 +116,9 @@ func runAgent(parent context.Context, path string, stderr io.Writer) error {
 		defer fp.Close()
 		opts.Fence = fp
 		log.Info("fencing process started: it stops PostgreSQL if this agent stops refreshing the leader lease (set watchdog.mode: off to disable)", "pid", fp.Pid())
+		if opts.Watchdog, err = watchdogFor(cfg.Watchdog, log); err != nil {
+			return &ExitError{Code: 1, Err: err}
+		}
 	}
 	a = agent.New(opts, store, node, peers, log)
 	go reloadOnSIGHUP(ctx, a, log)
@@ -261,4 +265,16 @@ func ctlTLS(cfg *config.Config) (*tls.Config, error) {
 		out.Certificates = []tls.Certificate{cert}
 	}
 	return out, nil
+}
+
+// watchdogFor builds the watchdog device driver for mode automatic or required; nil
+// when the driver is unknown and the mode allows going without.
+func watchdogFor(w config.Watchdog, log *slog.Logger) (*watchdog.Watchdog, error) {
+	if w.Driver == "none" {
+		if w.Mode == watchdog.ModeRequired {
+			return nil, errors.New("watchdog.driver: Configuration requires a watchdog, but watchdog is not supported on this platform")
+		}
+		return nil, nil
+	}
+	return watchdog.New(watchdog.Config{Mode: w.Mode, Driver: w.Driver, Device: w.Device, SafetyMargin: w.SafetyMargin}, nil, log.With("component", "watchdog")), nil
 }
