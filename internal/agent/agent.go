@@ -454,15 +454,16 @@ func (a *Agent) feedFence(obs Observation, s ha.Settings) {
 	a.opts.Fence.Arm(ha.FenceDeadline(s, a.lastRefresh).Sub(a.now()))
 }
 
-// settleWatchdog closes the watchdog once this node cannot take writes (PostgreSQL
-// stopped or in recovery) or in maintenance mode. A primary that lost the lock keeps it
-// running until PostgreSQL is down: if the agent freezes meanwhile, the device fences.
+// settleWatchdog closes the watchdog in maintenance mode, once PostgreSQL is down, and
+// on a replica that does not hold the lock (a lock holder in recovery is promoting). A
+// primary that lost the lock keeps it running until PostgreSQL is down: if the agent
+// freezes meanwhile, the device fences.
 func (a *Agent) settleWatchdog(obs Observation, s ha.Settings) {
 	wd := a.opts.Watchdog
 	if wd == nil || !wd.Activated() {
 		return
 	}
-	if s.Pause || !obs.Running || (obs.Ready && obs.InRecovery) {
+	if s.Pause || !obs.Running || (obs.Ready && obs.InRecovery && a.lastRefresh.IsZero()) {
 		wd.Disable()
 	}
 }

@@ -186,6 +186,9 @@ func TestWatchdogDevice(t *testing.T) {
 	if opened.at.IsZero() || opened.at.Before(closed.at) {
 		t.Fatalf("%s activated its watchdog at %v, before %s closed its own at %v", r.name, opened.at, p.name, closed.at)
 	}
+	if k, v := fifos[r].count("timeout=", began), fifos[r].count("V", began); k != 1 || v != 0 {
+		t.Errorf("%s activated its watchdog %d times and closed it %d times while promoting, want once and never", r.name, k, v)
+	}
 	if k := fifos[p].count("1", closed.at.Add(time.Millisecond)); k != 0 {
 		t.Errorf("%s fed its watchdog %d times after closing it", p.name, k)
 	}
@@ -293,6 +296,10 @@ func TestWatchdogUnavailable(t *testing.T) {
 	t.Logf("measured: without an eligible node the cluster had no primary for %.1fs, until pg-3 returned", time.Since(killed).Seconds())
 	if err := c.exec(pg3, "INSERT INTO e2e_rows (id) VALUES (1)"); err != nil {
 		t.Fatal(err)
+	}
+	time.Sleep(3 * time.Second)
+	if k := strings.Count(readLog(pg3), "Could not activate Linux watchdog device at "); k != 2 {
+		t.Errorf("pg-3 logged %d activation warnings over two leaderships, want 2", k)
 	}
 }
 
