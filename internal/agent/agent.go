@@ -47,8 +47,8 @@ type Options struct {
 	// Fence, when set, is armed while this node is a primary holding the lease and
 	// stops PostgreSQL if the loop stops refreshing it (a frozen or dead agent).
 	Fence Fence
-	// Watchdog, when set (mode automatic or required), is activated by the primary,
-	// fed after every lease refresh and closed when this node stops being primary.
+	// Watchdog (unless its mode is off) is activated by the primary, fed after every
+	// lease refresh and closed when this node stops being primary.
 	Watchdog *watchdog.Watchdog
 }
 
@@ -167,7 +167,7 @@ func (a *Agent) settings() ha.Settings {
 		NoFailover: cluster.TagsNoFailover(a.opts.Tags), FailoverPriority: cluster.TagsFailoverPriority(a.opts.Tags),
 		CanBootstrap: a.opts.CanBootstrap, UseSlots: d.UseSlots, Pause: d.Pause,
 		SynchronousMode: d.SynchronousMode, SynchronousModeStrict: d.SynchronousModeStrict,
-		SynchronousNodeCount: d.SynchronousNodeCount, Watchdog: a.opts.Watchdog != nil,
+		SynchronousNodeCount: d.SynchronousNodeCount, Watchdog: a.opts.Watchdog != nil && a.opts.Watchdog.Enabled(),
 	}
 	if d.MaximumLagOnFailover > 0 {
 		s.MaximumLagOnFailover = uint64(d.MaximumLagOnFailover)

@@ -102,6 +102,7 @@ func runAgent(parent context.Context, path string, stderr io.Writer) error {
 			}
 		}
 		node.SetLocal(fresh.PostgreSQL.Parameters, fresh.PostgreSQL.PgHBA)
+		opts.Watchdog.SetConfig(watchdogConfig(fresh.Watchdog))
 		return node.ReloadConfig(ctx)
 	}
 	if cfg.Watchdog.Mode != "off" {
@@ -116,9 +117,9 @@ func runAgent(parent context.Context, path string, stderr io.Writer) error {
 		defer fp.Close()
 		opts.Fence = fp
 		log.Info("fencing process started: it stops PostgreSQL if this agent stops refreshing the leader lease (set watchdog.mode: off to disable)", "pid", fp.Pid())
-		if opts.Watchdog, err = watchdogFor(cfg.Watchdog, log); err != nil {
-			return &ExitError{Code: 1, Err: err}
-		}
+	}
+	if opts.Watchdog, err = watchdogFor(cfg.Watchdog, log); err != nil {
+		return &ExitError{Code: 1, Err: err}
 	}
 	a = agent.New(opts, store, node, peers, log)
 	go reloadOnSIGHUP(ctx, a, log)
@@ -267,14 +268,15 @@ func ctlTLS(cfg *config.Config) (*tls.Config, error) {
 	return out, nil
 }
 
-// watchdogFor builds the watchdog device driver for mode automatic or required; nil
-// when the driver is unknown and the mode allows going without.
+// watchdogFor builds the watchdog (inert while the mode is off, so a reload can turn it
+// on). Like Patroni, a required watchdog without a driver stops the start.
 func watchdogFor(w config.Watchdog, log *slog.Logger) (*watchdog.Watchdog, error) {
-	if w.Driver == "none" {
-		if w.Mode == watchdog.ModeRequired {
-			return nil, errors.New("watchdog.driver: Configuration requires a watchdog, but watchdog is not supported on this platform")
-		}
-		return nil, nil
+	if w.Driver == watchdog.DriverNone && w.Mode == watchdog.ModeRequired {
+		return nil, errors.New("watchdog.driver: Configuration requires a watchdog, but watchdog is not supported on this platform")
 	}
-	return watchdog.New(watchdog.Config{Mode: w.Mode, Driver: w.Driver, Device: w.Device, SafetyMargin: w.SafetyMargin}, nil, log.With("component", "watchdog")), nil
+	return watchdog.New(watchdogConfig(w), nil, log.With("component", "watchdog")), nil
+}
+
+func watchdogConfig(w config.Watchdog) watchdog.Config {
+	return watchdog.Config{Mode: w.Mode, Driver: w.Driver, Device: w.Device, SafetyMargin: w.SafetyMargin}
 }

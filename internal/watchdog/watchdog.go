@@ -77,12 +77,58 @@ func New(cfg Config, newDevice func(Config) Device, log *slog.Logger) *Watchdog 
 	return &Watchdog{cfg: cfg, newDev: newDevice, log: log}
 }
 
+// DriverNone is an unknown driver: no device, as Patroni's NullWatchdog.
+const DriverNone = "none"
+
 // DeviceFor builds the device cfg names.
 func DeviceFor(cfg Config) Device {
-	if cfg.Driver == DriverTesting {
+	switch cfg.Driver {
+	case DriverTesting:
 		return NewTesting(cfg.Device)
+	case DriverNone:
+		return null{}
 	}
 	return NewLinux(cfg.Device)
+}
+
+// null is the device of an unknown driver: it never opens.
+type null struct{}
+
+var errNoDriver = errors.New("no watchdog driver")
+
+func (null) Open() error           { return errNoDriver }
+func (null) Close() error          { return nil }
+func (null) Keepalive() error      { return errNoDriver }
+func (null) Info() (Info, error)   { return Info{}, errNoDriver }
+func (null) SetTimeout(int) error  { return errNoDriver }
+func (null) Timeout() (int, error) { return 0, errNoDriver }
+func (null) Describe() string      { return "NullWatchdog" }
+func (null) Usable() bool          { return false }
+
+// Enabled: the mode is automatic or required.
+func (w *Watchdog) Enabled() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.cfg.Mode != ModeOff
+}
+
+// SetConfig applies a reloaded watchdog section. Another mode, driver or device closes
+// a running device and clears the activation (and an earlier failure), so the primary's
+// next cycle activates the new one; a new safety_margin is applied at the next keepalive.
+func (w *Watchdog) SetConfig(cfg Config) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	old := w.cfg
+	w.cfg = cfg
+	if cfg.Mode == old.Mode && cfg.Driver == old.Driver && cfg.Device == old.Device {
+		return
+	}
+	w.failed, w.active = false, false
+	if w.dev != nil {
+		w.closeDev(w.dev)
+		w.log.Info(fmt.Sprintf("watchdog configuration changed (mode %s, device %s): the running device was closed", cfg.Mode, cfg.Device))
+		w.dev = nil
+	}
 }
 
 func (w *Watchdog) required() bool { return w.cfg.Mode == ModeRequired }

@@ -202,3 +202,33 @@ func TestFIFODevices(t *testing.T) {
 		t.Fatalf("log:\n%s", log.String())
 	}
 }
+
+func TestReload(t *testing.T) {
+	f := &fake{options: full}
+	w, _ := newFor(ModeRequired, f)
+	if err := w.Activate(ttl, loop); err != nil {
+		t.Fatal(err)
+	}
+	w.SetConfig(Config{Mode: ModeRequired, SafetyMargin: 10 * time.Second})
+	w.Keepalive(ttl, loop)
+	if f.timeout != 20 || !w.Running() {
+		t.Fatalf("new safety_margin: timeout %d running %v, want 20 and still running", f.timeout, w.Running())
+	}
+	w.SetConfig(Config{Mode: ModeRequired, Device: "/dev/watchdog1", SafetyMargin: 10 * time.Second})
+	if w.Running() || w.Activated() || f.isOpen {
+		t.Fatal("another device: the running one must be closed and the activation cleared")
+	}
+	broken := &fake{openErr: syscall.ENOENT}
+	w, _ = newFor(ModeRequired, broken)
+	if err := w.Activate(ttl, loop); err == nil || w.Healthy(ttl, loop) {
+		t.Fatal("failed activation must leave the required watchdog unhealthy")
+	}
+	w.SetConfig(Config{Mode: ModeAutomatic})
+	if !w.Healthy(ttl, loop) || !w.Enabled() {
+		t.Fatal("automatic mode after reload: healthy and enabled")
+	}
+	w.SetConfig(Config{Mode: ModeOff})
+	if w.Enabled() {
+		t.Fatal("mode off after reload: still enabled")
+	}
+}
