@@ -66,7 +66,8 @@ type Watchdog struct {
 	dev     Device // open and counting; nil otherwise
 	active  bool   // activated for this leadership, whether or not a device runs
 	failed  bool   // a required activation failed: unusable until restart
-	timeout int    // the timeout set on dev
+	timeout int    // the timeout in effect on dev
+	want    int    // the timeout asked for when it was last set
 }
 
 // New returns a watchdog for cfg; newDevice builds the device (nil: by cfg.Driver).
@@ -210,7 +211,7 @@ func (w *Watchdog) Activate(ttl, loopWait time.Duration) error {
 		}
 	}
 	if dev != nil {
-		w.dev, w.timeout = dev, actual
+		w.dev, w.timeout, w.want = dev, actual, want
 		w.log.Info(fmt.Sprintf("%s activated with %d second timeout, timing slack %d seconds", dev.Describe(), actual, want-loop))
 	}
 	return nil
@@ -274,10 +275,11 @@ func (w *Watchdog) Keepalive(ttl, loopWait time.Duration) {
 		return
 	}
 	want := Timeout(ttl, w.cfg.SafetyMargin)
-	if want == w.timeout {
+	if want == w.want {
 		return
 	}
 	actual, err := setTimeout(w.dev, want)
+	w.want = want
 	if err != nil {
 		w.log.Error(fmt.Sprintf("Error while sending keepalive: %v", err))
 		return

@@ -123,6 +123,11 @@ func TestActivationFailures(t *testing.T) {
 			if !strings.Contains(log.String(), c.log) || w.Running() != c.running {
 				t.Fatalf("automatic: running %v, log:\n%s", w.Running(), log)
 			}
+			w.Keepalive(c.ttl, loop)
+			w.Keepalive(c.ttl, loop)
+			if strings.Contains(log.String(), "updated with") {
+				t.Fatalf("keepalives with an unchanged ttl changed the timeout:\n%s", log)
+			}
 			w.Disable()
 			c.dev.calls = nil
 			w, log = newFor(ModeRequired, c.dev)
