@@ -21,6 +21,7 @@ import (
 	"github.com/warden-ha/warden/internal/config"
 	"github.com/warden-ha/warden/internal/dcs"
 	"github.com/warden-ha/warden/internal/ha"
+	"github.com/warden-ha/warden/internal/watchdog"
 )
 
 // Options are the values the agent needs from the configuration.
@@ -46,6 +47,9 @@ type Options struct {
 	// Fence, when set, is armed while this node is a primary holding the lease and
 	// stops PostgreSQL if the loop stops refreshing it (a frozen or dead agent).
 	Fence Fence
+	// Watchdog (unless its mode is off) is activated by the primary, fed after every
+	// lease refresh and closed when this node stops being primary.
+	Watchdog *watchdog.Watchdog
 }
 
 // Fence is the fencing process as the agent drives it.
@@ -163,7 +167,7 @@ func (a *Agent) settings() ha.Settings {
 		NoFailover: cluster.TagsNoFailover(a.opts.Tags), FailoverPriority: cluster.TagsFailoverPriority(a.opts.Tags),
 		CanBootstrap: a.opts.CanBootstrap, UseSlots: d.UseSlots, Pause: d.Pause,
 		SynchronousMode: d.SynchronousMode, SynchronousModeStrict: d.SynchronousModeStrict,
-		SynchronousNodeCount: d.SynchronousNodeCount,
+		SynchronousNodeCount: d.SynchronousNodeCount, Watchdog: a.opts.Watchdog != nil && a.opts.Watchdog.Enabled(),
 	}
 	if d.MaximumLagOnFailover > 0 {
 		s.MaximumLagOnFailover = uint64(d.MaximumLagOnFailover)
@@ -187,6 +191,9 @@ func (a *Agent) cycle(ctx context.Context) time.Duration {
 		LastRefresh: a.lastRefresh, LockLost: a.lockLost, StartFailed: a.startFailed,
 		Busy: a.currentBusy(), SyncGUCSetAt: a.syncGUCSetAt,
 	}
+	if wd := a.opts.Watchdog; wd != nil {
+		in.WatchdogActive, in.WatchdogUnusable = wd.Activated(), !wd.Healthy(s.TTL, s.LoopWait)
+	}
 	a.lastWAL = obs.WAL
 	a.dueRestart()
 	if a.pending != nil {
@@ -204,6 +211,7 @@ func (a *Agent) cycle(ctx context.Context) time.Duration {
 	a.applyConfig(ctx, cl, obs)
 	a.publish(ctx, cl, obs, s)
 	a.feedFence(obs, s)
+	a.settleWatchdog(obs, s)
 	if out.RetryIn > 0 {
 		return out.RetryIn
 	}
@@ -288,7 +296,8 @@ func (a *Agent) fetchPeers(ctx context.Context, cl *cluster.Cluster, s ha.Settin
 			st, err := a.peers.Status(ctx, m.APIURL)
 			if err == nil && st.HasWAL {
 				p = ha.Peer{Name: m.Name, Reachable: true, InRecovery: st.InRecovery, WAL: st.WAL,
-					Timeline: st.Timeline, NoFailover: st.NoFailover, FailoverPriority: st.FailoverPriority}
+					Timeline: st.Timeline, NoFailover: st.NoFailover, FailoverPriority: st.FailoverPriority,
+					WatchdogFailed: st.WatchdogFailed}
 			}
 			mu.Lock()
 			peers = append(peers, p)
@@ -419,6 +428,13 @@ func (a *Agent) shutdown() {
 		a.log.Error("PostgreSQL shutdown failed, leader key not removed.")
 	}
 	obs = a.node.Observe(ctx, members(cl))
+	if wd := a.opts.Watchdog; wd != nil && wd.Running() {
+		if obs.Running && !s.Pause {
+			a.log.Error("PostgreSQL is still running: leaving the watchdog running")
+		} else {
+			wd.Disable()
+		}
+	}
 	a.touchMember(ctx, obs, s)
 }
 
@@ -436,4 +452,18 @@ func (a *Agent) feedFence(obs Observation, s ha.Settings) {
 		return
 	}
 	a.opts.Fence.Arm(ha.FenceDeadline(s, a.lastRefresh).Sub(a.now()))
+}
+
+// settleWatchdog closes the watchdog in maintenance mode, once PostgreSQL is down, and
+// on a replica that does not hold the lock (a lock holder in recovery is promoting). A
+// primary that lost the lock keeps it running until PostgreSQL is down: if the agent
+// freezes meanwhile, the device fences.
+func (a *Agent) settleWatchdog(obs Observation, s ha.Settings) {
+	wd := a.opts.Watchdog
+	if wd == nil || !wd.Activated() {
+		return
+	}
+	if s.Pause || !obs.Running || (obs.Ready && obs.InRecovery && a.lastRefresh.IsZero()) {
+		wd.Disable()
+	}
 }

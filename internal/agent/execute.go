@@ -163,6 +163,11 @@ func (a *Agent) step(ctx context.Context, act ha.Action, cl *cluster.Cluster, s 
 		return nil
 	case ha.KindRestart:
 		return a.startWorker(ctx, act, a.node.Restart)
+	case ha.KindActivateWatchdog:
+		if a.opts.Watchdog == nil {
+			return nil
+		}
+		return a.opts.Watchdog.Activate(s.TTL, s.LoopWait)
 	case ha.KindReinitialize:
 		from, _ := cl.Member(act.Member)
 		return a.startWorker(ctx, act, func(ctx context.Context) error {
@@ -214,6 +219,7 @@ func (a *Agent) takeLeader(ctx context.Context, s ha.Settings) error {
 		return errors.New("another member holds the leader key")
 	}
 	a.lastRefresh, a.lockLost = sent, false
+	a.feedWatchdog(s)
 	return nil
 }
 
@@ -230,7 +236,16 @@ func (a *Agent) refreshLeader(ctx context.Context, s ha.Settings) error {
 		return err
 	}
 	a.lastRefresh, a.lockLost = sent, false
+	a.feedWatchdog(s)
 	return nil
+}
+
+// feedWatchdog restarts the watchdog's countdown right after a successful lease
+// refresh, as Patroni does, so the device fires ttl - safety_margin after it.
+func (a *Agent) feedWatchdog(s ha.Settings) {
+	if a.opts.Watchdog != nil {
+		a.opts.Watchdog.Keepalive(s.TTL, s.LoopWait)
+	}
 }
 
 // bootstrap initialises a new cluster: initdb and roles in the node, then the keys that
@@ -270,6 +285,9 @@ func (a *Agent) demote(ctx context.Context, s ha.Settings) error {
 	}
 	if err := a.node.Stop(ctx, ha.StopFast); err != nil {
 		return err
+	}
+	if a.opts.Watchdog != nil {
+		a.opts.Watchdog.Disable()
 	}
 	dctx, cancel := context.WithTimeout(ctx, s.RetryTimeout)
 	defer cancel()

@@ -75,6 +75,7 @@ func (a *Agent) buildStatus(cl *cluster.Cluster, obs Observation, s ha.Settings)
 		NextLoop: a.now().Add(s.LoopWait), Pause: s.Pause, ScheduledRestart: a.scheduledRestartJSON(),
 	}
 	st.PendingRestart, st.PendingRestartReason = obs.PendingRestart, obs.PendingRestartReason
+	st.WatchdogFailed = a.opts.Watchdog != nil && !a.opts.Watchdog.Healthy(s.TTL, s.LoopWait)
 	if obs.Ready && !obs.InRecovery {
 		st.XLogLocation = obs.WAL
 	} else if obs.Ready {

@@ -26,6 +26,7 @@ import (
 	"github.com/warden-ha/warden/internal/dcs/etcd3"
 	"github.com/warden-ha/warden/internal/fence"
 	"github.com/warden-ha/warden/internal/keypair"
+	"github.com/warden-ha/warden/internal/watchdog"
 )
 
 func runAgent(parent context.Context, path string, stderr io.Writer) error {
@@ -104,6 +105,7 @@ func runAgent(parent context.Context, path string, stderr io.Writer) error {
 			}
 		}
 		node.SetLocal(pgnode.Local{Parameters: fresh.PostgreSQL.Parameters, PgHBA: fresh.PostgreSQL.PgHBA, PgIdent: fresh.PostgreSQL.PgIdent})
+		opts.Watchdog.SetConfig(watchdogConfig(fresh.Watchdog))
 		return node.ReloadConfig(ctx)
 	}
 	if cfg.Watchdog.Mode != "off" {
@@ -118,6 +120,9 @@ func runAgent(parent context.Context, path string, stderr io.Writer) error {
 		defer fp.Close()
 		opts.Fence = fp
 		log.Info("fencing process started: it stops PostgreSQL if this agent stops refreshing the leader lease (set watchdog.mode: off to disable)", "pid", fp.Pid())
+	}
+	if opts.Watchdog, err = watchdogFor(cfg.Watchdog, log); err != nil {
+		return &ExitError{Code: 1, Err: err}
 	}
 	a = agent.New(opts, store, node, peers, log)
 	go reloadOnSIGHUP(ctx, a, log)
@@ -264,4 +269,17 @@ func ctlTLS(cfg *config.Config) (*tls.Config, error) {
 		out.Certificates = []tls.Certificate{cert}
 	}
 	return out, nil
+}
+
+// watchdogFor builds the watchdog (inert while the mode is off, so a reload can turn it
+// on). Like Patroni, a required watchdog without a driver stops the start.
+func watchdogFor(w config.Watchdog, log *slog.Logger) (*watchdog.Watchdog, error) {
+	if w.Driver == watchdog.DriverNone && w.Mode == watchdog.ModeRequired {
+		return nil, errors.New("watchdog.driver: Configuration requires a watchdog, but watchdog is not supported on this platform")
+	}
+	return watchdog.New(watchdogConfig(w), nil, log.With("component", "watchdog")), nil
+}
+
+func watchdogConfig(w config.Watchdog) watchdog.Config {
+	return watchdog.Config{Mode: w.Mode, Driver: w.Driver, Device: w.Device, SafetyMargin: w.SafetyMargin}
 }

@@ -170,7 +170,11 @@ type PostgreSQL struct {
 
 // Watchdog is the watchdog section.
 type Watchdog struct {
-	Mode   string // off, automatic (default), required
+	Mode string // off, automatic (default), required
+	// Driver is default (the Linux device), testing (Patroni's test harness: timeout
+	// ioctls become writes, for a FIFO standing in for the device) or none (an unknown
+	// driver: no device, as in Patroni).
+	Driver string
 	Device string // default /dev/watchdog
 	// SafetyMargin is subtracted from ttl for the watchdog timeout;
 	// negative means ttl/2 (Patroni's -1).

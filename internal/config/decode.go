@@ -139,7 +139,7 @@ func decodeCtl(s *section, r RestAPI) Ctl {
 }
 
 func decodeWatchdog(s *section) Watchdog {
-	w := Watchdog{Mode: "automatic", Device: "/dev/watchdog", SafetyMargin: 5 * time.Second}
+	w := Watchdog{Mode: "automatic", Driver: "default", Device: "/dev/watchdog", SafetyMargin: 5 * time.Second}
 	if v := s.get("mode"); v != nil {
 		mode := strings.ToLower(toString(v))
 		if b, ok := v.(bool); ok && !b {
@@ -164,7 +164,14 @@ func decodeWatchdog(s *section) Watchdog {
 	if w.SafetyMargin < -time.Second {
 		s.d.fail(s.key("safety_margin"), "must be -1 (ttl/2) or at least 0, got %d", int64(w.SafetyMargin/time.Second))
 	}
-	s.unsupported("Warden drives the Linux watchdog device directly", "driver")
+	switch drv := strings.ToLower(s.str("driver")); drv {
+	case "", "default":
+	case "testing":
+		w.Driver = "testing"
+	default:
+		s.d.warn(s.key("driver"), "unknown watchdog driver %q (default, testing): no watchdog device is used", drv)
+		w.Driver = "none"
+	}
 	s.done(nil)
 	return w
 }

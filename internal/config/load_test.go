@@ -103,6 +103,7 @@ func TestLoadWarnings(t *testing.T) {
 		{"initdb forbidden option", baseConfig + "bootstrap:\n  initdb:\n  - pgdata\n", "bootstrap.initdb[0]", "set by Warden itself"},
 		{"unknown callback", baseConfig + "  callbacks:\n    on_promote: /bin/true\n", "postgresql.callbacks.on_promote", "unknown key"},
 		{"watchdog mode", baseConfig + "watchdog:\n  mode: sometimes\n", "watchdog.mode", "using off"},
+		{"watchdog driver", baseConfig + "watchdog:\n  driver: ipmi\n", "watchdog.driver", "no watchdog device is used"},
 		{"duplicate key", baseConfig + "scope: again\n", "scope", "duplicate key"},
 		{"legacy superuser layout", strings.Replace(baseConfig, "  data_dir:", "  superuser:\n    username: admin\n  data_dir:", 1), "postgresql.superuser", "old layout"},
 		{"dynamic key at bootstrap level", baseConfig + "bootstrap:\n  ttl: 20\n", "bootstrap.ttl", "belongs under bootstrap.dcs"},
@@ -135,7 +136,7 @@ func TestLoadValues(t *testing.T) {
     command: wal-g backup-fetch
 namespace: db
 log: {level: warn, type: json}
-watchdog: {mode: false, safety_margin: -1}
+watchdog: {mode: false, safety_margin: -1, driver: testing}
 bootstrap:
   initdb: {encoding: UTF8, locale: C}
   post_init: /bin/true
@@ -156,7 +157,7 @@ bootstrap:
 	if cfg.Namespace != "/db/" || cfg.Log.Level != "WARNING" || cfg.Log.Format != "json" {
 		t.Errorf("namespace/log = %q %+v", cfg.Namespace, cfg.Log)
 	}
-	if cfg.Watchdog.Mode != "off" || cfg.Watchdog.SafetyMargin != -time.Second || cfg.Watchdog.Device != "/dev/watchdog" {
+	if cfg.Watchdog.Mode != "off" || cfg.Watchdog.SafetyMargin != -time.Second || cfg.Watchdog.Device != "/dev/watchdog" || cfg.Watchdog.Driver != "testing" {
 		t.Errorf("watchdog = %+v", cfg.Watchdog)
 	}
 	if !slices.Equal(cfg.Bootstrap.InitDB, []string{"--encoding=UTF8", "--locale=C"}) || cfg.Bootstrap.PostBootstrap != "/bin/true" {

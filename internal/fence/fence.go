@@ -3,7 +3,9 @@
 // leader lease. If the deadline passes — the agent froze (SIGSTOP, a stuck disk, a
 // runaway GC) or died — the fence stops PostgreSQL in immediate mode, before the lease
 // can expire and another node be promoted. Freezing the agent does not freeze the
-// fence, so a primary whose agent stopped deciding cannot keep accepting writes.
+// fence, so a primary whose agent stopped deciding cannot keep accepting writes. A
+// watchdog device (internal/watchdog), where one exists, is fed by the same refresh and
+// resets the whole machine; the fence is what remains on machines without one.
 //
 // Protocol on the fence's stdin, one command per line: "arm <milliseconds>" sets the
 // deadline that many milliseconds after the line is read (the monotonic clock of the

@@ -36,6 +36,10 @@ const (
 	// KindWriteSync writes the /sync key: this leader and Standbys.
 	KindWriteSync  Kind = "write-sync"
 	KindDeleteSync Kind = "delete-sync"
+	// KindActivateWatchdog opens and configures the watchdog device; it fails only when
+	// the watchdog is required and cannot be configured safely, and so stops a plan
+	// before Promote.
+	KindActivateWatchdog Kind = "activate-watchdog"
 )
 
 // StopMode is how PostgreSQL is stopped.

@@ -185,6 +185,9 @@ func uninitialized(in Input, iHold bool) Output {
 		return Output{Plan: Plan{{Kind: KindClone, Member: c.LeaderName()}}, Reason: fmt.Sprintf("trying to bootstrap from leader '%s'", c.LeaderName())}
 	}
 	if c.Initialize == nil && in.Settings.CanBootstrap && !in.Settings.NoFailover {
+		if in.WatchdogUnusable {
+			return Output{Reason: "not bootstrapping a new cluster: " + watchdogNotUsable}
+		}
 		return Output{
 			Plan:       Plan{{Kind: KindTakeInitialize}, {Kind: KindBootstrap}},
 			Reason:     "trying to bootstrap a new cluster",
@@ -203,6 +206,9 @@ func recoverPostgres(in Input, iHold bool) Output {
 		return Output{Reason: "postgres is not running"}
 	}
 	if iHold {
+		if in.WatchdogUnusable {
+			return Output{Plan: Plan{{Kind: KindReleaseLeader}}, Reason: "Not promoting self because watchdog could not be activated"}
+		}
 		if in.StartFailed {
 			return Output{Plan: Plan{{Kind: KindReleaseLeader}}, Reason: "removed leader key after trying and failing to start postgres"}
 		}
@@ -231,6 +237,9 @@ func leader(in Input) Output {
 			Reason: "demoted self because failed to update leader lock in DCS",
 		}
 	}
+	if in.WatchdogUnusable && !s.Pause {
+		return watchdogRefusal(in)
+	}
 	if !in.PG.Ready {
 		return Output{Plan: Plan{{Kind: KindRefreshLeader}}, Reason: "updated leader lock while PostgreSQL is starting up"}
 	}
@@ -242,6 +251,7 @@ func leader(in Input) Output {
 	}
 	if in.PG.InRecovery {
 		p := append(Plan{{Kind: KindRefreshLeader}}, promotionSyncSteps(in)...)
+		p = append(p, watchdogStep(in)...)
 		return Output{
 			Plan:       append(p, Action{Kind: KindPromote}),
 			Reason:     "promoted self to leader because I had the session lock",
@@ -255,7 +265,8 @@ func leader(in Input) Output {
 }
 
 func steadyLeader(in Input) Output {
-	p := append(Plan{{Kind: KindRefreshLeader}}, syncPlan(in)...)
+	p := append(Plan{{Kind: KindRefreshLeader}}, watchdogStep(in)...)
+	p = append(p, syncPlan(in)...)
 	if in.Settings.UseSlots {
 		p = append(p, Action{Kind: KindEnsureSlots, Slots: memberSlots(in)})
 	}
@@ -324,4 +335,29 @@ func failoverPossible(in Input) bool {
 // before the lease can expire.
 func FenceDeadline(s Settings, lastRefresh time.Time) time.Time {
 	return lastRefresh.Add(s.TTL - s.RetryTimeout/2)
+}
+
+// watchdogNotUsable is Patroni's log line for a required watchdog that cannot be used.
+const watchdogNotUsable = "Watchdog device is not usable"
+
+// watchdogStep activates the watchdog before the primary takes writes under the lock;
+// it is not used in maintenance mode.
+func watchdogStep(in Input) Plan {
+	if in.Settings.Watchdog && !in.WatchdogActive && !in.Settings.Pause {
+		return Plan{{Kind: KindActivateWatchdog}}
+	}
+	return nil
+}
+
+// watchdogRefusal: the lock holder's watchdog is required but unusable, so it may not
+// be primary: a running primary stops at once and hands the lock back, a node not yet
+// promoted only hands it back (Patroni's enforce_primary_role).
+func watchdogRefusal(in Input) Output {
+	if in.PG.Running && !in.PG.InRecovery {
+		return Output{
+			Plan:   Plan{{Kind: KindStop, Mode: StopImmediate}, {Kind: KindReleaseLeader}, {Kind: KindFollow}},
+			Reason: "Demoting self because watchdog could not be activated",
+		}
+	}
+	return Output{Plan: Plan{{Kind: KindReleaseLeader}}, Reason: "Not promoting self because watchdog could not be activated"}
 }

@@ -83,7 +83,7 @@ func healthyCandidate(in Input, f *cluster.Failover) (string, bool) {
 		if syncNames != nil && !slices.Contains(syncNames, p.Name) {
 			continue
 		}
-		if !p.Reachable || !p.InRecovery || p.NoFailover {
+		if !p.Reachable || !p.InRecovery || p.NoFailover || p.WatchdogFailed {
 			continue
 		}
 		if in.PG.WAL > p.WAL && in.PG.WAL-p.WAL > in.Settings.MaximumLagOnFailover {
@@ -110,7 +110,7 @@ func raceUnderFailover(in Input) (ok bool, why string, decided bool) {
 	}
 	if f.Candidate != "" {
 		for _, p := range in.Peers {
-			if p.Name == f.Candidate && p.Reachable && p.InRecovery && !p.NoFailover {
+			if p.Name == f.Candidate && p.Reachable && p.InRecovery && !p.NoFailover && !p.WatchdogFailed {
 				return false, fmt.Sprintf("%s to %s is in progress", failoverWord(f), f.Candidate), true
 			}
 		}

@@ -44,6 +44,9 @@ type Settings struct {
 	SynchronousMode       bool
 	SynchronousModeStrict bool
 	SynchronousNodeCount  int
+	// Watchdog: a watchdog is configured (mode automatic or required); the primary
+	// activates it before it promotes or keeps the lock.
+	Watchdog bool
 }
 
 // Postgres is the local PostgreSQL as observed this cycle.
@@ -94,6 +97,8 @@ type Peer struct {
 	Timeline         int
 	NoFailover       bool
 	FailoverPriority int
+	// WatchdogFailed: its watchdog is required but unusable; it may not take over.
+	WatchdogFailed bool
 }
 
 // Busy describes the long action running in the background worker.
@@ -127,6 +132,13 @@ type Input struct {
 	// SyncGUCSetAt is the primary's WAL position when synchronous_standby_names was last
 	// changed: a standby counts as synchronous only once it has flushed past it.
 	SyncGUCSetAt uint64
+	// WatchdogActive: the watchdog was activated for this leadership (automatic mode
+	// counts it activated even when no device could be used).
+	WatchdogActive bool
+	// WatchdogUnusable: the watchdog is required but unusable (no writable device, a
+	// ttl too short for safety_margin and loop_wait, or a failed activation): this node
+	// must not be primary.
+	WatchdogUnusable bool
 }
 
 // RequestKind names an operator request.

@@ -16,16 +16,23 @@ func race(in Input) Output {
 			return Output{Reason: fmt.Sprintf("no action. I am (%s)", s.Name)}
 		}
 	}
+	if primary && in.WatchdogUnusable && !s.Pause {
+		return Output{
+			Plan:   Plan{{Kind: KindStop, Mode: StopImmediate}, {Kind: KindFollow}},
+			Reason: "Demoting self because watchdog could not be activated",
+		}
+	}
 	ok, why := healthiest(in)
 	if ok {
 		if primary {
-			p := Plan{{Kind: KindTakeLeader}}
+			p := append(Plan{{Kind: KindTakeLeader}}, watchdogStep(in)...)
 			if s.UseSlots {
 				p = append(p, Action{Kind: KindEnsureSlots, Slots: memberSlots(in)})
 			}
 			return Output{Plan: p, Reason: "acquired session lock as a leader", FailReason: "demoted self after trying and failing to obtain lock"}
 		}
 		p := append(Plan{{Kind: KindTakeLeader}}, promotionSyncSteps(in)...)
+		p = append(p, watchdogStep(in)...)
 		return Output{
 			Plan:       append(p, Action{Kind: KindPromote}),
 			Reason:     "promoted self to leader by acquiring session lock",
@@ -61,6 +68,9 @@ func healthiest(in Input) (bool, string) {
 	if s.NoFailover {
 		return false, "nofailover"
 	}
+	if in.WatchdogUnusable {
+		return false, watchdogNotUsable
+	}
 	allowed, syncNames := syncGuard(in)
 	if !allowed {
 		return false, "synchronous mode is on and I am not a synchronous standby"
@@ -81,7 +91,7 @@ func healthiest(in Input) (bool, string) {
 		formerLeader = c.Failover.Leader
 	}
 	for _, p := range in.Peers {
-		if p.Name == s.Name || !p.Reachable || p.NoFailover || p.Name == formerLeader {
+		if p.Name == s.Name || !p.Reachable || p.NoFailover || p.WatchdogFailed || p.Name == formerLeader {
 			continue
 		}
 		if syncNames != nil && !slices.Contains(syncNames, p.Name) {
