@@ -162,6 +162,7 @@ func (a *Agent) settings() ha.Settings {
 		PrimaryStartTimeout: d.PrimaryStartTimeout, CheckTimeline: d.CheckTimeline,
 		NoFailover: cluster.TagsNoFailover(a.opts.Tags), FailoverPriority: cluster.TagsFailoverPriority(a.opts.Tags),
 		CanBootstrap: a.opts.CanBootstrap, UseSlots: d.UseSlots, Pause: d.Pause,
+		ReplicateFrom: ha.ReplicateFrom(a.opts.Tags), NoStream: cluster.Truthy(a.opts.Tags["nostream"]),
 		SynchronousMode: d.SynchronousMode, SynchronousModeStrict: d.SynchronousModeStrict,
 		SynchronousNodeCount: d.SynchronousNodeCount,
 	}
