@@ -114,7 +114,7 @@ func New(opts Options, store dcs.Store, node Node, peers PeerClient, log *slog.L
 		done: make(chan workerResult, 1), requests: make(chan pendingRequest), metrics: newDecisionMetrics(opts.Metrics)}
 	d := opts.Dynamic
 	a.dynamic.Store(&d)
-	a.status.Store(&api.Status{Name: opts.Name, Scope: opts.Scope, State: "stopped", Role: cluster.RoleUninitialized, Tags: opts.Tags, TTL: d.TTL})
+	a.status.Store(&api.Status{Name: opts.Name, Scope: opts.Scope, State: "stopped", Role: cluster.RoleUninitialized, Tags: cluster.PublishedTags(opts.Tags), TTL: d.TTL})
 	return a
 }
 
