@@ -242,3 +242,76 @@ func TestNostream(t *testing.T) {
 		t.Errorf("warden ctl list -t does not show the nostream tag:\n%s", list)
 	}
 }
+
+// addNode adds a fourth (fifth, ...) node to a cluster made by newCluster, before
+// writeConfigs; its cleanup is newCluster's.
+func (c *testCluster) addNode() *node {
+	n := &node{name: fmt.Sprintf("pg-%d", len(c.nodes)+1), pgPort: freePort(c.t), apiPort: freePort(c.t)}
+	n.dir = filepath.Join(c.dir, n.name)
+	must(c.t, os.Mkdir(n.dir, 0o700))
+	must(c.t, os.Chown(n.dir, int(c.owner.uid), int(c.owner.gid)))
+	n.config = filepath.Join(n.dir, "warden.yml")
+	n.logPath = filepath.Join(n.dir, "warden.log")
+	c.nodes = append(c.nodes, n)
+	return n
+}
+
+// TestReplicatefromSurvivesSwitchover: a switchover between two other members moves
+// the leader while pg-2 cascades from the replica pg-1; pg-1 follows the new leader and
+// pg-2 keeps streaming from pg-1 onto the new timeline.
+func TestReplicatefromSurvivesSwitchover(t *testing.T) {
+	c := newCluster(t, startEmbeddedEtcd(t), fast)
+	up, cascading, leader := c.nodes[0], c.nodes[1], c.nodes[2]
+	candidate := c.addNode()
+	c.pgExtra = func(n *node) string {
+		if n == cascading {
+			return "tags:\n  replicatefrom: " + up.name + "\n"
+		}
+		return ""
+	}
+	c.writeConfigs(fast)
+	c.start(leader)
+	if p := c.waitPrimary(60 * time.Second); p != leader {
+		t.Fatalf("primary is %s, want %s", p.name, leader.name)
+	}
+	for _, n := range []*node{up, candidate, cascading} {
+		c.start(n)
+		c.waitReplica(n, 90*time.Second)
+	}
+	c.eventually(cascading.name+" streaming from "+up.name, 30*time.Second, func() bool { return c.streamsFrom(cascading, up) })
+	must(t, c.exec(leader, "CREATE TABLE e2e_rows (id int PRIMARY KEY)"))
+	must(t, c.exec(leader, "INSERT INTO e2e_rows VALUES (1)"))
+
+	code, msg := c.api(leader, "POST", "/switchover", map[string]any{"leader": leader.name, "candidate": candidate.name})
+	if code != 200 {
+		t.Fatalf("switchover: %d %s", code, msg)
+	}
+	began := time.Now()
+	if p := c.waitPrimary(60 * time.Second); p != candidate {
+		t.Fatalf("primary is %s, want %s", p.name, candidate.name)
+	}
+	c.eventually(up.name+" streaming from the new leader", 60*time.Second, func() bool { return c.streamsFrom(up, candidate) })
+	c.eventually(cascading.name+" streaming from "+up.name+" on the new timeline", 60*time.Second, func() bool {
+		tl, err := c.queryInt(cascading, "SELECT received_tli FROM pg_stat_wal_receiver")
+		return err == nil && tl == 2 && c.streamsFrom(cascading, up)
+	})
+	t.Logf("%s cascades from %s on timeline 2 %s after the switchover", cascading.name, up.name, time.Since(began).Round(100*time.Millisecond))
+	b, _ := os.ReadFile(cascading.logPath)
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.Contains(l, "changing primary_conninfo") {
+			t.Logf("%s: %s", cascading.name, l)
+		}
+	}
+	must(t, c.exec(candidate, "INSERT INTO e2e_rows VALUES (2)"))
+	c.eventually("row 2 on "+cascading.name, 20*time.Second, func() bool {
+		v, err := c.queryInt(cascading, "SELECT count(*) FROM e2e_rows")
+		return err == nil && v == 2
+	})
+	if v, err := c.queryInt(candidate, "SELECT count(*) FROM pg_stat_replication WHERE application_name = '"+cascading.name+"'"); err != nil || v != 0 {
+		t.Errorf("the new leader has %d walsenders for %s (err %v), want 0", v, cascading.name, err)
+	}
+	topo := c.mustCtl("topology")
+	if !topologyUnder(topo, up.name, cascading.name) {
+		t.Errorf("warden ctl topology does not draw %s under %s:\n%s", cascading.name, up.name, topo)
+	}
+}
