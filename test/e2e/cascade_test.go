@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -240,6 +241,22 @@ func TestNostream(t *testing.T) {
 	}
 	if list := c.mustCtl("list", "-t"); !strings.Contains(list, "nostream: true") {
 		t.Errorf("warden ctl list -t does not show the nostream tag:\n%s", list)
+	}
+
+	// A new agent process finds the replica running without a WAL receiver: it knows
+	// it needs none, and still applies a configuration change.
+	pm := ns.postmasterPid()
+	must(t, syscall.Kill(ns.agentPid(), syscall.SIGKILL))
+	c.waitGone(ns, 0)
+	if !alive(pm) {
+		t.Fatalf("%s's postmaster died with its agent", ns.name)
+	}
+	c.start(ns)
+	c.eventually(ns.name+"'s new agent running", 30*time.Second, func() bool { return ns.health("/replica") == 200 })
+	c.mustCtl("edit-config", "-p", "work_mem=9MB", "--force")
+	c.eventually("work_mem=9MB on "+ns.name, 30*time.Second, func() bool { return c.show(ns, "work_mem") == "9MB" })
+	if v, err := c.queryInt(ns, "SELECT count(*) FROM pg_settings WHERE name = 'primary_conninfo' AND setting <> ''"); err != nil || v != 0 {
+		t.Errorf("%s has a primary_conninfo after the agent restart (%d, %v)", ns.name, v, err)
 	}
 }
 
