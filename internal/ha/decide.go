@@ -274,7 +274,7 @@ func follower(in Input, holder string) Output {
 		}
 	}
 	var p Plan
-	if s.UseSlots && in.PG.InRecovery {
+	if s.UseSlots && !s.Pause && in.PG.InRecovery {
 		p = Plan{{Kind: KindEnsureSlots, Slots: slotsFor(in, holder)}}
 	}
 	return Output{Plan: p, Reason: withWhy(fmt.Sprintf("no action. I am (%s), a secondary, and following a leader (%s)", s.Name, holder), u)}

@@ -450,6 +450,17 @@ func TestSynchronousReplication(t *testing.T) {
 			plan: `refresh-leader -> ensure-slots(pg_2)`,
 		},
 		{
+			// A nostream member has no walsender, so this row cannot happen unless it
+			// connects by hand; it is still never chosen, and keeps no slot.
+			name: "nostream members are never chosen",
+			in: Input{Settings: syncOn, Cluster: func() *cluster.Cluster {
+				c := withSync(snapshot("pg-1", "pg-1", "pg-2"), "pg-1")
+				c.Members[1].Tags = map[string]any{"nostream": true}
+				return c
+			}(), PG: primaryWith("", Replica{Name: "pg-2", State: "streaming", SyncState: "async", FlushLSN: 1000})},
+			plan: `refresh-leader -> ensure-slots()`,
+		},
+		{
 			name: "sync mode turned off: /sync deleted, parameter handed back",
 			in:   Input{Settings: settings(), Cluster: withSync(snapshot("pg-1", "pg-1", "pg-2"), "pg-1", "pg-2"), PG: primaryWith("pg-2")},
 			plan: `refresh-leader -> delete-sync -> set-sync-standbys(released) -> ensure-slots(pg_2)`,
