@@ -98,11 +98,7 @@ func (a *Agent) step(ctx context.Context, act ha.Action, cl *cluster.Cluster, s 
 			return nil
 		})
 	case ha.KindFollow:
-		leaderName := act.Leader
-		if leaderName == "" {
-			leaderName = act.Member
-		}
-		upstream, leader := followedMember(cl, act.Member), followedMember(cl, leaderName)
+		upstream, leader := followedMember(cl, act.Member), followedMember(cl, act.Leader)
 		return a.startWorker(ctx, act, func(ctx context.Context) error {
 			if err := a.node.Follow(ctx, upstream, leader); err != nil {
 				return err

@@ -51,8 +51,8 @@ type Action struct {
 	Kind Kind
 	// Member: the source for Follow/Clone ("" for Follow: no primary_conninfo).
 	Member string
-	// Leader (Follow): the leader key holder, whose timeline the data must follow; it
-	// differs from Member for a cascading replica.
+	// Leader (Follow): the leader key holder, whose timeline the data must follow ("":
+	// none, no check); it differs from Member for a cascading replica.
 	Leader string
 	// Mode for Stop.
 	Mode StopMode
