@@ -118,7 +118,7 @@ func New(opts Options, store dcs.Store, node Node, peers PeerClient, log *slog.L
 		done: make(chan workerResult, 1), requests: make(chan pendingRequest), metrics: newDecisionMetrics(opts.Metrics)}
 	d := opts.Dynamic
 	a.dynamic.Store(&d)
-	a.status.Store(&api.Status{Name: opts.Name, Scope: opts.Scope, State: "stopped", Role: cluster.RoleUninitialized, Tags: opts.Tags, TTL: d.TTL})
+	a.status.Store(&api.Status{Name: opts.Name, Scope: opts.Scope, State: "stopped", Role: cluster.RoleUninitialized, Tags: cluster.PublishedTags(opts.Tags), TTL: d.TTL})
 	return a
 }
 
@@ -166,6 +166,7 @@ func (a *Agent) settings() ha.Settings {
 		PrimaryStartTimeout: d.PrimaryStartTimeout, CheckTimeline: d.CheckTimeline,
 		NoFailover: cluster.TagsNoFailover(a.opts.Tags), FailoverPriority: cluster.TagsFailoverPriority(a.opts.Tags),
 		CanBootstrap: a.opts.CanBootstrap, UseSlots: d.UseSlots, Pause: d.Pause,
+		ReplicateFrom: ha.ReplicateFrom(a.opts.Tags), NoStream: cluster.Truthy(a.opts.Tags["nostream"]),
 		SynchronousMode: d.SynchronousMode, SynchronousModeStrict: d.SynchronousModeStrict,
 		SynchronousNodeCount: d.SynchronousNodeCount, Watchdog: a.opts.Watchdog != nil && a.opts.Watchdog.Enabled(),
 	}

@@ -53,7 +53,7 @@ func (f *fakeNode) Bootstrap(context.Context) (string, error) {
 	return "7300000000000000001", nil
 }
 func (f *fakeNode) Clone(context.Context, cluster.Member) error { return nil }
-func (f *fakeNode) Follow(context.Context, *cluster.Member) error {
+func (f *fakeNode) Follow(context.Context, *cluster.Member, *cluster.Member) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.running, f.primary = true, false

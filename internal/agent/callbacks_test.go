@@ -64,7 +64,7 @@ func TestCallbackNodeFiresPatronisCallbacks(t *testing.T) {
 		}, []string{"on_stop master"}},
 		{"stopping a stopped server", func() { _ = n.Stop(ctx, ha.StopFast) }, nil},
 		{"started again as a replica", func() {
-			if err := n.Follow(ctx, nil); err != nil {
+			if err := n.Follow(ctx, nil, nil); err != nil {
 				t.Fatal(err)
 			}
 			n.Observe(ctx, nil)

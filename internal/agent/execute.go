@@ -98,16 +98,9 @@ func (a *Agent) step(ctx context.Context, act ha.Action, cl *cluster.Cluster, s 
 			return nil
 		})
 	case ha.KindFollow:
-		var leader *cluster.Member
-		if act.Member != "" && cl != nil {
-			m, _ := cl.LeaderMember()
-			if m.Name != act.Member {
-				m, _ = cl.Member(act.Member)
-			}
-			leader = &m
-		}
+		upstream, leader := followedMember(cl, act.Member), followedMember(cl, act.Leader)
 		return a.startWorker(ctx, act, func(ctx context.Context) error {
-			if err := a.node.Follow(ctx, leader); err != nil {
+			if err := a.node.Follow(ctx, upstream, leader); err != nil {
 				return err
 			}
 			a.setUpstream(act.Member)
@@ -199,6 +192,19 @@ func (a *Agent) dropLock() {
 		copied.LockValidUntil = time.Time{}
 		a.status.Store(&copied)
 	}
+}
+
+// followedMember is the named member's record (the leader's may be a stub when its
+// member key is gone); nil for "".
+func followedMember(cl *cluster.Cluster, name string) *cluster.Member {
+	if name == "" || cl == nil {
+		return nil
+	}
+	m, _ := cl.LeaderMember()
+	if m.Name != name {
+		m, _ = cl.Member(name)
+	}
+	return &m
 }
 
 func (a *Agent) setUpstream(name string) {

@@ -48,10 +48,12 @@ type Node interface {
 	Bootstrap(ctx context.Context) (string, error)
 	// Clone creates a replica from the member with pg_basebackup and starts it.
 	Clone(ctx context.Context, from cluster.Member) error
-	// Follow makes PostgreSQL a replica of leader (no upstream when nil): if the data
-	// diverged from the leader's timeline it rewinds (or re-clones when rewind cannot
-	// work), then writes the recovery settings and starts or reloads.
-	Follow(ctx context.Context, leader *cluster.Member) error
+	// Follow makes PostgreSQL a replica streaming from upstream (no primary_conninfo
+	// when nil): if the data diverged from the leader's timeline it rewinds (or re-clones
+	// when rewind cannot work), then writes the recovery settings and starts or reloads.
+	// upstream is the leader itself unless the replica cascades; leader may be nil (no
+	// check).
+	Follow(ctx context.Context, upstream, leader *cluster.Member) error
 	// StartPrimary starts PostgreSQL as a primary after a crash, waiting until it is ready.
 	StartPrimary(ctx context.Context) error
 	// Promote promotes the replica, waits for it, and checkpoints so that pg_rewind can

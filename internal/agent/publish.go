@@ -45,7 +45,7 @@ func (a *Agent) role(obs Observation) cluster.Role {
 func (a *Agent) touchMember(ctx context.Context, obs Observation, s ha.Settings) {
 	m := cluster.Member{
 		ConnURL: a.opts.ConnURL, APIURL: a.opts.APIURL, State: obs.State, Role: a.role(obs),
-		Version: cluster.Version, Tags: a.opts.Tags, Pause: s.Pause, ScheduledRestart: a.scheduledRestartJSON(),
+		Version: cluster.Version, Tags: cluster.PublishedTags(a.opts.Tags), Pause: s.Pause, ScheduledRestart: a.scheduledRestartJSON(),
 	}
 	if obs.Ready {
 		wal := obs.WAL
@@ -71,7 +71,7 @@ func (a *Agent) buildStatus(cl *cluster.Cluster, obs Observation, s ha.Settings)
 		Name: s.Name, Scope: a.opts.Scope, State: obs.State, Role: a.role(obs),
 		PostgresReachable: obs.Ready, ServerVersion: obs.ServerVersion, PostmasterStartTime: obs.PostmasterStartTime,
 		Timeline: obs.Timeline, ReplicationState: obs.ReplicationState, Replication: obs.Replication,
-		Tags: a.opts.Tags, SysID: obs.SysID, DCSLastSeen: a.dcsLastSeen, TTL: s.TTL,
+		Tags: cluster.PublishedTags(a.opts.Tags), SysID: obs.SysID, DCSLastSeen: a.dcsLastSeen, TTL: s.TTL,
 		NextLoop: a.now().Add(s.LoopWait), Pause: s.Pause, ScheduledRestart: a.scheduledRestartJSON(),
 	}
 	st.PendingRestart, st.PendingRestartReason = obs.PendingRestart, obs.PendingRestartReason

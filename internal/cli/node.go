@@ -2,6 +2,7 @@ package cli
 
 import (
 	"github.com/warden-ha/warden/internal/agent/pgnode"
+	"github.com/warden-ha/warden/internal/cluster"
 	"github.com/warden-ha/warden/internal/config"
 )
 
@@ -23,6 +24,7 @@ func pgnodeOptions(cfg *config.Config, dynamic func() config.Dynamic) pgnode.Opt
 		ListenAddresses: pg.ListenAddresses, Port: pg.Port,
 		Superuser: auth(pg.Superuser), Replication: auth(pg.Replication), Rewind: auth(pg.Rewind),
 		LocalParameters: pg.Parameters, LocalPgHBA: pg.PgHBA, LocalPgIdent: pg.PgIdent, CustomConf: pg.CustomConf, RecoveryConf: pg.RecoveryConf,
+		NoStream:    cluster.Truthy(cfg.Tags["nostream"]),
 		UsePgRewind: pg.UsePgRewind,
 		Dynamic: func() pgnode.Dynamic {
 			d := dynamic()

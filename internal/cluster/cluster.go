@@ -260,3 +260,24 @@ func Truthy(v any) bool {
 	}
 	return false
 }
+
+// PublishedTags are the tags a member publishes: Patroni leaves out the boolean built-in
+// tags (clonefrom, nofailover, noloadbalance, nosync, nostream) when false; nofailover
+// stays when failover_priority is set, as it then decides between the two.
+func PublishedTags(tags map[string]any) map[string]any {
+	out := make(map[string]any, len(tags))
+	for k, v := range tags {
+		switch k {
+		case "clonefrom", "noloadbalance", "nosync", "nostream":
+			if !Truthy(v) {
+				continue
+			}
+		case "nofailover":
+			if _, prio := tags["failover_priority"]; !prio && !Truthy(v) {
+				continue
+			}
+		}
+		out[k] = v
+	}
+	return out
+}

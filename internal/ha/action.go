@@ -53,8 +53,11 @@ const (
 // Action is one step of a plan.
 type Action struct {
 	Kind Kind
-	// Member: the source for Follow/Clone.
+	// Member: the source for Follow/Clone ("" for Follow: no primary_conninfo).
 	Member string
+	// Leader (Follow): the leader key holder, whose timeline the data must follow ("":
+	// none, no check); it differs from Member for a cascading replica.
+	Leader string
 	// Mode for Stop.
 	Mode StopMode
 	// SysID for WriteInitialize.
@@ -81,7 +84,15 @@ func (a Action) Long() bool {
 
 func (a Action) String() string {
 	switch a.Kind {
-	case KindFollow, KindClone, KindReinitialize:
+	case KindFollow:
+		switch {
+		case a.Leader == "" || a.Leader == a.Member:
+			return fmt.Sprintf("%s(%s)", a.Kind, a.Member)
+		case a.Member == "":
+			return fmt.Sprintf("%s(no stream, leader %s)", a.Kind, a.Leader)
+		}
+		return fmt.Sprintf("%s(%s, leader %s)", a.Kind, a.Member, a.Leader)
+	case KindClone, KindReinitialize:
 		return fmt.Sprintf("%s(%s)", a.Kind, a.Member)
 	case KindStop:
 		return fmt.Sprintf("%s(%s)", a.Kind, a.Mode)

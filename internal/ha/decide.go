@@ -2,11 +2,8 @@ package ha
 
 import (
 	"fmt"
-	"sort"
 	"strings"
 	"time"
-
-	"github.com/warden-ha/warden/internal/cluster"
 )
 
 // Decide is the whole HA policy: one call per loop cycle.
@@ -198,7 +195,6 @@ func uninitialized(in Input, iHold bool) Output {
 }
 
 func recoverPostgres(in Input, iHold bool) Output {
-	c := in.Cluster
 	if in.Settings.Pause {
 		if iHold {
 			return Output{Plan: Plan{{Kind: KindReleaseLeader}}, Reason: "removed leader lock because postgres is not running"}
@@ -217,7 +213,8 @@ func recoverPostgres(in Input, iHold bool) Output {
 		}
 		return Output{Plan: Plan{{Kind: KindRefreshLeader}, {Kind: KindStartPrimary}}, Reason: "starting primary after failure"}
 	}
-	return Output{Plan: Plan{{Kind: KindFollow, Member: c.LeaderName()}}, Reason: "starting as a secondary"}
+	u := myUpstream(in)
+	return Output{Plan: Plan{followAction(u)}, Reason: withWhy("starting as a secondary", u)}
 }
 
 func leader(in Input) Output {
@@ -268,21 +265,9 @@ func steadyLeader(in Input) Output {
 	p := append(Plan{{Kind: KindRefreshLeader}}, watchdogStep(in)...)
 	p = append(p, syncPlan(in)...)
 	if in.Settings.UseSlots {
-		p = append(p, Action{Kind: KindEnsureSlots, Slots: memberSlots(in)})
+		p = append(p, Action{Kind: KindEnsureSlots, Slots: slotsFor(in, in.Settings.Name)})
 	}
 	return Output{Plan: p, Reason: fmt.Sprintf("no action. I am (%s), the leader with the lock", in.Settings.Name)}
-}
-
-// memberSlots are the physical slots the leader keeps: one per other member.
-func memberSlots(in Input) []string {
-	slots := []string{}
-	for _, m := range in.Cluster.Members {
-		if m.Name != in.Settings.Name {
-			slots = append(slots, cluster.SlotName(m.Name))
-		}
-	}
-	sort.Strings(slots)
-	return slots
 }
 
 func follower(in Input, holder string) Output {
@@ -290,9 +275,10 @@ func follower(in Input, holder string) Output {
 	if primaryRunning(in.PG) && s.Pause {
 		return Output{Reason: "continue to run as primary without lock"}
 	}
+	u := myUpstream(in)
 	if primaryRunning(in.PG) {
 		return Output{
-			Plan:   Plan{{Kind: KindStop, Mode: StopImmediate}, {Kind: KindFollow, Member: holder}},
+			Plan:   Plan{{Kind: KindStop, Mode: StopImmediate}, followAction(u)},
 			Reason: "demoting self because I do not have the lock and I was a leader",
 		}
 	}
@@ -305,13 +291,25 @@ func follower(in Input, holder string) Output {
 		}
 		return Output{Plan: Plan{{Kind: KindRestart}}, Reason: "restarting: " + insufficient(in.PG)}
 	}
-	if in.PG.Upstream != holder {
+	if in.PG.Upstream != u.Member {
 		return Output{
-			Plan:   Plan{{Kind: KindFollow, Member: holder}},
-			Reason: fmt.Sprintf("changing primary_conninfo to follow a leader (%s)", holder),
+			Plan:   Plan{followAction(u)},
+			Reason: withWhy(fmt.Sprintf("changing primary_conninfo to follow a leader (%s)", holder), u),
 		}
 	}
-	return Output{Reason: fmt.Sprintf("no action. I am (%s), a secondary, and following a leader (%s)", s.Name, holder)}
+	var p Plan
+	if s.UseSlots && !s.Pause && in.PG.InRecovery {
+		p = Plan{{Kind: KindEnsureSlots, Slots: slotsFor(in, holder)}}
+	}
+	return Output{Plan: p, Reason: withWhy(fmt.Sprintf("no action. I am (%s), a secondary, and following a leader (%s)", s.Name, holder), u)}
+}
+
+// withWhy adds the reason a replica's upstream is not simply the leader.
+func withWhy(reason string, u Upstream) string {
+	if u.Why == "" {
+		return reason
+	}
+	return reason + "; " + u.Why
 }
 
 // insufficient explains a standby stopped by the primary's raised parameters.

@@ -75,6 +75,7 @@ func TestDecide(t *testing.T) {
 		{
 			name:   "steady replica",
 			in:     Input{Cluster: snapshot("pg-2", "pg-1", "pg-2"), PG: with(replicaPG, func(p *Postgres) { p.Upstream = "pg-2" })},
+			plan:   "ensure-slots()",
 			reason: "no action. I am (pg-1), a secondary, and following a leader (pg-2)",
 		},
 		{
@@ -470,6 +471,17 @@ func TestSynchronousReplication(t *testing.T) {
 				return c
 			}(), PG: primaryWith("", Replica{Name: "pg-2", State: "streaming", SyncState: "async", FlushLSN: 1000})},
 			plan: `refresh-leader -> ensure-slots(pg_2)`,
+		},
+		{
+			// A nostream member has no walsender, so this row cannot happen unless it
+			// connects by hand; it is still never chosen, and keeps no slot.
+			name: "nostream members are never chosen",
+			in: Input{Settings: syncOn, Cluster: func() *cluster.Cluster {
+				c := withSync(snapshot("pg-1", "pg-1", "pg-2"), "pg-1")
+				c.Members[1].Tags = map[string]any{"nostream": true}
+				return c
+			}(), PG: primaryWith("", Replica{Name: "pg-2", State: "streaming", SyncState: "async", FlushLSN: 1000})},
+			plan: `refresh-leader -> ensure-slots()`,
 		},
 		{
 			name: "sync mode turned off: /sync deleted, parameter handed back",

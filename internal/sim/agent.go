@@ -206,6 +206,7 @@ func (s *Sim) memberValue(n *node, a *agent) []byte {
 	m := cluster.Member{
 		Name: n.name, ConnURL: "postgres://" + n.name + ":5432/postgres", APIURL: "http://" + n.name + ":8008/patroni",
 		Version: cluster.Version, Timeline: n.pg.timeline, State: "stopped", Role: cluster.RoleReplica,
+		Tags: s.cfg.Tags[n.name],
 	}
 	switch {
 	case a.busy != nil && a.busy.Action == ha.KindBootstrap:
@@ -222,6 +223,10 @@ func (s *Sim) memberValue(n *node, a *agent) []byte {
 		m.XLogLocation = &wal
 		if !n.pg.inRecovery {
 			m.Role = cluster.RolePrimary
+		} else if s.streaming(n) {
+			m.ReplicationState = "streaming"
+		} else {
+			m.ReplicationState = "in archive recovery"
 		}
 	}
 	return cluster.EncodeMember(m)
@@ -367,6 +372,16 @@ func (s *Sim) stopPostgres(n *node, a *agent, mode ha.StopMode) {
 		}
 	}
 	n.pg.stop(mode == ha.StopFast)
+}
+
+// streaming: n is a standby receiving WAL from a running upstream of its cluster.
+func (s *Sim) streaming(n *node) bool {
+	p := &n.pg
+	if !p.running || !p.ready || !p.inRecovery || p.upstream == "" {
+		return false
+	}
+	up := s.node(p.upstream)
+	return up != nil && up.pg.running && up.pg.ready && up.pg.sysid == p.sysid
 }
 
 // streamingFrom lists the standbys replicating from n right now.

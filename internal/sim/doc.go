@@ -12,6 +12,10 @@
 //     0.2–2 s, promote 0.1–0.5 s, start-primary 0.5–3 s) and a PostgreSQL (data directory,
 //     running/ready, primary or in recovery, timeline and history, one WAL position,
 //     upstream).
+//   - Tags per node (Config.Tags): with replicatefrom a standby streams from another
+//     standby (a third of the random schedules tag the nodes in a ring, so whoever
+//     leads, one standby cascades from the other); members publish their replication
+//     state, and a healthy cluster has each standby under the upstream the core chooses.
 //   - Clients write to every writable server on each replication tick (loop_wait/10);
 //     standbys streaming from a running upstream catch up by a bounded amount per tick
 //     and follow timeline switches; a fast stop of a primary hands its WAL to the
@@ -31,7 +35,8 @@
 //     tracks keep-alives independently of the store) and belongs to a session the
 //     model saw acquire or re-attach it;
 //  5. liveness: once every fault is healed the cluster has, within a bound, exactly one
-//     primary holding the key and every other node streaming from it;
+//     primary holding the key and every other node streaming from it (or from its
+//     replicatefrom member, when that one streams from the primary);
 //  6. in GracefulOnly schedules, no server starts accepting writes below the WAL position
 //     acknowledged before a graceful stop of a primary whose replicas had caught up.
 //

@@ -24,13 +24,10 @@ func (s *Sim) tick() time.Duration { return s.cfg.Timing.LoopWait / 10 }
 func (s *Sim) replicate() {
 	for _, n := range s.nodes {
 		p := &n.pg
-		if !p.running || !p.ready || !p.inRecovery || p.upstream == "" {
+		if !s.streaming(n) {
 			continue
 		}
 		up := s.node(p.upstream)
-		if up == nil || !up.pg.running || !up.pg.ready || up.pg.sysid != p.sysid {
-			continue
-		}
 		if up.pg.timeline > p.timeline {
 			p.timeline = up.pg.timeline
 			p.history = append(p.history[:0:0], up.pg.history...)

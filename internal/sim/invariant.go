@@ -3,6 +3,8 @@ package sim
 import (
 	"fmt"
 	"strings"
+
+	"github.com/warden-ha/warden/internal/ha"
 )
 
 // refreshView re-reads the leader key through the observer client when something may
@@ -100,8 +102,8 @@ func (s *Sim) healthy() (bool, string) {
 		if n.name == s.holder {
 			continue
 		}
-		if !n.pg.running || !n.pg.ready || !n.pg.inRecovery || n.pg.upstream != s.holder {
-			return false, fmt.Sprintf("%s not streaming from %s (%s)", n.name, s.holder, n.pg.String())
+		if want := s.wantUpstream(n); !n.pg.running || !n.pg.ready || !n.pg.inRecovery || n.pg.upstream != want {
+			return false, fmt.Sprintf("%s not streaming from %s (%s)", n.name, want, n.pg.String())
 		}
 	}
 	return true, ""
@@ -123,4 +125,14 @@ func (s *Sim) State() string {
 		parts = append(parts, fmt.Sprintf("%s[%s %s]", n.name, agent, n.pg.String()))
 	}
 	return strings.Join(parts, " ")
+}
+
+// wantUpstream is whom a healthy cluster's standby streams from: its replicatefrom
+// member when that one streams from the holder itself, else the holder.
+func (s *Sim) wantUpstream(n *node) string {
+	from := ha.ReplicateFrom(s.cfg.Tags[n.name])
+	if up := s.node(from); up != nil && up != n && from != s.holder && up.agent != nil && s.streaming(up) && up.pg.upstream == s.holder {
+		return from
+	}
+	return s.holder
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/warden-ha/warden/internal/cluster"
 	"github.com/warden-ha/warden/internal/dcs"
 	"github.com/warden-ha/warden/internal/ha"
 )
@@ -51,6 +52,9 @@ type Config struct {
 	// PrimaryStartTimeout is passed to the core (0 = fail over rather than restart a
 	// crashed primary).
 	PrimaryStartTimeout time.Duration
+	// Tags are nodes' tags by name (replicatefrom and nostream change whom a node
+	// streams from).
+	Tags map[string]map[string]any
 }
 
 // backend is the shared consensus store all agents talk to, with the simulator's hand on
@@ -146,6 +150,7 @@ func (s *Sim) settings(n *node) ha.Settings {
 		Name: n.name, TTL: s.cfg.Timing.TTL, LoopWait: s.cfg.Timing.LoopWait, RetryTimeout: s.cfg.Timing.RetryTimeout,
 		MaximumLagOnFailover: 1 << 20, PrimaryStartTimeout: s.cfg.PrimaryStartTimeout,
 		FailoverPriority: 1, CanBootstrap: true, UseSlots: true,
+		ReplicateFrom: ha.ReplicateFrom(s.cfg.Tags[n.name]), NoStream: cluster.Truthy(s.cfg.Tags[n.name]["nostream"]),
 	}
 }
 

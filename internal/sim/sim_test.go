@@ -28,6 +28,9 @@ func configFor(seed uint64) Config {
 	if seed%7 == 0 {
 		cfg.PrimaryStartTimeout = 0
 	}
+	if seed%3 == 0 {
+		cfg.Tags = ring
+	}
 	return cfg
 }
 

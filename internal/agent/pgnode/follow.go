@@ -9,11 +9,12 @@ import (
 	"github.com/warden-ha/warden/internal/postgres/pgconf"
 )
 
-// Follow makes PostgreSQL a replica of leader, or a replica without upstream when
-// leader is nil. Before following a leader it checks that the local data has not
-// diverged from the leader's timeline; diverged data is rewound, or re-cloned (the old
-// directory moved aside) when pg_rewind cannot be used or fails.
-func (n *Node) Follow(ctx context.Context, leader *cluster.Member) error {
+// Follow makes PostgreSQL a replica streaming from upstream (the leader, or the member a
+// cascading replica replicates from), or a replica without primary_conninfo when
+// upstream is nil. When the leader is known it first checks that the local data has not
+// diverged from the leader's timeline; diverged data is rewound from the leader, or
+// re-cloned (the old directory moved aside) when pg_rewind cannot be used or fails.
+func (n *Node) Follow(ctx context.Context, upstream, leader *cluster.Member) error {
 	if n.running() == nil {
 		n.adopt()
 	}
@@ -26,20 +27,20 @@ func (n *Node) Follow(ctx context.Context, leader *cluster.Member) error {
 			}
 		}
 		if !diverged {
-			return n.reconfigure(ctx, leader)
+			return n.reconfigure(ctx, upstream)
 		}
 		n.log.Info("local data diverged from the new leader's timeline; stopping PostgreSQL to repair it", "leader", leader.Name)
 		if err := n.Stop(ctx, "fast"); err != nil {
 			return err
 		}
 	}
-	return n.followStopped(ctx, leader)
+	return n.followStopped(ctx, upstream, leader)
 }
 
-// reconfigure points a running replica at leader and reloads when the files changed
+// reconfigure points a running replica at upstream and reloads when the files changed
 // (primary_conninfo is reloadable from PostgreSQL 13).
-func (n *Node) reconfigure(ctx context.Context, leader *cluster.Member) error {
-	_, changed, err := n.writeConfig(true, leader)
+func (n *Node) reconfigure(ctx context.Context, upstream *cluster.Member) error {
+	_, changed, err := n.writeConfig(true, upstream)
 	if err != nil {
 		return err
 	}
@@ -53,13 +54,13 @@ func (n *Node) reconfigure(ctx context.Context, leader *cluster.Member) error {
 			return err
 		}
 	}
-	n.setLeader(leader)
+	n.setLeader(upstream)
 	return nil
 }
 
-func (n *Node) followStopped(ctx context.Context, leader *cluster.Member) error {
+func (n *Node) followStopped(ctx context.Context, upstream, leader *cluster.Member) error {
 	if leader == nil {
-		return n.startReplica(ctx, nil)
+		return n.startReplica(ctx, upstream)
 	}
 	cd, err := n.tools.ControlData(ctx, n.opts.DataDir)
 	if err != nil {
@@ -81,9 +82,9 @@ func (n *Node) followStopped(ctx context.Context, leader *cluster.Member) error 
 				return err
 			}
 		}
-		return n.repair(ctx, cd, *leader)
+		return n.repair(ctx, cd, *leader, upstream)
 	}
-	return n.startReplica(ctx, leader)
+	return n.startReplica(ctx, upstream)
 }
 
 // crashRecovery replays a crashed primary's WAL in single-user mode, which refuses to
@@ -164,9 +165,10 @@ func (n *Node) diverged(ctx context.Context, local pgconf.LocalPosition, leader 
 	return need, nil
 }
 
-// repair rewinds a cleanly stopped, diverged data directory from leader, or re-clones it
-// when pg_rewind is off, impossible (no wal_log_hints and no checksums) or failing.
-func (n *Node) repair(ctx context.Context, cd pgconf.ControlData, leader cluster.Member) error {
+// repair rewinds a cleanly stopped, diverged data directory from leader and starts it
+// streaming from upstream, or re-clones it from the leader when pg_rewind is off,
+// impossible (no wal_log_hints and no checksums) or failing.
+func (n *Node) repair(ctx context.Context, cd pgconf.ControlData, leader cluster.Member, upstream *cluster.Member) error {
 	if n.usePgRewind() && (cd.WALLogHints || cd.DataChecksums) {
 		n.log.Info(fmt.Sprintf("running pg_rewind from %s", leader.Name))
 		host, port, err := memberAddress(leader)
@@ -181,7 +183,7 @@ func (n *Node) repair(ctx context.Context, cd pgconf.ControlData, leader cluster
 		err = n.tools.Rewind(ctx, n.opts.DataDir, dsn, nil)
 		if err == nil {
 			n.log.Info("pg_rewind finished", "leader", leader.Name)
-			return n.startReplica(ctx, &leader)
+			return n.startReplica(ctx, upstream)
 		}
 		n.log.Error("pg_rewind failed; re-cloning from the leader", "err", err)
 	} else {

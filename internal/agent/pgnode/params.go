@@ -64,7 +64,7 @@ func (n *Node) ApplyConfig(ctx context.Context, force bool, upstream *cluster.Me
 	leader, known := n.leader, n.followed
 	n.mu.Unlock()
 	if obs.InRecovery && !known {
-		if upstream == nil {
+		if upstream == nil && !n.opts.NoStream {
 			return false, errUpstreamUnknown
 		}
 		leader = upstream

@@ -55,6 +55,9 @@ type Options struct {
 	LocalPgIdent    []string
 	CustomConf      string
 	RecoveryConf    map[string]any
+	// NoStream (tag nostream): a replica never has primary_conninfo, so one found
+	// running without a WAL receiver needs no upstream to have its files rewritten.
+	NoStream bool
 	// UsePgRewind overrides the dynamic use_pg_rewind when set locally.
 	UsePgRewind *bool
 	// Dynamic returns the current dynamic configuration.
