@@ -63,6 +63,9 @@ type Postgres struct {
 	WAL uint64
 	// Upstream is the member whose address the current recovery configuration points at.
 	Upstream string
+	// Standby: the stopped data directory is a standby's (standby.signal, or pg_controldata
+	// says it was in recovery).
+	Standby bool
 	// WasPrimary: pg_controldata says the cluster was last running as a primary
 	// ("in production"), i.e. it crashed or was killed while primary.
 	WasPrimary bool
