@@ -13,9 +13,10 @@ import (
 //   - a stopped primary's data directory is claimed (initialize key created only if
 //     absent, then the leader key) before it is started as the primary it was: no detour
 //     through a standby and a promotion, so its timeline does not change;
-//   - a standby takes the cluster over only when no other member could (Patroni exits
-//     for a running standby and races for a stopped one): the primary's node may still
-//     be on its way, and promoting a standby beside a live primary splits the cluster.
+//   - a standby takes the cluster over only when no other member could and it streams
+//     from no primary (Patroni exits for a running standby and races for a stopped one):
+//     the primary's node may still be on its way, and promoting a standby beside a live
+//     primary splits the cluster.
 //
 // ok is false when the ordinary rules apply.
 func takeOver(in Input) (Output, bool) {
@@ -40,6 +41,9 @@ func takeOver(in Input) (Output, bool) {
 		}, true
 	}
 	if standby {
+		if pg.Streaming {
+			return Output{Reason: "no initialize key in DCS and PostgreSQL is a standby streaming from a running primary: waiting for that primary to be taken over first"}, true
+		}
 		if others := otherCandidates(c, s.Name); len(others) > 0 {
 			return Output{Reason: fmt.Sprintf("no initialize key in DCS and PostgreSQL is a standby: waiting for the primary to be taken over first (other members: %s)", strings.Join(others, ", "))}, true
 		}

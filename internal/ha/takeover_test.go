@@ -73,6 +73,12 @@ func TestTakeOver(t *testing.T) {
 			reason:  "taking over the existing cluster (system identifier " + id + "): promoted self to leader by acquiring session lock",
 		},
 		{
+			name:    "running standby streaming from a live primary: never promoted",
+			cluster: unclaimed(self),
+			pg:      with(replicaPG, func(p *Postgres) { p.Streaming = true }),
+			reason:  "no initialize key in DCS and PostgreSQL is a standby streaming from a running primary: waiting for that primary to be taken over first",
+		},
+		{
 			name:    "stopped standby, only candidate: start it without upstream first",
 			cluster: unclaimed(self),
 			pg:      stoppedStandby,

@@ -90,9 +90,10 @@ func TestTakeOverExistingCluster(t *testing.T) {
 	}
 }
 
-// TestTakeOverStandby: the primary of a hand-made cluster is gone and only its standby
-// (pg_basebackup -R, started with pg_ctl) is left. Started on it with no other member
-// in the DCS, Warden promotes it as the only candidate; an empty node then joins it.
+// TestTakeOverStandby: Warden started on a hand-made standby (pg_basebackup -R, started
+// with pg_ctl) waits while it streams from its primary; once that primary is gone, with
+// no other member in the DCS, it promotes the standby as the only candidate; an empty node
+// then joins it.
 func TestTakeOverStandby(t *testing.T) {
 	c := newCluster(t, startEmbeddedEtcd(t), fast)
 	old, n2, n3 := c.nodes[0], c.nodes[1], c.nodes[2]
@@ -113,17 +114,23 @@ func TestTakeOverStandby(t *testing.T) {
 		v, err := c.queryInt(n2, "SELECT count(*) FROM e2e_rows")
 		return err == nil && v == rows
 	})
-	c.pgCtl(old, "stop", "-m", "fast")
-
-	begin := time.Now()
+	// While its primary (not under Warden) still streams to it, the standby waits.
 	c.start(n2)
+	c.eventually(n2.name+" to wait for the streaming primary", 30*time.Second, func() bool {
+		return c.logContains(n2, "PostgreSQL is a standby streaming from a running primary: waiting")
+	})
+	if v, err := c.queryInt(n2, "SELECT pg_is_in_recovery()::int"); err != nil || v != 1 {
+		t.Fatalf("the standby left recovery while its primary ran (in recovery=%d, %v)", v, err)
+	}
+	begin := time.Now()
+	c.pgCtl(old, "stop", "-m", "fast")
 	if p := c.waitPrimary(90 * time.Second); p != n2 {
 		t.Fatalf("primary is %s, want %s", p.name, n2.name)
 	}
 	c.eventually("a write on "+n2.name, 60*time.Second, func() bool {
 		return c.exec(n2, "INSERT INTO e2e_rows VALUES (0)") == nil
 	})
-	t.Logf("measured: hand-made standby taken over and promoted (first write) in %.2fs", time.Since(begin).Seconds())
+	t.Logf("measured: hand-made standby promoted (first write) %.2fs after its primary stopped", time.Since(begin).Seconds())
 	c.checkTakenOver(n2, sysid, rows+1, origConf, 2)
 	if !c.logContains(n2, "promoted self to leader by acquiring session lock") {
 		t.Error("the standby was not promoted by the leader race")

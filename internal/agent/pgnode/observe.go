@@ -154,7 +154,7 @@ func (n *Node) fillRunning(ctx context.Context, conn *postgres.Conn, obs postgre
 	o.ReplayPaused = obs.ReplayPaused
 	o.ReplicationState = "in archive recovery"
 	if obs.ReceiverStatus == "streaming" {
-		o.ReplicationState = "streaming"
+		o.ReplicationState, o.Streaming = "streaming", true
 	}
 	if o.Timeline == 0 {
 		if tl, err := n.replayTimeline(ctx); err == nil {
