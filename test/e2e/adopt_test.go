@@ -93,7 +93,7 @@ func TestTakeOverExistingCluster(t *testing.T) {
 // TestTakeOverStandby: Warden started on a hand-made standby (pg_basebackup -R, started
 // with pg_ctl) waits while it streams from its primary; once that primary is gone, with
 // no other member in the DCS, it promotes the standby as the only candidate; an empty node
-// then joins it.
+// and the old primary (same system identifier) then join it as replicas.
 func TestTakeOverStandby(t *testing.T) {
 	c := newCluster(t, startEmbeddedEtcd(t), fast)
 	old, n2, n3 := c.nodes[0], c.nodes[1], c.nodes[2]
@@ -135,12 +135,24 @@ func TestTakeOverStandby(t *testing.T) {
 	if !c.logContains(n2, "promoted self to leader by acquiring session lock") {
 		t.Error("the standby was not promoted by the leader race")
 	}
+	// An empty node joins; the old hand-made primary (same system identifier) rejoins as
+	// a replica of the new leader, its own postgresql.conf kept as its base.
+	oldConf, err := os.ReadFile(filepath.Join(old.dir, "data", "postgresql.conf"))
+	must(t, err)
 	c.start(n3)
-	c.waitReplica(n3, 90*time.Second)
-	c.eventually(n3.name+" to see every row", 30*time.Second, func() bool {
-		v, err := c.queryInt(n3, "SELECT count(*) FROM e2e_rows")
-		return err == nil && v == rows+1
-	})
+	c.start(old)
+	for _, n := range []*node{n3, old} {
+		c.waitReplica(n, 90*time.Second)
+		c.eventually(n.name+" to see every row", 30*time.Second, func() bool {
+			v, err := c.queryInt(n, "SELECT count(*) FROM e2e_rows")
+			return err == nil && v == rows+1
+		})
+	}
+	base, err := os.ReadFile(filepath.Join(old.dir, "data", "postgresql.base.conf"))
+	must(t, err)
+	if string(base) != string(oldConf) {
+		t.Error("the old primary's postgresql.base.conf differs from its original postgresql.conf")
+	}
 }
 
 // asPostgres runs a PostgreSQL tool as the postgres OS user.
@@ -201,7 +213,7 @@ func (c *testCluster) handMadeCluster(n *node, rows int) string {
 	conf := filepath.Join(n.dir, "data", "postgresql.conf")
 	f, err := os.OpenFile(conf, os.O_APPEND|os.O_WRONLY, 0)
 	must(c.t, err)
-	_, err = fmt.Fprintf(f, "\n# set by the operator before the migration\nlisten_addresses = '127.0.0.1'\nport = %d\nunix_socket_directories = '%s'\nwork_mem = '7MB'\nwal_log_hints = on\n",
+	_, err = fmt.Fprintf(f, "\n# set by the operator before the migration\nlisten_addresses = '127.0.0.1'\nport = %d\nunix_socket_directories = '%s'\nwork_mem = '7MB'\nwal_log_hints = on\nwal_keep_size = '256MB'\n",
 		n.pgPort, n.dir)
 	must(c.t, err)
 	must(c.t, f.Close())
