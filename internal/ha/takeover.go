@@ -32,12 +32,14 @@ func takeOver(in Input) (Output, bool) {
 	}
 	claim := Action{Kind: KindWriteInitialize, SysID: pg.SysID, IfAbsent: true}
 	prefix := fmt.Sprintf("taking over the existing cluster (system identifier %s): ", pg.SysID)
+	// FailReason applies when the first step, the claim, fails.
+	const claimLost = "not taking over the existing cluster: another member claimed it first"
 	standby := pg.InRecovery || (!pg.Running && pg.Standby)
 	if !standby && !pg.Running {
 		return Output{
 			Plan:       Plan{claim, {Kind: KindTakeLeader}, {Kind: KindStartPrimary}},
 			Reason:     prefix + "starting it as the primary it was",
-			FailReason: "not taking over the existing cluster: another member claimed it first",
+			FailReason: claimLost,
 		}, true
 	}
 	if standby {
@@ -54,7 +56,7 @@ func takeOver(in Input) (Output, bool) {
 	out := race(in)
 	if out.Plan.Has(KindTakeLeader) {
 		out.Plan = append(Plan{claim}, out.Plan...)
-		out.Reason = prefix + out.Reason
+		out.Reason, out.FailReason = prefix+out.Reason, claimLost
 	}
 	return out, true
 }

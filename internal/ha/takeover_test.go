@@ -140,6 +140,9 @@ func TestTakeOver(t *testing.T) {
 			if out.Reason != tc.reason {
 				t.Errorf("reason = %q, want %q", out.Reason, tc.reason)
 			}
+			if out.Plan.Has(KindTakeLeader) && out.Plan[0].IfAbsent && out.FailReason != "not taking over the existing cluster: another member claimed it first" {
+				t.Errorf("a lost claim would be logged as %q", out.FailReason)
+			}
 			if out.Plan.Has(KindStartPrimary) || out.Plan.Has(KindPromote) {
 				if !out.Plan.Has(KindTakeLeader) {
 					t.Errorf("start as primary or promote without taking the lock: %s", out.Plan)
