@@ -133,7 +133,10 @@ func (a *Agent) Cluster(ctx context.Context) (*cluster.Cluster, error) { return 
 func (a *Agent) Run(ctx context.Context) error {
 	for {
 		if a.fatal != nil {
-			a.shutdown()
+			var r *refusal
+			if !errors.As(a.fatal, &r) {
+				a.shutdown()
+			}
 			return a.fatal
 		}
 		wait := a.cycle(ctx)

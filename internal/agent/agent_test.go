@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -233,6 +234,28 @@ func TestBootstrapThenSteadyLeader(t *testing.T) {
 		}
 		if cl, _ := store.Load(context.Background()); cl.Locked() {
 			t.Error("graceful shutdown left the leader key behind")
+		}
+	})
+}
+
+// TestSysIDMismatchLeavesPostgresAlone: a node whose running PostgreSQL belongs to another
+// cluster exits with the mismatch error and neither stops nor reconfigures that server.
+func TestSysIDMismatchLeavesPostgresAlone(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		d := testDynamic(10*time.Second, 2*time.Second, 4*time.Second)
+		backend := dcstest.NewBackend(time.Now)
+		backend.Put("/service/t/initialize", []byte("7399999999999999999"))
+		store := backend.Client("pg-1", dcs.Options{Prefix: "/service/t/", Member: "pg-1", TTL: d.TTL, RetryTimeout: d.RetryTimeout})
+		node := newFakeNode()
+		node.empty, node.running = false, true
+		a := New(Options{Name: "pg-1", Scope: "t", Dynamic: d, BootstrapDCS: d.Raw}, store, node, noPeers{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		err := a.Run(context.Background())
+		want := "system ID mismatch, node pg-1 belongs to a different cluster: 7399999999999999999 != 7300000000000000001"
+		if err == nil || !strings.HasPrefix(err.Error(), want) {
+			t.Fatalf("Run = %v, want an error starting %q", err, want)
+		}
+		if stops := node.stoppedAt(); len(stops) != 0 {
+			t.Errorf("PostgreSQL of the other cluster was stopped %d times", len(stops))
 		}
 	})
 }

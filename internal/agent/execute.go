@@ -57,7 +57,10 @@ func (a *Agent) step(ctx context.Context, act ha.Action, cl *cluster.Cluster, s 
 	case ha.KindWriteInitialize:
 		dctx, cancel := a.dcsCtx(ctx, s)
 		defer cancel()
-		_, err := a.store.Initialize(dctx, false, act.SysID)
+		ok, err := a.store.Initialize(dctx, act.IfAbsent, act.SysID)
+		if err == nil && !ok {
+			err = errors.New("another member wrote the initialize key first")
+		}
 		return err
 	case ha.KindWriteConfig:
 		dctx, cancel := a.dcsCtx(ctx, s)
@@ -84,7 +87,7 @@ func (a *Agent) step(ctx context.Context, act ha.Action, cl *cluster.Cluster, s 
 		a.cancelBusy()
 		return nil
 	case ha.KindExit:
-		a.fatal = errors.New(act.Message)
+		a.fatal = &refusal{msg: act.Message}
 		return nil
 	case ha.KindBootstrap:
 		return a.startWorker(ctx, act, func(ctx context.Context) error { return a.bootstrap(ctx, s) })
@@ -328,6 +331,12 @@ func (a *Agent) currentDynamicRaw() map[string]any {
 	}
 	return a.opts.BootstrapDCS
 }
+
+// refusal ends the agent without the shutdown decision: the local PostgreSQL belongs to
+// another cluster, so it is neither stopped nor reconfigured.
+type refusal struct{ msg string }
+
+func (e *refusal) Error() string { return e.msg }
 
 // fatalError ends the agent: returned by a long action that must not be retried.
 type fatalError struct{ err error }

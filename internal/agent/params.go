@@ -39,7 +39,7 @@ func (a *Agent) applyConfig(ctx context.Context, cl *cluster.Cluster, obs Observ
 	}
 	ap, ok := node.(configApplier)
 	fp := configFingerprint(a.dynamic.Load())
-	if !ok || !obs.Ready || fp == a.config.applied || a.currentBusy() != nil {
+	if !ok || !obs.Ready || fp == a.config.applied || a.currentBusy() != nil || a.fatal != nil {
 		return
 	}
 	var upstream *cluster.Member

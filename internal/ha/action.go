@@ -60,8 +60,10 @@ type Action struct {
 	Leader string
 	// Mode for Stop.
 	Mode StopMode
-	// SysID for WriteInitialize.
-	SysID string
+	// SysID for WriteInitialize; IfAbsent makes it a create-only write, so two nodes
+	// taking over different clusters cannot both claim the key.
+	SysID    string
+	IfAbsent bool
 	// Slots for EnsureSlots: the physical slots the leader must keep.
 	Slots []string
 	// Message for Exit.
@@ -97,6 +99,9 @@ func (a Action) String() string {
 	case KindStop:
 		return fmt.Sprintf("%s(%s)", a.Kind, a.Mode)
 	case KindWriteInitialize:
+		if a.IfAbsent {
+			return fmt.Sprintf("%s(%s,if-absent)", a.Kind, a.SysID)
+		}
 		return fmt.Sprintf("%s(%s)", a.Kind, a.SysID)
 	case KindEnsureSlots:
 		return fmt.Sprintf("%s(%s)", a.Kind, strings.Join(a.Slots, ","))

@@ -44,8 +44,12 @@ func decide(in Input) Output {
 		return uninitialized(in, iHold)
 	}
 	if sysid, ok := c.InitializedSysID(); ok && in.PG.SysID != "" && sysid != in.PG.SysID {
-		msg := fmt.Sprintf("system ID mismatch, node %s belongs to a different cluster: %s != %s", in.Settings.Name, sysid, in.PG.SysID)
+		msg := fmt.Sprintf("system ID mismatch, node %s belongs to a different cluster: %s != %s (the cluster's initialize key holds %s, the data directory holds %s); refusing to join, the data directory is left untouched",
+			in.Settings.Name, sysid, in.PG.SysID, sysid, in.PG.SysID)
 		return Output{Plan: Plan{{Kind: KindExit, Message: msg}}, Reason: msg}
+	}
+	if out, ok := takeOver(in); ok {
+		return out
 	}
 	out := decideWithData(in, iHold)
 	out.Plan = append(housekeeping(in, iHold), out.Plan...)
@@ -57,8 +61,8 @@ func decide(in Input) Output {
 func housekeeping(in Input, iHold bool) Plan {
 	c := in.Cluster
 	var p Plan
-	if _, valid := c.InitializedSysID(); !valid && in.PG.SysID != "" && (iHold || (c.Initialize == nil && !c.Locked())) {
-		p = append(p, Action{Kind: KindWriteInitialize, SysID: in.PG.SysID})
+	if _, valid := c.InitializedSysID(); !valid && in.PG.SysID != "" && (iHold || (c.Initialize == nil && !c.Locked() && !in.Settings.Pause)) {
+		p = append(p, Action{Kind: KindWriteInitialize, SysID: in.PG.SysID, IfAbsent: c.Initialize == nil})
 	}
 	if iHold && c.Config == nil {
 		p = append(p, Action{Kind: KindWriteConfig})

@@ -226,7 +226,7 @@ func TestDecide(t *testing.T) {
 			name:   "system ID mismatch exits",
 			in:     Input{Cluster: snapshot("pg-2", "pg-2"), PG: with(replicaPG, func(p *Postgres) { p.SysID = "7399999999999999999" })},
 			plan:   "exit",
-			reason: "system ID mismatch, node pg-1 belongs to a different cluster: 7300000000000000001 != 7399999999999999999",
+			reason: "system ID mismatch, node pg-1 belongs to a different cluster: 7300000000000000001 != 7399999999999999999 (the cluster's initialize key holds 7300000000000000001, the data directory holds 7399999999999999999); refusing to join, the data directory is left untouched",
 		},
 		{
 			name: "existing data, no initialize key: take over",
@@ -235,8 +235,8 @@ func TestDecide(t *testing.T) {
 				c.Initialize = nil
 				return c
 			}(), PG: primaryPG},
-			plan:   "write-initialize(7300000000000000001) -> take-leader -> ensure-slots()",
-			reason: "acquired session lock as a leader",
+			plan:   "write-initialize(7300000000000000001,if-absent) -> take-leader -> ensure-slots()",
+			reason: "taking over the existing cluster (system identifier 7300000000000000001): acquired session lock as a leader",
 		},
 		{
 			name: "leader rewrites a missing config key",

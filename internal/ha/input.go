@@ -69,6 +69,11 @@ type Postgres struct {
 	WAL uint64
 	// Upstream is the member whose address the current recovery configuration points at.
 	Upstream string
+	// Streaming: the running standby's WAL receiver streams from a primary.
+	Streaming bool
+	// Standby: the stopped data directory is a standby's (standby.signal, or pg_controldata
+	// says it was in recovery).
+	Standby bool
 	// WasPrimary: pg_controldata says the cluster was last running as a primary
 	// ("in production"), i.e. it crashed or was killed while primary.
 	WasPrimary bool

@@ -268,7 +268,10 @@ func (s *Sim) do(n *node, a *agent, act ha.Action) error {
 	case ha.KindBootstrap:
 		s.startLong(n, a, act, s.between(2*time.Second, 4*time.Second), func() error { return s.bootstrapped(n, a) })
 	case ha.KindWriteInitialize:
-		_, err := n.store.Initialize(s.ctx, false, act.SysID)
+		ok, err := n.store.Initialize(s.ctx, act.IfAbsent, act.SysID)
+		if err == nil && !ok {
+			err = errors.New("initialize key exists")
+		}
 		return err
 	case ha.KindWriteConfig:
 		_, err := n.store.SetConfig(s.ctx, s.configValue(), 0)

@@ -2,6 +2,7 @@ package pgnode
 
 import (
 	"context"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -85,6 +86,7 @@ func (n *Node) observeStopped(ctx context.Context) agent.Observation {
 	o.SysID = cd.SysID
 	o.Timeline = cd.Timeline
 	o.WasPrimary = cd.State == pgconf.StateInProduction
+	o.Standby = cd.InRecovery() || fileExists(filepath.Join(n.opts.DataDir, "standby.signal"))
 	if o.WasPrimary {
 		o.State = "crashed"
 	}
@@ -153,7 +155,7 @@ func (n *Node) fillRunning(ctx context.Context, conn *postgres.Conn, obs postgre
 	n.fillInsufficient(ctx, settings, o)
 	o.ReplicationState = "in archive recovery"
 	if obs.ReceiverStatus == "streaming" {
-		o.ReplicationState = "streaming"
+		o.ReplicationState, o.Streaming = "streaming", true
 	}
 	if o.Timeline == 0 {
 		if tl, err := n.replayTimeline(ctx); err == nil {
