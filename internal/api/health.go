@@ -111,8 +111,9 @@ func (v *view) leaderCodes(now time.Time) (leader, primary, standbyLeader int, s
 			return ok, no, is(v.role == string(cluster.RoleReplica) || v.role == string(cluster.RoleStandbyLeader)), true
 		}
 		// Patroni answers /primary from the lock alone; Warden also requires PostgreSQL to
-		// run as a primary, so a lock holder still starting or promoting gets no writes.
-		return ok, is(cluster.Role(v.role).IsPrimary()), no, false
+		// run as a primary, so a lock holder still starting, in crash recovery or
+		// promoting gets no writes.
+		return ok, is(cluster.Role(v.role).IsPrimary() && v.state == "running"), no, false
 	default:
 		return no, no, no, false
 	}

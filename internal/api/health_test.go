@@ -45,6 +45,9 @@ var statuses = map[string]func() *Status{
 			s.LockValidUntil = testNow.Add(10 * time.Second)
 		})
 	},
+	"primary-crash-recovery": func() *Status {
+		return with(primaryStatus(), func(s *Status) { s.PostgresReachable, s.State = false, "starting" })
+	},
 	"replica-pg-down": func() *Status {
 		return with(replicaStatus(), func(s *Status) { s.PostgresReachable = false })
 	},
@@ -73,6 +76,8 @@ func TestHealthChecks(t *testing.T) {
 		{"primary", "/health", ok},
 		{"primary", "/sync", no},
 		{"primary", "/synchronous", no},
+		{"primary-crash-recovery", "/primary", no},
+		{"primary-crash-recovery", "/leader", ok},
 		{"primary", "/async", no},
 		{"primary", "/asynchronous", no},
 		{"primary", "/read-only-sync", ok},
