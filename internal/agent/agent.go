@@ -79,7 +79,9 @@ type Agent struct {
 	dcsLastSeen time.Time
 	upstream    string
 	lastMember  []byte
-	lastOptime  uint64
+	lastStatus  []byte
+	// slotPositions are the permanent slots' positions this node (as primary) saw last.
+	slotPositions map[string]uint64
 	lastReason  string
 	config      configState
 	// lastWAL is this cycle's WAL position; syncGUCSetAt the position when
@@ -164,6 +166,7 @@ func (a *Agent) settings() ha.Settings {
 		CanBootstrap: a.opts.CanBootstrap, UseSlots: d.UseSlots, Pause: d.Pause,
 		SynchronousMode: d.SynchronousMode, SynchronousModeStrict: d.SynchronousModeStrict,
 		SynchronousNodeCount: d.SynchronousNodeCount,
+		PermanentSlots: permanentSlots(d.PermanentSlots), IgnoreSlots: ignoreSlots(d.IgnoreSlots),
 	}
 	if d.MaximumLagOnFailover > 0 {
 		s.MaximumLagOnFailover = uint64(d.MaximumLagOnFailover)

@@ -79,7 +79,11 @@ func (a *Agent) step(ctx context.Context, act ha.Action, cl *cluster.Cluster, s 
 		a.dropLock()
 		return a.node.Stop(ctx, act.Mode)
 	case ha.KindEnsureSlots:
-		return a.node.EnsureSlots(ctx, act.Slots)
+		positions, err := a.node.EnsureSlots(ctx, *act.SlotTargets)
+		if act.SlotTargets.Primary {
+			a.slotPositions = positions
+		}
+		return err
 	case ha.KindCancelBusy:
 		a.cancelBusy()
 		return nil

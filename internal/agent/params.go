@@ -6,6 +6,7 @@ import (
 
 	"github.com/warden-ha/warden/internal/cluster"
 	"github.com/warden-ha/warden/internal/config"
+	"github.com/warden-ha/warden/internal/ha"
 )
 
 // configApplier is the part of a node that rewrites PostgreSQL's configuration in place.
@@ -60,4 +61,20 @@ func (a *Agent) applyConfig(ctx context.Context, cl *cluster.Cluster, obs Observ
 	if reloaded {
 		a.reloaded()
 	}
+}
+
+func permanentSlots(in []config.PermanentSlot) []ha.Slot {
+	out := make([]ha.Slot, 0, len(in))
+	for _, s := range in {
+		out = append(out, ha.Slot{Name: s.Name, Type: s.Type, Database: s.Database, Plugin: s.Plugin})
+	}
+	return out
+}
+
+func ignoreSlots(in []config.SlotMatcher) []ha.SlotMatcher {
+	out := make([]ha.SlotMatcher, 0, len(in))
+	for _, m := range in {
+		out = append(out, ha.SlotMatcher{Name: m.Name, Type: m.Type, Database: m.Database, Plugin: m.Plugin})
+	}
+	return out
 }

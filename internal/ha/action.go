@@ -55,8 +55,8 @@ type Action struct {
 	Mode StopMode
 	// SysID for WriteInitialize.
 	SysID string
-	// Slots for EnsureSlots: the physical slots the leader must keep.
-	Slots []string
+	// SlotTargets for EnsureSlots: the slots this node must keep.
+	SlotTargets *SlotTargets
 	// Message for Exit.
 	Message string
 	// Standbys for WriteSync; Value and Release for SetSyncStandbys.
@@ -84,7 +84,7 @@ func (a Action) String() string {
 	case KindWriteInitialize:
 		return fmt.Sprintf("%s(%s)", a.Kind, a.SysID)
 	case KindEnsureSlots:
-		return fmt.Sprintf("%s(%s)", a.Kind, strings.Join(a.Slots, ","))
+		return fmt.Sprintf("%s(%s)", a.Kind, a.SlotTargets)
 	case KindWriteSync:
 		return fmt.Sprintf("%s(%s)", a.Kind, strings.Join(a.Standbys, ","))
 	case KindSetSyncStandbys:

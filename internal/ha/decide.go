@@ -2,10 +2,7 @@ package ha
 
 import (
 	"fmt"
-	"sort"
 	"time"
-
-	"github.com/warden-ha/warden/internal/cluster"
 )
 
 // Decide is the whole HA policy: one call per loop cycle.
@@ -250,21 +247,9 @@ func leader(in Input) Output {
 func steadyLeader(in Input) Output {
 	p := append(Plan{{Kind: KindRefreshLeader}}, syncPlan(in)...)
 	if in.Settings.UseSlots {
-		p = append(p, Action{Kind: KindEnsureSlots, Slots: memberSlots(in)})
+		p = append(p, ensureSlots(in, true))
 	}
 	return Output{Plan: p, Reason: fmt.Sprintf("no action. I am (%s), the leader with the lock", in.Settings.Name)}
-}
-
-// memberSlots are the physical slots the leader keeps: one per other member.
-func memberSlots(in Input) []string {
-	slots := []string{}
-	for _, m := range in.Cluster.Members {
-		if m.Name != in.Settings.Name {
-			slots = append(slots, cluster.SlotName(m.Name))
-		}
-	}
-	sort.Strings(slots)
-	return slots
 }
 
 func follower(in Input, holder string) Output {
@@ -287,7 +272,11 @@ func follower(in Input, holder string) Output {
 			Reason: fmt.Sprintf("changing primary_conninfo to follow a leader (%s)", holder),
 		}
 	}
-	return Output{Reason: fmt.Sprintf("no action. I am (%s), a secondary, and following a leader (%s)", s.Name, holder)}
+	out := Output{Reason: fmt.Sprintf("no action. I am (%s), a secondary, and following a leader (%s)", s.Name, holder)}
+	if s.UseSlots {
+		out.Plan = Plan{ensureSlots(in, false)}
+	}
+	return out
 }
 
 // failoverPossible: another member could take over (it is running and may be promoted).

@@ -75,6 +75,7 @@ func TestDecide(t *testing.T) {
 		{
 			name:   "steady replica",
 			in:     Input{Cluster: snapshot("pg-2", "pg-1", "pg-2"), PG: with(replicaPG, func(p *Postgres) { p.Upstream = "pg-2" })},
+			plan:   "ensure-slots()",
 			reason: "no action. I am (pg-1), a secondary, and following a leader (pg-2)",
 		},
 		{

@@ -37,6 +37,9 @@ type Settings struct {
 	// CanBootstrap: the configuration has a bootstrap section, so this node may initdb.
 	CanBootstrap bool
 	UseSlots     bool
+	// PermanentSlots (dynamic `slots`) and IgnoreSlots (`ignore_slots`), parsed.
+	PermanentSlots []Slot
+	IgnoreSlots    []SlotMatcher
 	// Pause is maintenance mode: no automatic start, stop, promotion or demotion.
 	Pause bool
 	// Synchronous replication: synchronous_mode, synchronous_mode_strict,

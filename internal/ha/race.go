@@ -21,7 +21,7 @@ func race(in Input) Output {
 		if primary {
 			p := Plan{{Kind: KindTakeLeader}}
 			if s.UseSlots {
-				p = append(p, Action{Kind: KindEnsureSlots, Slots: memberSlots(in)})
+				p = append(p, ensureSlots(in, true))
 			}
 			return Output{Plan: p, Reason: "acquired session lock as a leader", FailReason: "demoted self after trying and failing to obtain lock"}
 		}

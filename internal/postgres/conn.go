@@ -174,24 +174,31 @@ type Slot struct {
 	Plugin     string
 	Database   string
 	Active     bool
+	Temporary  bool
 	RestartLSN uint64
+	// ConfirmedFlushLSN: logical slots only, 0 otherwise.
+	ConfirmedFlushLSN uint64
 }
 
 // Slots lists the replication slots.
 func (c *Conn) Slots(ctx context.Context) ([]Slot, error) {
 	rows, err := c.c.Query(ctx, `SELECT slot_name, slot_type, COALESCE(plugin, ''), COALESCE(database::text, ''), active,
-  COALESCE(restart_lsn::text, '0/0') FROM pg_catalog.pg_replication_slots ORDER BY slot_name`)
+  temporary, COALESCE(restart_lsn::text, '0/0'), COALESCE(confirmed_flush_lsn::text, '0/0')
+FROM pg_catalog.pg_replication_slots ORDER BY slot_name`)
 	if err != nil {
 		return nil, fmt.Errorf("pg_replication_slots: %w", err)
 	}
 	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Slot, error) {
 		var s Slot
-		var restart string
-		if err := row.Scan(&s.Name, &s.Type, &s.Plugin, &s.Database, &s.Active, &restart); err != nil {
+		var restart, flush string
+		if err := row.Scan(&s.Name, &s.Type, &s.Plugin, &s.Database, &s.Active, &s.Temporary, &restart, &flush); err != nil {
 			return s, err
 		}
 		var err error
-		s.RestartLSN, err = cluster.ParseLSN(restart)
+		if s.RestartLSN, err = cluster.ParseLSN(restart); err != nil {
+			return s, err
+		}
+		s.ConfirmedFlushLSN, err = cluster.ParseLSN(flush)
 		return s, err
 	})
 	if err != nil {
@@ -211,11 +218,46 @@ WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_replication_slots WHERE slot_name 
 	return tag.RowsAffected() == 1, nil
 }
 
-// DropSlot drops a slot if it exists and reports whether it did. Dropping an
-// active slot fails (PostgreSQL refuses).
+// CreateLogicalSlot creates a logical slot in the connection's database; an existing
+// slot of that name is left alone. Creating one waits for running transactions to end,
+// so the statement has no timeout.
+func (c *Conn) CreateLogicalSlot(ctx context.Context, name, plugin string) (bool, error) {
+	tx, err := c.c.Begin(ctx)
+	if err != nil {
+		return false, fmt.Errorf("create logical slot %s: %w", name, err)
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	if _, err := tx.Exec(ctx, "SET LOCAL statement_timeout = 0"); err != nil {
+		return false, fmt.Errorf("create logical slot %s: %w", name, err)
+	}
+	tag, err := tx.Exec(ctx, `SELECT pg_catalog.pg_create_logical_replication_slot($1, $2)
+WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_replication_slots WHERE slot_name = $1)`, name, plugin)
+	if err != nil {
+		return false, fmt.Errorf("create logical slot %s: %w", name, err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return false, fmt.Errorf("create logical slot %s: %w", name, err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// AdvanceSlot moves a slot forward to lsn (PostgreSQL caps it at what the server has
+// flushed or, on a standby, replayed) and returns where it ended. A logical slot can
+// only be advanced from a connection to its database.
+func (c *Conn) AdvanceSlot(ctx context.Context, name string, lsn uint64) (uint64, error) {
+	var end string
+	err := c.c.QueryRow(ctx, `SELECT end_lsn::text FROM pg_catalog.pg_replication_slot_advance($1, $2::pg_lsn)`,
+		name, cluster.FormatLSN(lsn)).Scan(&end)
+	if err != nil {
+		return 0, fmt.Errorf("advance slot %s: %w", name, err)
+	}
+	return cluster.ParseLSN(end)
+}
+
+// DropSlot drops a slot if it exists and is not in use, and reports whether it did.
 func (c *Conn) DropSlot(ctx context.Context, name string) (bool, error) {
 	tag, err := c.c.Exec(ctx, `SELECT pg_catalog.pg_drop_replication_slot(slot_name)
-FROM pg_catalog.pg_replication_slots WHERE slot_name = $1`, name)
+FROM pg_catalog.pg_replication_slots WHERE slot_name = $1 AND NOT active`, name)
 	if err != nil {
 		return false, fmt.Errorf("drop slot %s: %w", name, err)
 	}

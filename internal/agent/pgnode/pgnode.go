@@ -98,6 +98,9 @@ type Node struct {
 	syncNames *string
 	// sysid caches the data directory's system identifier.
 	sysid string
+	// unexpectedSlots and missingSlots are EnsureSlots' memory (loop goroutine only).
+	unexpectedSlots map[string]time.Time
+	missingSlots    string
 }
 
 var _ agent.Node = (*Node)(nil)
