@@ -82,8 +82,10 @@ type Agent struct {
 	lastStatus  []byte
 	// slotPositions are the permanent slots' positions this node (as primary) saw last.
 	slotPositions map[string]uint64
-	lastReason  string
-	config      configState
+	// slotCopyFailed is when the last copy of logical slots failed.
+	slotCopyFailed time.Time
+	lastReason     string
+	config         configState
 	// lastWAL is this cycle's WAL position; syncGUCSetAt the position when
 	// synchronous_standby_names last changed.
 	lastWAL      uint64
@@ -166,7 +168,7 @@ func (a *Agent) settings() ha.Settings {
 		CanBootstrap: a.opts.CanBootstrap, UseSlots: d.UseSlots, Pause: d.Pause,
 		SynchronousMode: d.SynchronousMode, SynchronousModeStrict: d.SynchronousModeStrict,
 		SynchronousNodeCount: d.SynchronousNodeCount,
-		PermanentSlots: permanentSlots(d.PermanentSlots), IgnoreSlots: ignoreSlots(d.IgnoreSlots),
+		PermanentSlots:       permanentSlots(d.PermanentSlots), IgnoreSlots: ignoreSlots(d.IgnoreSlots),
 	}
 	if d.MaximumLagOnFailover > 0 {
 		s.MaximumLagOnFailover = uint64(d.MaximumLagOnFailover)
@@ -188,7 +190,7 @@ func (a *Agent) cycle(ctx context.Context) time.Duration {
 	in := ha.Input{
 		Now: a.now(), Settings: s, Cluster: cl, PG: obs.Postgres,
 		LastRefresh: a.lastRefresh, LockLost: a.lockLost, StartFailed: a.startFailed,
-		Busy: a.currentBusy(), SyncGUCSetAt: a.syncGUCSetAt,
+		Busy: a.currentBusy(), SyncGUCSetAt: a.syncGUCSetAt, SlotCopyFailed: a.slotCopyFailed,
 	}
 	a.lastWAL = obs.WAL
 	a.dueRestart()
@@ -371,6 +373,12 @@ func (a *Agent) finish(r workerResult) {
 	a.mu.Unlock()
 	if r.action.Kind == ha.KindStartPrimary {
 		a.startFailed = r.err != nil
+	}
+	if r.action.Kind == ha.KindCopySlots {
+		a.slotCopyFailed = time.Time{}
+		if r.err != nil {
+			a.slotCopyFailed = a.now()
+		}
 	}
 	if r.action.Kind == ha.KindRestart && a.awaiting != nil {
 		if r.err != nil {

@@ -84,6 +84,12 @@ func (a *Agent) step(ctx context.Context, act ha.Action, cl *cluster.Cluster, s 
 			a.slotPositions = positions
 		}
 		return err
+	case ha.KindCopySlots:
+		leader, ok := cl.Member(act.Member)
+		if !ok {
+			return fmt.Errorf("copy slots: leader %s is not a member", act.Member)
+		}
+		return a.startWorker(ctx, act, func(ctx context.Context) error { return a.node.CopySlots(ctx, leader, act.SlotNames) })
 	case ha.KindCancelBusy:
 		a.cancelBusy()
 		return nil

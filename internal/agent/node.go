@@ -62,6 +62,9 @@ type Node interface {
 	// EnsureSlots makes the local slots match the targets (create, drop, advance) and
 	// returns the positions of the permanent slots, for the leader to publish.
 	EnsureSlots(ctx context.Context, t ha.SlotTargets) (map[string]uint64, error)
+	// CopySlots copies the named logical slots from the leader into this replica,
+	// restarting PostgreSQL to load them.
+	CopySlots(ctx context.Context, leader cluster.Member, names []string) error
 	// Checkpoint runs CHECKPOINT, so a following shutdown checkpoint is short.
 	Checkpoint(ctx context.Context) error
 	// Restart stops PostgreSQL (fast) and starts it again in the role it had.

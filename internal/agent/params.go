@@ -24,10 +24,11 @@ type configState struct {
 
 func configFingerprint(d *config.Dynamic) string {
 	// fmt prints maps sorted by key, so equal configurations print equally.
-	return fmt.Sprintf("%v|%q", d.Parameters, d.PgHBA)
+	return fmt.Sprintf("%v|%q|%t", d.Parameters, d.PgHBA, d.LogicalSlots())
 }
 
-// applyConfig brings a change of the dynamic postgresql section (parameters, pg_hba) to
+// applyConfig brings a change of the dynamic postgresql section (parameters, pg_hba, and
+// hot_standby_feedback forced by permanent logical slots) to
 // the running server in the cycle that read it: files rewritten, reloaded when they
 // changed, on_reload fired. Whether a changed parameter needs a restart is then read back
 // from pg_settings by the next observation. Not while a long action runs: it writes the

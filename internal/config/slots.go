@@ -78,3 +78,14 @@ func parseIgnoreSlots(d *diags, path string, l []any) []SlotMatcher {
 	}
 	return out
 }
+
+// LogicalSlots reports whether permanent logical slots are in use, which makes
+// replicas keep copies of them and need hot_standby_feedback.
+func (d Dynamic) LogicalSlots() bool {
+	for _, s := range d.PermanentSlots {
+		if s.Type == "logical" {
+			return d.UseSlots
+		}
+	}
+	return false
+}

@@ -274,6 +274,12 @@ func follower(in Input, holder string) Output {
 	}
 	out := Output{Reason: fmt.Sprintf("no action. I am (%s), a secondary, and following a leader (%s)", s.Name, holder)}
 	if s.UseSlots {
+		if names := slotsToCopy(in); len(names) > 0 {
+			return Output{
+				Plan:   Plan{{Kind: KindCopySlots, Member: holder, SlotNames: names}},
+				Reason: fmt.Sprintf("Copying logical slots %s from the primary", pyList(names)),
+			}
+		}
 		out.Plan = Plan{ensureSlots(in, false)}
 	}
 	return out

@@ -73,6 +73,8 @@ type Postgres struct {
 	Replication []Replica
 	// SyncStandbyNames is synchronous_standby_names as the server uses it.
 	SyncStandbyNames string
+	// Slots are a replica's replication slots; nil when they were not read.
+	Slots []SlotState
 }
 
 // Replica is one pg_stat_replication row.
@@ -125,6 +127,8 @@ type Input struct {
 	// SyncGUCSetAt is the primary's WAL position when synchronous_standby_names was last
 	// changed: a standby counts as synchronous only once it has flushed past it.
 	SyncGUCSetAt uint64
+	// SlotCopyFailed is when copying logical slots from the leader last failed.
+	SlotCopyFailed time.Time
 }
 
 // RequestKind names an operator request.

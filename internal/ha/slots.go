@@ -215,6 +215,37 @@ func slotTargets(in Input, primary bool) SlotTargets {
 	return t
 }
 
+// slotsToCopy are the permanent logical slots a replica lacks and the leader has
+// published a position for: PostgreSQL cannot create them during recovery, so they are
+// copied from the leader (Patroni's copy_logical_slots). After a failed copy the next
+// attempt waits a ttl, as each one restarts PostgreSQL.
+func slotsToCopy(in Input) []string {
+	if in.PG.Slots == nil || (!in.SlotCopyFailed.IsZero() && in.Now.Sub(in.SlotCopyFailed) < in.Settings.TTL) {
+		return nil
+	}
+	t := slotTargets(in, false)
+	have := map[string]bool{}
+	for _, h := range in.PG.Slots {
+		have[h.Name] = true
+	}
+	var names []string
+	for _, w := range t.Want {
+		if _, published := t.Positions[w.Name]; w.Type == SlotLogical && published && !have[w.Name] {
+			names = append(names, w.Name)
+		}
+	}
+	return names
+}
+
+// pyList renders names the way Patroni logs a Python list: ['a', 'b'].
+func pyList(names []string) string {
+	quoted := make([]string, len(names))
+	for i, n := range names {
+		quoted[i] = "'" + n + "'"
+	}
+	return "[" + strings.Join(quoted, ", ") + "]"
+}
+
 func ensureSlots(in Input, primary bool) Action {
 	t := slotTargets(in, primary)
 	return Action{Kind: KindEnsureSlots, SlotTargets: &t}

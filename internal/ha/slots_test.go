@@ -209,3 +209,49 @@ func TestSlotTargets(t *testing.T) {
 		})
 	}
 }
+
+func TestCopySlotsDecision(t *testing.T) {
+	perm := []Slot{{Name: "cdc", Type: SlotLogical, Database: "app", Plugin: "test_decoding"}, {Name: "keep", Type: SlotPhysical}}
+	published := func(c *cluster.Cluster) *cluster.Cluster {
+		c.Status.Slots = map[string]uint64{"cdc": 7, "keep": 5}
+		return c
+	}
+	tests := []struct {
+		name       string
+		slots      []SlotState
+		status     bool
+		noFailover bool
+		failed     time.Time
+		plan       string
+		reason     string
+	}{
+		{name: "missing logical slot the leader publishes: copy", slots: []SlotState{phys("keep")}, status: true,
+			plan: "copy-slots(pg-2: cdc)", reason: "Copying logical slots ['cdc'] from the primary"},
+		{name: "already copied: keep and advance", slots: []SlotState{phys("keep"), logical("cdc", "app", "test_decoding", 3)}, status: true,
+			plan: "ensure-slots(cdc*,keep*)"},
+		{name: "no published position yet: wait", slots: []SlotState{}, plan: "ensure-slots(cdc*,keep*)"},
+		{name: "slots not read this cycle: no copy", status: true, plan: "ensure-slots(cdc*,keep*)"},
+		{name: "nofailover replica: no permanent slots", slots: []SlotState{}, status: true, noFailover: true, plan: "ensure-slots()"},
+		{name: "a copy failed less than ttl ago: wait", slots: []SlotState{}, status: true, failed: t0.Add(-10 * time.Second), plan: "ensure-slots(cdc*,keep*)"},
+		{name: "a copy failed ttl ago: again", slots: []SlotState{}, status: true, failed: t0.Add(-30 * time.Second),
+			plan: "copy-slots(pg-2: cdc)", reason: "Copying logical slots ['cdc'] from the primary"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := settings()
+			s.PermanentSlots, s.NoFailover = perm, tc.noFailover
+			c := snapshot("pg-2", "pg-1", "pg-2")
+			if tc.status {
+				c = published(c)
+			}
+			pg := with(replicaPG, func(p *Postgres) { p.Upstream = "pg-2"; p.Slots = tc.slots })
+			out := Decide(Input{Now: t0, Settings: s, Cluster: c, PG: pg, SlotCopyFailed: tc.failed})
+			if out.Plan.String() != tc.plan {
+				t.Errorf("plan = %q, want %q", out.Plan, tc.plan)
+			}
+			if want := tc.reason; want != "" && out.Reason != want {
+				t.Errorf("reason = %q, want %q", out.Reason, want)
+			}
+		})
+	}
+}

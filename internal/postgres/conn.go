@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/warden-ha/warden/internal/cluster"
 )
 
@@ -252,6 +253,47 @@ func (c *Conn) AdvanceSlot(ctx context.Context, name string, lsn uint64) (uint64
 		return 0, fmt.Errorf("advance slot %s: %w", name, err)
 	}
 	return cluster.ParseLSN(end)
+}
+
+// SlotCopy is a logical slot as read from the primary for copying to a replica.
+type SlotCopy struct {
+	Name, Database, Plugin string
+	ConfirmedFlushLSN      uint64
+	// State is the content of pg_replslot/<name>/state.
+	State []byte
+}
+
+// LogicalSlotStates reads the named logical slots' state files (superuser, or a role
+// allowed pg_read_binary_file). Nothing is returned from a server in recovery.
+func (c *Conn) LogicalSlotStates(ctx context.Context, names []string) ([]SlotCopy, error) {
+	rows, err := c.c.Query(ctx, `SELECT s.slot_name, d.datname, s.plugin, COALESCE(s.confirmed_flush_lsn::text, '0/0'),
+  pg_catalog.pg_read_binary_file('pg_replslot/' || s.slot_name || '/state')
+FROM pg_catalog.pg_get_replication_slots() s JOIN pg_catalog.pg_database d ON s.datoid = d.oid
+WHERE NOT pg_catalog.pg_is_in_recovery() AND s.slot_type = 'logical' AND NOT s.temporary AND s.slot_name = ANY($1)`, names)
+	if err != nil {
+		return nil, fmt.Errorf("read logical slots: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (SlotCopy, error) {
+		var s SlotCopy
+		var flush string
+		if err := row.Scan(&s.Name, &s.Database, &s.Plugin, &flush, &s.State); err != nil {
+			return s, err
+		}
+		var err error
+		s.ConfirmedFlushLSN, err = cluster.ParseLSN(flush)
+		return s, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read logical slots: %w", err)
+	}
+	return out, nil
+}
+
+// IsWALRemoved reports PostgreSQL's "requested WAL segment has already been removed"
+// (SQLSTATE 58P01), as a slot advance fails when the WAL it must read is gone.
+func IsWALRemoved(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "58P01"
 }
 
 // DropSlot drops a slot if it exists and is not in use, and reports whether it did.

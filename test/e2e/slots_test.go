@@ -94,8 +94,9 @@ func (c *testCluster) logicalChanges(n *node, slot string) ([]int, error) {
 // TestReplicationSlots: the primary keeps a slot per replica and the permanent slots;
 // a replica's slot survives a short absence and is dropped once the member has been gone
 // for ttl; a hand-made slot listed in ignore_slots is never dropped while an unlisted one
-// is; after kill -9 of the primary the new primary has the permanent physical and
-// logical slots and the logical slot decodes what is written after the failover.
+// is; replicas hold copies of the logical slot advanced to what its consumer confirmed,
+// so after kill -9 of the primary the new primary has the permanent physical and
+// logical slots and the consumer gets every change it had not confirmed, none twice.
 func TestReplicationSlots(t *testing.T) {
 	c := newCluster(t, startEmbeddedEtcd(t), slotTimings)
 	// wal_level is one of the parameters only the dynamic configuration may set.
@@ -173,11 +174,37 @@ func TestReplicationSlots(t *testing.T) {
 	c.waitReplica(gone, 60*time.Second)
 	c.eventually("the slot of "+gone.name+" again", 30*time.Second, func() bool { return c.hasSlot(p, slotName(gone.name)) })
 
-	// The logical slot decodes on the primary.
+	// The replicas hold copies of the logical slot, kept at the leader's position with
+	// hot_standby_feedback on.
+	for _, r := range c.others(p) {
+		c.eventually("a copy of the logical slot on "+r.name, 60*time.Second, func() bool { return c.hasSlot(r, "cdc") })
+		if v, err := c.queryInt(r, "SELECT CASE WHEN current_setting('hot_standby_feedback')::bool THEN 1 ELSE 0 END"); err != nil || v != 1 {
+			t.Errorf("%s: hot_standby_feedback is not on (%d, %v)", r.name, v, err)
+		}
+		if !c.logContains(r, "Copying logical slots ['cdc'] from the primary") {
+			t.Errorf("%s: no log line about copying the slot", r.name)
+		}
+	}
 	must(t, c.exec(p, "INSERT INTO e2e_rows SELECT generate_series(1, 5)"))
 	ids, err := c.logicalChanges(p, "cdc")
-	if err != nil || len(ids) != 5 {
+	if err != nil || fmt.Sprint(ids) != "[1 2 3 4 5]" {
 		t.Fatalf("changes on the primary: %v %v", ids, err)
+	}
+	consumed, err := c.queryInt(p, "SELECT confirmed_flush_lsn - '0/0' FROM pg_replication_slots WHERE slot_name = 'cdc'")
+	must(t, err)
+	for _, r := range c.others(p) {
+		c.eventually("the copy on "+r.name+" advanced to what the consumer confirmed", 60*time.Second, func() bool {
+			v, err := c.queryInt(r, "SELECT confirmed_flush_lsn - '0/0' FROM pg_replication_slots WHERE slot_name = 'cdc'")
+			return err == nil && v >= consumed
+		})
+	}
+	// Written but not yet consumed when the primary dies: the consumer must still get them.
+	must(t, c.exec(p, "INSERT INTO e2e_rows SELECT generate_series(6, 10)"))
+	for _, r := range c.others(p) {
+		c.eventually("rows 6-10 replayed on "+r.name, 30*time.Second, func() bool {
+			v, err := c.queryInt(r, "SELECT count(*) FROM e2e_rows WHERE id BETWEEN 6 AND 10")
+			return err == nil && v == 5
+		})
 	}
 
 	// Failover.
@@ -186,16 +213,13 @@ func TestReplicationSlots(t *testing.T) {
 	c.eventually("the permanent slots on the new primary "+np.name, 30*time.Second, func() bool {
 		return c.hasSlot(np, "keep_phys") && c.hasSlot(np, "cdc")
 	})
-	if !c.logContains(np, "consumers may need to resync") {
-		t.Errorf("%s created the logical slot without saying consumers may need to resync", np.name)
-	}
 	must(t, c.exec(np, "INSERT INTO e2e_rows SELECT generate_series(100, 104)"))
 	ids, err = c.logicalChanges(np, "cdc")
 	if err != nil {
 		t.Fatalf("changes on the new primary: %v", err)
 	}
-	if fmt.Sprint(ids) != "[100 101 102 103 104]" {
-		t.Fatalf("changes on the new primary = %v, want the rows written after the failover", ids)
+	if fmt.Sprint(ids) != "[6 7 8 9 10 100 101 102 103 104]" {
+		t.Fatalf("changes on the new primary = %v, want the unconsumed rows from before the failover and the rows after it", ids)
 	}
 	for _, r := range c.others(p) {
 		if r != np {

@@ -34,6 +34,9 @@ type Dynamic struct {
 	PgHBA       []string
 	UsePgRewind bool
 	UseSlots    bool
+	// LogicalSlots: permanent logical slots are configured, so replicas keep copies
+	// and need hot_standby_feedback.
+	LogicalSlots bool
 }
 
 // Options describe the node; the agent builds them from the configuration.

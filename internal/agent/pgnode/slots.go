@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/warden-ha/warden/internal/cluster"
 	"github.com/warden-ha/warden/internal/ha"
 	"github.com/warden-ha/warden/internal/postgres"
 )
@@ -110,6 +111,13 @@ func (n *Node) advanceSlot(ctx context.Context, conn *postgres.Conn, a ha.SlotAd
 		conn = db
 	}
 	end, err := conn.AdvanceSlot(ctx, a.Name, a.To)
+	if err != nil && a.Type == ha.SlotLogical && postgres.IsWALRemoved(err) {
+		// The copy cannot be decoded forward any more: drop it, so it is copied afresh.
+		if _, derr := conn.DropSlot(ctx, a.Name); derr == nil {
+			n.log.Warn("dropped the copy of a logical slot whose WAL is gone; it will be copied again", "slot", a.Name, "err", err)
+			return nil
+		}
+	}
 	if err == nil && end > a.From {
 		n.log.Debug("advanced replication slot to the leader's position", "slot", a.Name, "from", a.From, "to", end)
 	}
@@ -132,4 +140,46 @@ func (n *Node) reportMissing(missing []string) {
 			"slots", missing)
 	}
 	n.missingSlots = key
+}
+
+// CopySlots copies the named logical slots from the leader (Patroni's
+// copy_logical_slots): their state files are read over a superuser connection, then
+// PostgreSQL is stopped, the files installed and PostgreSQL started again, because a
+// server in recovery only loads slots at start-up. Afterwards EnsureSlots advances the
+// copies to the positions the leader publishes. With hot_standby_feedback on (forced
+// while permanent logical slots are configured) the leader keeps the catalog rows the
+// copies need.
+func (n *Node) CopySlots(ctx context.Context, leader cluster.Member, names []string) error {
+	host, port, err := memberAddress(leader)
+	if err != nil {
+		return err
+	}
+	conn, err := postgres.Connect(ctx, postgres.ConnParams{Host: host, Port: port, User: n.opts.Superuser.User, Password: n.opts.Superuser.Password})
+	if err != nil {
+		return fmt.Errorf("copy slots: connect to leader %s: %w", leader.Name, err)
+	}
+	copies, err := conn.LogicalSlotStates(ctx, names)
+	conn.Close(context.WithoutCancel(ctx))
+	if err != nil {
+		return fmt.Errorf("copy slots from %s: %w", leader.Name, err)
+	}
+	if len(copies) == 0 {
+		return fmt.Errorf("copy slots: leader %s has none of %v", leader.Name, names)
+	}
+	if err := n.Stop(ctx, "fast"); err != nil {
+		return err
+	}
+	var errs []error
+	for _, c := range copies {
+		if err := n.dir.InstallSlot(c.Name, c.State); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		n.log.Info("copied logical replication slot from the leader", "slot", c.Name, "leader", leader.Name,
+			"database", c.Database, "plugin", c.Plugin, "confirmed_flush_lsn", cluster.FormatLSN(c.ConfirmedFlushLSN))
+	}
+	if err := n.start(ctx, n.params().Parameters); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
 }
