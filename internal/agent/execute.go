@@ -80,7 +80,7 @@ func (a *Agent) step(ctx context.Context, act ha.Action, cl *cluster.Cluster, s 
 		return a.node.Stop(ctx, act.Mode)
 	case ha.KindEnsureSlots:
 		positions, err := a.node.EnsureSlots(ctx, *act.SlotTargets)
-		if act.SlotTargets.Primary {
+		if act.SlotTargets.Primary && positions != nil {
 			a.slotPositions = positions
 		}
 		return err

@@ -123,13 +123,13 @@ func (t SlotTargets) Changes(have []SlotState, now time.Time, unexpectedSince ma
 	}
 	ch := SlotChanges{Unexpected: map[string]time.Time{}}
 	present := map[string]SlotState{}
-	busy := map[string]bool{} // wanted but of another kind and still in use
+	busy := map[string]bool{} // wanted, but ignored or of another kind and still in use
 	for _, h := range have {
-		if h.Temporary || t.ignored(h) {
-			continue
-		}
 		w, wanted := want[h.Name]
 		switch {
+		case h.Temporary:
+		case t.ignored(h):
+			busy[h.Name] = wanted
 		case wanted && sameKind(w, h):
 			present[h.Name] = h
 		case wanted && !h.Active:

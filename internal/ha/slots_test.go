@@ -97,6 +97,11 @@ func TestSlotChanges(t *testing.T) {
 			want:    "drop b",
 		},
 		{
+			name:    "a wanted slot matching ignore_slots is neither changed nor advanced",
+			targets: SlotTargets{Want: []Slot{lslot}, Ignore: []SlotMatcher{{Name: "cdc"}}, Positions: map[string]uint64{"cdc": 900}},
+			have:    []SlotState{logical("cdc", "app", "pgoutput", 1)},
+		},
+		{
 			name:    "active slots are never dropped",
 			targets: SlotTargets{Primary: true},
 			have:    []SlotState{{Name: "busy", Type: SlotPhysical, Active: true}},

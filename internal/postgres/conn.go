@@ -220,23 +220,13 @@ WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_replication_slots WHERE slot_name 
 }
 
 // CreateLogicalSlot creates a logical slot in the connection's database; an existing
-// slot of that name is left alone. Creating one waits for running transactions to end,
-// so the statement has no timeout.
+// slot of that name is left alone. Creation waits for the transactions running at that
+// moment to end; the connection's statement_timeout bounds the wait, so a long
+// transaction fails the attempt (retried next cycle) instead of holding up the caller.
 func (c *Conn) CreateLogicalSlot(ctx context.Context, name, plugin string) (bool, error) {
-	tx, err := c.c.Begin(ctx)
-	if err != nil {
-		return false, fmt.Errorf("create logical slot %s: %w", name, err)
-	}
-	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
-	if _, err := tx.Exec(ctx, "SET LOCAL statement_timeout = 0"); err != nil {
-		return false, fmt.Errorf("create logical slot %s: %w", name, err)
-	}
-	tag, err := tx.Exec(ctx, `SELECT pg_catalog.pg_create_logical_replication_slot($1, $2)
+	tag, err := c.c.Exec(ctx, `SELECT pg_catalog.pg_create_logical_replication_slot($1, $2)
 WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_replication_slots WHERE slot_name = $1)`, name, plugin)
 	if err != nil {
-		return false, fmt.Errorf("create logical slot %s: %w", name, err)
-	}
-	if err := tx.Commit(ctx); err != nil {
 		return false, fmt.Errorf("create logical slot %s: %w", name, err)
 	}
 	return tag.RowsAffected() == 1, nil

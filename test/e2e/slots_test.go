@@ -12,6 +12,8 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/warden-ha/warden/internal/cluster"
 )
 
 // slotTimings: a ttl long enough that "survives a short absence" and "dropped after
@@ -112,7 +114,7 @@ func TestReplicationSlots(t *testing.T) {
 	gone := replicas[1]
 
 	for _, r := range replicas {
-		c.eventually("member slot of "+r.name, 30*time.Second, func() bool { return c.hasSlot(p, slotName(r.name)) })
+		c.eventually("member slot of "+r.name, 30*time.Second, func() bool { return c.hasSlot(p, cluster.SlotName(r.name)) })
 	}
 	must(t, c.exec(p, "SELECT pg_create_physical_replication_slot('by_hand_kept')"))
 	must(t, c.exec(p, "SELECT pg_create_physical_replication_slot('by_hand_dropped')"))
@@ -147,14 +149,14 @@ func TestReplicationSlots(t *testing.T) {
 	c.eventually(gone.name+" to leave /cluster", 30*time.Second, func() bool { return !c.memberListed(p, gone.name) })
 	left := time.Now()
 	for time.Since(left) < ttl/2 {
-		if !c.hasSlot(p, slotName(gone.name)) {
+		if !c.hasSlot(p, cluster.SlotName(gone.name)) {
 			t.Fatalf("%s's slot dropped %s after the member left (ttl %s)", gone.name, time.Since(left), ttl)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
 	c.start(gone)
 	c.waitReplica(gone, 60*time.Second)
-	if !c.hasSlot(p, slotName(gone.name)) {
+	if !c.hasSlot(p, cluster.SlotName(gone.name)) {
 		t.Fatalf("%s's slot was dropped during a short absence", gone.name)
 	}
 
@@ -162,7 +164,7 @@ func TestReplicationSlots(t *testing.T) {
 	c.stop(gone)
 	c.eventually(gone.name+" to leave /cluster", 30*time.Second, func() bool { return !c.memberListed(p, gone.name) })
 	left = time.Now()
-	c.eventually(gone.name+"'s slot to be dropped", 60*time.Second, func() bool { return !c.hasSlot(p, slotName(gone.name)) })
+	c.eventually(gone.name+"'s slot to be dropped", 60*time.Second, func() bool { return !c.hasSlot(p, cluster.SlotName(gone.name)) })
 	if since := time.Since(left); since < ttl {
 		t.Errorf("%s's slot dropped %s after the member left, before ttl %s", gone.name, since, ttl)
 	}
@@ -172,7 +174,7 @@ func TestReplicationSlots(t *testing.T) {
 	}
 	c.start(gone)
 	c.waitReplica(gone, 60*time.Second)
-	c.eventually("the slot of "+gone.name+" again", 30*time.Second, func() bool { return c.hasSlot(p, slotName(gone.name)) })
+	c.eventually("the slot of "+gone.name+" again", 30*time.Second, func() bool { return c.hasSlot(p, cluster.SlotName(gone.name)) })
 
 	// The replicas hold copies of the logical slot, kept at the leader's position with
 	// hot_standby_feedback on.
@@ -223,17 +225,7 @@ func TestReplicationSlots(t *testing.T) {
 	}
 	for _, r := range c.others(p) {
 		if r != np {
-			c.eventually("member slot of "+r.name+" on the new primary", 30*time.Second, func() bool { return c.hasSlot(np, slotName(r.name)) })
+			c.eventually("member slot of "+r.name+" on the new primary", 30*time.Second, func() bool { return c.hasSlot(np, cluster.SlotName(r.name)) })
 		}
 	}
-}
-
-func slotName(member string) string {
-	out := []byte(member)
-	for i, b := range out {
-		if b == '-' {
-			out[i] = '_'
-		}
-	}
-	return string(out)
 }
