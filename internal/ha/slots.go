@@ -51,6 +51,8 @@ type SlotState struct {
 	RestartLSN                   uint64
 	// ConfirmedFlushLSN is a logical slot's position; 0 for physical slots.
 	ConfirmedFlushLSN uint64
+	// CatalogXmin is a logical slot's catalog_xmin; 0 when null.
+	CatalogXmin uint32
 }
 
 // Position is the slot's progress: confirmed_flush_lsn for a logical slot, restart_lsn
@@ -78,6 +80,9 @@ type SlotTargets struct {
 	// Positions are the leader's published slot positions (/status.slots); a replica
 	// advances its copies of permanent slots to them.
 	Positions map[string]uint64
+	// Leader is the member a replica follows, where its copies of logical slots are
+	// checked for being safe to use after a promotion.
+	Leader *cluster.Member
 }
 
 // SlotDrop is a slot to drop and why.
@@ -200,6 +205,9 @@ func slotTargets(in Input, primary bool) SlotTargets {
 		}
 	} else {
 		t.Positions = in.Cluster.Status.Slots
+		if m, ok := in.Cluster.LeaderMember(); ok {
+			t.Leader = &m
+		}
 	}
 	if primary || !s.NoFailover {
 		me := cluster.SlotName(s.Name)

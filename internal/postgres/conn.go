@@ -179,12 +179,15 @@ type Slot struct {
 	RestartLSN uint64
 	// ConfirmedFlushLSN: logical slots only, 0 otherwise.
 	ConfirmedFlushLSN uint64
+	// CatalogXmin: logical slots only, 0 when null.
+	CatalogXmin uint32
 }
 
 // Slots lists the replication slots.
 func (c *Conn) Slots(ctx context.Context) ([]Slot, error) {
 	rows, err := c.c.Query(ctx, `SELECT slot_name, slot_type, COALESCE(plugin, ''), COALESCE(database::text, ''), active,
-  temporary, COALESCE(restart_lsn::text, '0/0'), COALESCE(confirmed_flush_lsn::text, '0/0')
+  temporary, COALESCE(restart_lsn::text, '0/0'), COALESCE(confirmed_flush_lsn::text, '0/0'),
+  COALESCE(catalog_xmin::text::bigint, 0)
 FROM pg_catalog.pg_replication_slots ORDER BY slot_name`)
 	if err != nil {
 		return nil, fmt.Errorf("pg_replication_slots: %w", err)
@@ -192,9 +195,11 @@ FROM pg_catalog.pg_replication_slots ORDER BY slot_name`)
 	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Slot, error) {
 		var s Slot
 		var restart, flush string
-		if err := row.Scan(&s.Name, &s.Type, &s.Plugin, &s.Database, &s.Active, &s.Temporary, &restart, &flush); err != nil {
+		var xmin int64
+		if err := row.Scan(&s.Name, &s.Type, &s.Plugin, &s.Database, &s.Active, &s.Temporary, &restart, &flush, &xmin); err != nil {
 			return s, err
 		}
+		s.CatalogXmin = uint32(xmin)
 		var err error
 		if s.RestartLSN, err = cluster.ParseLSN(restart); err != nil {
 			return s, err
@@ -275,6 +280,27 @@ WHERE NOT pg_catalog.pg_is_in_recovery() AND s.slot_type = 'logical' AND NOT s.t
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read logical slots: %w", err)
+	}
+	return out, nil
+}
+
+// PrimarySlotXmins returns the catalog_xmin (0 when null) of the named slots on a
+// primary; nothing from a server in recovery.
+func (c *Conn) PrimarySlotXmins(ctx context.Context, names []string) (map[string]uint32, error) {
+	rows, err := c.c.Query(ctx, `SELECT slot_name, COALESCE(catalog_xmin::text::bigint, 0) FROM pg_catalog.pg_get_replication_slots()
+WHERE NOT pg_catalog.pg_is_in_recovery() AND slot_name = ANY($1)`, names)
+	if err != nil {
+		return nil, fmt.Errorf("slots on the primary: %w", err)
+	}
+	out := map[string]uint32{}
+	var name string
+	var xmin int64
+	_, err = pgx.ForEachRow(rows, []any{&name, &xmin}, func() error {
+		out[name] = uint32(xmin)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("slots on the primary: %w", err)
 	}
 	return out, nil
 }

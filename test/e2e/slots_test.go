@@ -200,6 +200,11 @@ func TestReplicationSlots(t *testing.T) {
 			return err == nil && v >= consumed
 		})
 	}
+	for _, r := range c.others(p) {
+		c.eventually("the copy on "+r.name+" to be safe to use after a failover", 60*time.Second, func() bool {
+			return c.logContains(r, "Logical slot cdc is safe to be used after a failover")
+		})
+	}
 	// Written but not yet consumed when the primary dies: the consumer must still get them.
 	must(t, c.exec(p, "INSERT INTO e2e_rows SELECT generate_series(6, 10)"))
 	for _, r := range c.others(p) {
@@ -215,6 +220,9 @@ func TestReplicationSlots(t *testing.T) {
 	c.eventually("the permanent slots on the new primary "+np.name, 30*time.Second, func() bool {
 		return c.hasSlot(np, "keep_phys") && c.hasSlot(np, "cdc")
 	})
+	if c.logContains(np, "might be unsafe to use after promote") {
+		t.Errorf("%s promoted with a copy not known to be safe", np.name)
+	}
 	must(t, c.exec(np, "INSERT INTO e2e_rows SELECT generate_series(100, 104)"))
 	ids, err = c.logicalChanges(np, "cdc")
 	if err != nil {

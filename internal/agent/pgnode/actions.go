@@ -235,6 +235,7 @@ func (n *Node) Promote(ctx context.Context) (agent.Promotion, error) {
 	if err := n.tools.Promote(ctx, n.opts.DataDir); err != nil {
 		return agent.Promotion{}, err
 	}
+	n.warnUnready()
 	n.setLeader(nil)
 	if _, _, err := n.writeConfig(false, nil); err != nil {
 		n.log.Warn("could not rewrite the configuration after promotion", "err", err)

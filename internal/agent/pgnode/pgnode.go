@@ -104,6 +104,9 @@ type Node struct {
 	// unexpectedSlots and missingSlots are EnsureSlots' memory (loop goroutine only).
 	unexpectedSlots map[string]time.Time
 	missingSlots    string
+	// unready are copied logical slots not yet known safe after a promotion, with the
+	// leader slot's catalog_xmin once protection was seen (see slotready.go).
+	unready map[string]*uint32
 }
 
 var _ agent.Node = (*Node)(nil)

@@ -24,6 +24,9 @@ func (n *Node) EnsureSlots(ctx context.Context, t ha.SlotTargets) (map[string]ui
 	if err != nil {
 		return nil, err
 	}
+	if !t.Primary {
+		n.checkReadiness(ctx, t, have)
+	}
 	ch := t.Changes(have, time.Now(), n.unexpectedSlots)
 	n.unexpectedSlots = ch.Unexpected
 	n.reportMissing(ch.Missing)
@@ -61,7 +64,7 @@ func listSlots(ctx context.Context, conn *postgres.Conn) ([]ha.SlotState, error)
 	out := make([]ha.SlotState, 0, len(slots))
 	for _, s := range slots {
 		out = append(out, ha.SlotState{Name: s.Name, Type: s.Type, Database: s.Database, Plugin: s.Plugin,
-			Active: s.Active, Temporary: s.Temporary, RestartLSN: s.RestartLSN, ConfirmedFlushLSN: s.ConfirmedFlushLSN})
+			Active: s.Active, Temporary: s.Temporary, RestartLSN: s.RestartLSN, ConfirmedFlushLSN: s.ConfirmedFlushLSN, CatalogXmin: s.CatalogXmin})
 	}
 	return out, nil
 }
@@ -177,6 +180,7 @@ func (n *Node) CopySlots(ctx context.Context, leader cluster.Member, names []str
 		}
 		n.log.Info("copied logical replication slot from the leader", "slot", c.Name, "leader", leader.Name,
 			"database", c.Database, "plugin", c.Plugin, "confirmed_flush_lsn", cluster.FormatLSN(c.ConfirmedFlushLSN))
+		n.markUnready([]string{c.Name})
 	}
 	if err := n.start(ctx, n.params().Parameters); err != nil {
 		errs = append(errs, err)
