@@ -83,9 +83,13 @@ type Agent struct {
 	dcsLastSeen time.Time
 	upstream    string
 	lastMember  []byte
-	lastOptime  uint64
-	lastReason  string
-	config      configState
+	lastStatus  []byte
+	// slotPositions are the permanent slots' positions this node (as primary) saw last.
+	slotPositions map[string]uint64
+	// slotCopyFailed is when the last copy of logical slots failed.
+	slotCopyFailed time.Time
+	lastReason     string
+	config         configState
 	// lastWAL is this cycle's WAL position; syncGUCSetAt the position when
 	// synchronous_standby_names last changed.
 	lastWAL      uint64
@@ -172,6 +176,7 @@ func (a *Agent) settings() ha.Settings {
 		ReplicateFrom: ha.ReplicateFrom(a.opts.Tags), NoStream: cluster.Truthy(a.opts.Tags["nostream"]),
 		SynchronousMode: d.SynchronousMode, SynchronousModeStrict: d.SynchronousModeStrict,
 		SynchronousNodeCount: d.SynchronousNodeCount, Watchdog: a.opts.Watchdog != nil && a.opts.Watchdog.Enabled(),
+		PermanentSlots: permanentSlots(d.PermanentSlots), IgnoreSlots: ignoreSlots(d.IgnoreSlots),
 	}
 	if d.MaximumLagOnFailover > 0 {
 		s.MaximumLagOnFailover = uint64(d.MaximumLagOnFailover)
@@ -193,7 +198,7 @@ func (a *Agent) cycle(ctx context.Context) time.Duration {
 	in := ha.Input{
 		Now: a.now(), Settings: s, Cluster: cl, PG: obs.Postgres,
 		LastRefresh: a.lastRefresh, LockLost: a.lockLost, StartFailed: a.startFailed,
-		Busy: a.currentBusy(), SyncGUCSetAt: a.syncGUCSetAt,
+		Busy: a.currentBusy(), SyncGUCSetAt: a.syncGUCSetAt, SlotCopyFailed: a.slotCopyFailed,
 	}
 	if wd := a.opts.Watchdog; wd != nil {
 		in.WatchdogActive, in.WatchdogUnusable = wd.Activated(), !wd.Healthy(s.TTL, s.LoopWait)
@@ -381,6 +386,12 @@ func (a *Agent) finish(r workerResult) {
 	a.mu.Unlock()
 	if r.action.Kind == ha.KindStartPrimary {
 		a.startFailed = r.err != nil
+	}
+	if r.action.Kind == ha.KindCopySlots {
+		a.slotCopyFailed = time.Time{}
+		if r.err != nil {
+			a.slotCopyFailed = a.now()
+		}
 	}
 	if r.action.Kind == ha.KindRestart && a.awaiting != nil {
 		if r.err != nil {

@@ -71,9 +71,12 @@ func (f *fakeNode) Stop(_ context.Context, _ ha.StopMode) error {
 	f.stops = append(f.stops, time.Now())
 	return nil
 }
-func (f *fakeNode) EnsureSlots(context.Context, []string) error { return nil }
-func (f *fakeNode) Checkpoint(context.Context) error            { return nil }
-func (f *fakeNode) Restart(context.Context) error               { return nil }
+func (f *fakeNode) CopySlots(context.Context, cluster.Member, []string) error { return nil }
+func (f *fakeNode) EnsureSlots(context.Context, ha.SlotTargets) (map[string]uint64, error) {
+	return nil, nil
+}
+func (f *fakeNode) Checkpoint(context.Context) error { return nil }
+func (f *fakeNode) Restart(context.Context) error    { return nil }
 func (f *fakeNode) Reinitialize(context.Context, cluster.Member) error {
 	return nil
 }

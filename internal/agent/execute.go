@@ -82,7 +82,17 @@ func (a *Agent) step(ctx context.Context, act ha.Action, cl *cluster.Cluster, s 
 		a.dropLock()
 		return a.node.Stop(ctx, act.Mode)
 	case ha.KindEnsureSlots:
-		return a.node.EnsureSlots(ctx, act.Slots)
+		positions, err := a.node.EnsureSlots(ctx, *act.SlotTargets)
+		if act.SlotTargets.Primary && positions != nil {
+			a.slotPositions = positions
+		}
+		return err
+	case ha.KindCopySlots:
+		leader, ok := cl.Member(act.Member)
+		if !ok {
+			return fmt.Errorf("copy slots: leader %s is not a member", act.Member)
+		}
+		return a.startWorker(ctx, act, func(ctx context.Context) error { return a.node.CopySlots(ctx, leader, act.SlotNames) })
 	case ha.KindCancelBusy:
 		a.cancelBusy()
 		return nil

@@ -61,8 +61,12 @@ type Node interface {
 	Promote(ctx context.Context) (Promotion, error)
 	// Stop stops PostgreSQL in the given mode; a stopped server is not an error.
 	Stop(ctx context.Context, mode ha.StopMode) error
-	// EnsureSlots creates the named physical slots and drops inactive ones not named.
-	EnsureSlots(ctx context.Context, names []string) error
+	// EnsureSlots makes the local slots match the targets (create, drop, advance) and
+	// returns the positions of the permanent slots, for the leader to publish.
+	EnsureSlots(ctx context.Context, t ha.SlotTargets) (map[string]uint64, error)
+	// CopySlots copies the named logical slots from the leader into this replica,
+	// restarting PostgreSQL to load them.
+	CopySlots(ctx context.Context, leader cluster.Member, names []string) error
 	// Checkpoint runs CHECKPOINT, so a following shutdown checkpoint is short.
 	Checkpoint(ctx context.Context) error
 	// Restart stops PostgreSQL (fast) and starts it again in the role it had.

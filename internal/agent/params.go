@@ -6,6 +6,7 @@ import (
 
 	"github.com/warden-ha/warden/internal/cluster"
 	"github.com/warden-ha/warden/internal/config"
+	"github.com/warden-ha/warden/internal/ha"
 )
 
 // configApplier is the part of a node that rewrites PostgreSQL's configuration in place.
@@ -23,10 +24,11 @@ type configState struct {
 
 func configFingerprint(d *config.Dynamic) string {
 	// fmt prints maps sorted by key, so equal configurations print equally.
-	return fmt.Sprintf("%v|%q|%q", d.Parameters, d.PgHBA, d.PgIdent)
+	return fmt.Sprintf("%v|%q|%q|%t", d.Parameters, d.PgHBA, d.PgIdent, d.LogicalSlots())
 }
 
-// applyConfig brings a change of the dynamic postgresql section (parameters, pg_hba, pg_ident) to
+// applyConfig brings a change of the dynamic postgresql section (parameters, pg_hba,
+// pg_ident, and hot_standby_feedback forced by permanent logical slots) to
 // the running server in the cycle that read it: files rewritten, reloaded when they
 // changed, on_reload fired. Whether a changed parameter needs a restart is then read back
 // from pg_settings by the next observation. Not while a long action runs: it writes the
@@ -60,4 +62,20 @@ func (a *Agent) applyConfig(ctx context.Context, cl *cluster.Cluster, obs Observ
 	if reloaded {
 		a.reloaded()
 	}
+}
+
+func permanentSlots(in []config.PermanentSlot) []ha.Slot {
+	out := make([]ha.Slot, 0, len(in))
+	for _, s := range in {
+		out = append(out, ha.Slot{Name: s.Name, Type: s.Type, Database: s.Database, Plugin: s.Plugin})
+	}
+	return out
+}
+
+func ignoreSlots(in []config.SlotMatcher) []ha.SlotMatcher {
+	out := make([]ha.SlotMatcher, 0, len(in))
+	for _, m := range in {
+		out = append(out, ha.SlotMatcher{Name: m.Name, Type: m.Type, Database: m.Database, Plugin: m.Plugin})
+	}
+	return out
 }

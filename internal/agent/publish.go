@@ -18,10 +18,13 @@ func (a *Agent) publish(ctx context.Context, cl *cluster.Cluster, obs Observatio
 		a.touchMember(ctx, obs, s)
 	}
 	holds := !a.lastRefresh.IsZero() && cl != nil && cl.LeaderName() == s.Name
-	if holds && obs.Ready && !obs.InRecovery && obs.WAL != a.lastOptime {
+	if !holds || obs.InRecovery {
+		a.slotPositions = nil
+	}
+	if value := cluster.EncodeStatus(cluster.Status{Optime: obs.WAL, Slots: a.slotPositions}); holds && obs.Ready && !obs.InRecovery && !bytes.Equal(value, a.lastStatus) {
 		dctx, cancel := a.dcsCtx(ctx, s)
-		if err := a.store.SetStatus(dctx, cluster.EncodeStatus(cluster.Status{Optime: obs.WAL})); err == nil {
-			a.lastOptime = obs.WAL
+		if err := a.store.SetStatus(dctx, value); err == nil {
+			a.lastStatus = value
 		}
 		cancel()
 	}

@@ -28,7 +28,7 @@ func pgnodeOptions(cfg *config.Config, dynamic func() config.Dynamic) pgnode.Opt
 		UsePgRewind: pg.UsePgRewind,
 		Dynamic: func() pgnode.Dynamic {
 			d := dynamic()
-			return pgnode.Dynamic{Parameters: d.Parameters, PgHBA: d.PgHBA, PgIdent: d.PgIdent, UsePgRewind: d.UsePgRewind, UseSlots: d.UseSlots}
+			return pgnode.Dynamic{Parameters: d.Parameters, PgHBA: d.PgHBA, PgIdent: d.PgIdent, UsePgRewind: d.UsePgRewind, UseSlots: d.UseSlots, LogicalSlots: d.LogicalSlots()}
 		},
 		InitDB: cfg.Bootstrap.InitDB, BootstrapHBA: cfg.Bootstrap.PgHBA, Users: users, Basebackup: pg.Basebackup,
 		PgCtlTimeout:                           pg.PgCtlTimeout,

@@ -29,9 +29,10 @@ type Dynamic struct {
 	// StandbyCluster keeps only the keys Patroni honours; nil when absent.
 	StandbyCluster map[string]any
 	// Slots is the permanent slots map (slots / permanent_slots /
-	// permanent_replication_slots), as written.
-	Slots       map[string]any
-	IgnoreSlots []any
+	// permanent_replication_slots), as written; PermanentSlots the valid entries.
+	Slots          map[string]any
+	PermanentSlots []PermanentSlot
+	IgnoreSlots    []SlotMatcher
 	// Raw is the map as given, for writing back to the DCS unchanged.
 	Raw map[string]any
 }
@@ -121,11 +122,12 @@ func parseDynamic(d *diags, path string, raw map[string]any) Dynamic {
 	for _, k := range []string{"slots", "permanent_slots", "permanent_replication_slots"} {
 		if m := s.rawMap(k); m != nil && dyn.Slots == nil {
 			dyn.Slots = m
+			dyn.PermanentSlots = parseSlots(d, s.key(k), m)
 		}
 	}
 	if v := s.get("ignore_slots"); v != nil {
 		if l, ok := v.([]any); ok {
-			dyn.IgnoreSlots = l
+			dyn.IgnoreSlots = parseIgnoreSlots(d, s.key("ignore_slots"), l)
 		} else {
 			s.bad("ignore_slots", "a list", v)
 		}

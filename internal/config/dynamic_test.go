@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"os"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -187,5 +188,33 @@ func TestEtcdKeyPassword(t *testing.T) {
 	}
 	if cfg.Etcd.KeyPassword.Reveal() != "hunter2" || fmt.Sprint(cfg.Etcd) == "" || strings.Contains(fmt.Sprintf("%+v", cfg.Etcd), "hunter2") {
 		t.Errorf("etcd key_password not read or not redacted: %+v", cfg.Etcd)
+	}
+}
+
+func TestDynamicSlots(t *testing.T) {
+	d, warns := ParseDynamic(map[string]any{
+		"permanent_slots": map[string]any{
+			"keep":     nil,
+			"cdc":      map[string]any{"database": "app", "plugin": "test_decoding"},
+			"phys2":    map[string]any{"type": "physical", "database": "ignored"},
+			"Bad-Name": nil,
+			"half":     map[string]any{"type": "logical", "database": "app"},
+			"odd":      "yes",
+		},
+		"ignore_slots": []any{map[string]any{"name": "mine"}, map[string]any{"type": "logical", "plugin": "pgoutput"}, "x"},
+	})
+	want := []PermanentSlot{{Name: "cdc", Type: "logical", Database: "app", Plugin: "test_decoding"}, {Name: "keep", Type: "physical"}, {Name: "phys2", Type: "physical"}}
+	if !reflect.DeepEqual(d.PermanentSlots, want) {
+		t.Errorf("permanent slots = %+v", d.PermanentSlots)
+	}
+	if len(d.IgnoreSlots) != 2 || d.IgnoreSlots[0].Name != "mine" || d.IgnoreSlots[1] != (SlotMatcher{Type: "logical", Plugin: "pgoutput"}) {
+		t.Errorf("ignore_slots = %+v", d.IgnoreSlots)
+	}
+	wantWarning(t, warns, "permanent_slots.Bad-Name", 0, "invalid permanent replication slot name")
+	wantWarning(t, warns, "permanent_slots.half", 0, "a logical slot needs database and plugin")
+	wantWarning(t, warns, "permanent_slots.odd", 0, "expected a mapping")
+	wantWarning(t, warns, "ignore_slots[2]", 0, "expected a mapping")
+	if len(warns) != 4 {
+		t.Errorf("warnings:\n%s", listWarnings(warns))
 	}
 }

@@ -22,6 +22,7 @@ const (
 	KindFollow          Kind = "follow"
 	KindClone           Kind = "clone"
 	KindEnsureSlots     Kind = "ensure-slots"
+	KindCopySlots       Kind = "copy-slots"
 	KindCancelBusy      Kind = "cancel-busy"
 	KindExit            Kind = "exit"
 	// KindDemote is the graceful demotion of a switchover: checkpoint, fast shutdown
@@ -64,8 +65,10 @@ type Action struct {
 	// taking over different clusters cannot both claim the key.
 	SysID    string
 	IfAbsent bool
-	// Slots for EnsureSlots: the physical slots the leader must keep.
-	Slots []string
+	// SlotTargets for EnsureSlots: the slots this node must keep.
+	SlotTargets *SlotTargets
+	// SlotNames for CopySlots: the logical slots to copy from Member, the leader.
+	SlotNames []string
 	// Message for Exit.
 	Message string
 	// Standbys for WriteSync; Value and Release for SetSyncStandbys.
@@ -78,7 +81,7 @@ type Action struct {
 // refreshing the lock meanwhile.
 func (a Action) Long() bool {
 	switch a.Kind {
-	case KindBootstrap, KindClone, KindFollow, KindStartPrimary, KindPromote, KindDemote, KindRestart, KindReinitialize:
+	case KindBootstrap, KindClone, KindFollow, KindStartPrimary, KindPromote, KindDemote, KindRestart, KindReinitialize, KindCopySlots:
 		return true
 	}
 	return false
@@ -104,7 +107,9 @@ func (a Action) String() string {
 		}
 		return fmt.Sprintf("%s(%s)", a.Kind, a.SysID)
 	case KindEnsureSlots:
-		return fmt.Sprintf("%s(%s)", a.Kind, strings.Join(a.Slots, ","))
+		return fmt.Sprintf("%s(%s)", a.Kind, a.SlotTargets)
+	case KindCopySlots:
+		return fmt.Sprintf("%s(%s: %s)", a.Kind, a.Member, strings.Join(a.SlotNames, ","))
 	case KindWriteSync:
 		return fmt.Sprintf("%s(%s)", a.Kind, strings.Join(a.Standbys, ","))
 	case KindSetSyncStandbys:

@@ -269,7 +269,7 @@ func steadyLeader(in Input) Output {
 	p := append(Plan{{Kind: KindRefreshLeader}}, watchdogStep(in)...)
 	p = append(p, syncPlan(in)...)
 	if in.Settings.UseSlots {
-		p = append(p, Action{Kind: KindEnsureSlots, Slots: slotsFor(in, in.Settings.Name)})
+		p = append(p, ensureSlots(in, true))
 	}
 	return Output{Plan: p, Reason: fmt.Sprintf("no action. I am (%s), the leader with the lock", in.Settings.Name)}
 }
@@ -301,11 +301,17 @@ func follower(in Input, holder string) Output {
 			Reason: withWhy(fmt.Sprintf("changing primary_conninfo to follow a leader (%s)", holder), u),
 		}
 	}
-	var p Plan
-	if s.UseSlots && !s.Pause && in.PG.InRecovery {
-		p = Plan{{Kind: KindEnsureSlots, Slots: slotsFor(in, holder)}}
+	out := Output{Reason: withWhy(fmt.Sprintf("no action. I am (%s), a secondary, and following a leader (%s)", s.Name, holder), u)}
+	if s.UseSlots {
+		if names := slotsToCopy(in); len(names) > 0 {
+			return Output{
+				Plan:   Plan{{Kind: KindCopySlots, Member: holder, SlotNames: names}},
+				Reason: fmt.Sprintf("Copying logical slots %s from the primary", pyList(names)),
+			}
+		}
+		out.Plan = Plan{ensureSlots(in, false)}
 	}
-	return Output{Plan: p, Reason: withWhy(fmt.Sprintf("no action. I am (%s), a secondary, and following a leader (%s)", s.Name, holder), u)}
+	return out
 }
 
 // withWhy adds the reason a replica's upstream is not simply the leader.

@@ -40,6 +40,9 @@ type Settings struct {
 	// ReplicateFrom and NoStream come from this node's tags (replicatefrom, nostream).
 	ReplicateFrom string
 	NoStream      bool
+	// PermanentSlots (dynamic `slots`) and IgnoreSlots (`ignore_slots`), parsed.
+	PermanentSlots []Slot
+	IgnoreSlots    []SlotMatcher
 	// Pause is maintenance mode: no automatic start, stop, promotion or demotion.
 	Pause bool
 	// Synchronous replication: synchronous_mode, synchronous_mode_strict,
@@ -86,6 +89,8 @@ type Postgres struct {
 	// than on the primary (200)"): PostgreSQL replays no further, and refuses to promote,
 	// until it is restarted with values at least as high.
 	Insufficient []string
+	// Slots are a replica's replication slots; nil when they were not read.
+	Slots []SlotState
 }
 
 // Replica is one pg_stat_replication row.
@@ -147,6 +152,8 @@ type Input struct {
 	// ttl too short for safety_margin and loop_wait, or a failed activation): this node
 	// must not be primary.
 	WatchdogUnusable bool
+	// SlotCopyFailed is when copying logical slots from the leader last failed.
+	SlotCopyFailed time.Time
 }
 
 // RequestKind names an operator request.

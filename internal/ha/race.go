@@ -27,7 +27,7 @@ func race(in Input) Output {
 		if primary {
 			p := append(Plan{{Kind: KindTakeLeader}}, watchdogStep(in)...)
 			if s.UseSlots {
-				p = append(p, Action{Kind: KindEnsureSlots, Slots: slotsFor(in, s.Name)})
+				p = append(p, ensureSlots(in, true))
 			}
 			return Output{Plan: p, Reason: "acquired session lock as a leader", FailReason: "demoted self after trying and failing to obtain lock"}
 		}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/warden-ha/warden/internal/cluster"
 )
 
@@ -174,24 +175,36 @@ type Slot struct {
 	Plugin     string
 	Database   string
 	Active     bool
+	Temporary  bool
 	RestartLSN uint64
+	// ConfirmedFlushLSN: logical slots only, 0 otherwise.
+	ConfirmedFlushLSN uint64
+	// CatalogXmin: logical slots only, 0 when null.
+	CatalogXmin uint32
 }
 
 // Slots lists the replication slots.
 func (c *Conn) Slots(ctx context.Context) ([]Slot, error) {
 	rows, err := c.c.Query(ctx, `SELECT slot_name, slot_type, COALESCE(plugin, ''), COALESCE(database::text, ''), active,
-  COALESCE(restart_lsn::text, '0/0') FROM pg_catalog.pg_replication_slots ORDER BY slot_name`)
+  temporary, COALESCE(restart_lsn::text, '0/0'), COALESCE(confirmed_flush_lsn::text, '0/0'),
+  COALESCE(catalog_xmin::text::bigint, 0)
+FROM pg_catalog.pg_replication_slots ORDER BY slot_name`)
 	if err != nil {
 		return nil, fmt.Errorf("pg_replication_slots: %w", err)
 	}
 	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Slot, error) {
 		var s Slot
-		var restart string
-		if err := row.Scan(&s.Name, &s.Type, &s.Plugin, &s.Database, &s.Active, &restart); err != nil {
+		var restart, flush string
+		var xmin int64
+		if err := row.Scan(&s.Name, &s.Type, &s.Plugin, &s.Database, &s.Active, &s.Temporary, &restart, &flush, &xmin); err != nil {
 			return s, err
 		}
+		s.CatalogXmin = uint32(xmin)
 		var err error
-		s.RestartLSN, err = cluster.ParseLSN(restart)
+		if s.RestartLSN, err = cluster.ParseLSN(restart); err != nil {
+			return s, err
+		}
+		s.ConfirmedFlushLSN, err = cluster.ParseLSN(flush)
 		return s, err
 	})
 	if err != nil {
@@ -211,11 +224,98 @@ WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_replication_slots WHERE slot_name 
 	return tag.RowsAffected() == 1, nil
 }
 
-// DropSlot drops a slot if it exists and reports whether it did. Dropping an
-// active slot fails (PostgreSQL refuses).
+// CreateLogicalSlot creates a logical slot in the connection's database; an existing
+// slot of that name is left alone. Creation waits for the transactions running at that
+// moment to end; the connection's statement_timeout bounds the wait, so a long
+// transaction fails the attempt (retried next cycle) instead of holding up the caller.
+func (c *Conn) CreateLogicalSlot(ctx context.Context, name, plugin string) (bool, error) {
+	tag, err := c.c.Exec(ctx, `SELECT pg_catalog.pg_create_logical_replication_slot($1, $2)
+WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_replication_slots WHERE slot_name = $1)`, name, plugin)
+	if err != nil {
+		return false, fmt.Errorf("create logical slot %s: %w", name, err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// AdvanceSlot moves a slot forward to lsn (PostgreSQL caps it at what the server has
+// flushed or, on a standby, replayed) and returns where it ended. A logical slot can
+// only be advanced from a connection to its database.
+func (c *Conn) AdvanceSlot(ctx context.Context, name string, lsn uint64) (uint64, error) {
+	var end string
+	err := c.c.QueryRow(ctx, `SELECT end_lsn::text FROM pg_catalog.pg_replication_slot_advance($1, $2::pg_lsn)`,
+		name, cluster.FormatLSN(lsn)).Scan(&end)
+	if err != nil {
+		return 0, fmt.Errorf("advance slot %s: %w", name, err)
+	}
+	return cluster.ParseLSN(end)
+}
+
+// SlotCopy is a logical slot as read from the primary for copying to a replica.
+type SlotCopy struct {
+	Name, Database, Plugin string
+	ConfirmedFlushLSN      uint64
+	// State is the content of pg_replslot/<name>/state.
+	State []byte
+}
+
+// LogicalSlotStates reads the named logical slots' state files (superuser, or a role
+// allowed pg_read_binary_file). Nothing is returned from a server in recovery.
+func (c *Conn) LogicalSlotStates(ctx context.Context, names []string) ([]SlotCopy, error) {
+	rows, err := c.c.Query(ctx, `SELECT s.slot_name, d.datname, s.plugin, COALESCE(s.confirmed_flush_lsn::text, '0/0'),
+  pg_catalog.pg_read_binary_file('pg_replslot/' || s.slot_name || '/state')
+FROM pg_catalog.pg_get_replication_slots() s JOIN pg_catalog.pg_database d ON s.datoid = d.oid
+WHERE NOT pg_catalog.pg_is_in_recovery() AND s.slot_type = 'logical' AND NOT s.temporary AND s.slot_name = ANY($1)`, names)
+	if err != nil {
+		return nil, fmt.Errorf("read logical slots: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (SlotCopy, error) {
+		var s SlotCopy
+		var flush string
+		if err := row.Scan(&s.Name, &s.Database, &s.Plugin, &flush, &s.State); err != nil {
+			return s, err
+		}
+		var err error
+		s.ConfirmedFlushLSN, err = cluster.ParseLSN(flush)
+		return s, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read logical slots: %w", err)
+	}
+	return out, nil
+}
+
+// PrimarySlotXmins returns the catalog_xmin (0 when null) of the named slots on a
+// primary; nothing from a server in recovery.
+func (c *Conn) PrimarySlotXmins(ctx context.Context, names []string) (map[string]uint32, error) {
+	rows, err := c.c.Query(ctx, `SELECT slot_name, COALESCE(catalog_xmin::text::bigint, 0) FROM pg_catalog.pg_get_replication_slots()
+WHERE NOT pg_catalog.pg_is_in_recovery() AND slot_name = ANY($1)`, names)
+	if err != nil {
+		return nil, fmt.Errorf("slots on the primary: %w", err)
+	}
+	out := map[string]uint32{}
+	var name string
+	var xmin int64
+	_, err = pgx.ForEachRow(rows, []any{&name, &xmin}, func() error {
+		out[name] = uint32(xmin)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("slots on the primary: %w", err)
+	}
+	return out, nil
+}
+
+// IsWALRemoved reports PostgreSQL's "requested WAL segment has already been removed"
+// (SQLSTATE 58P01), as a slot advance fails when the WAL it must read is gone.
+func IsWALRemoved(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "58P01"
+}
+
+// DropSlot drops a slot if it exists and is not in use, and reports whether it did.
 func (c *Conn) DropSlot(ctx context.Context, name string) (bool, error) {
 	tag, err := c.c.Exec(ctx, `SELECT pg_catalog.pg_drop_replication_slot(slot_name)
-FROM pg_catalog.pg_replication_slots WHERE slot_name = $1`, name)
+FROM pg_catalog.pg_replication_slots WHERE slot_name = $1 AND NOT active`, name)
 	if err != nil {
 		return false, fmt.Errorf("drop slot %s: %w", name, err)
 	}

@@ -234,3 +234,35 @@ func syncDir(dir string) error {
 	}
 	return nil
 }
+
+// InstallSlot puts a replication slot's state file, copied from another server of the
+// same cluster, into pg_replslot/<name> while PostgreSQL is stopped: written under
+// <name>.tmp (which PostgreSQL removes at start-up if it finds one) and renamed over
+// any older copy, fsynced at each step.
+func (d DataDir) InstallSlot(name string, state []byte) error {
+	base := filepath.Join(d.Path, "pg_replslot")
+	dst := filepath.Join(base, name)
+	tmp := dst + ".tmp"
+	if err := os.RemoveAll(tmp); err != nil {
+		return fmt.Errorf("install slot %s: %w", name, err)
+	}
+	if err := os.Mkdir(tmp, 0o700); err != nil {
+		return fmt.Errorf("install slot %s: %w", name, err)
+	}
+	if err := chown(tmp, d.Owner); err != nil {
+		return fmt.Errorf("install slot %s: %w", name, err)
+	}
+	if _, err := d.WriteFile(filepath.Join(tmp, "state"), state, 0o600); err != nil {
+		return fmt.Errorf("install slot %s: %w", name, err)
+	}
+	if err := os.RemoveAll(dst); err != nil {
+		return fmt.Errorf("install slot %s: %w", name, err)
+	}
+	if err := os.Rename(tmp, dst); err != nil {
+		return fmt.Errorf("install slot %s: %w", name, err)
+	}
+	if err := syncDir(dst); err != nil {
+		return err
+	}
+	return syncDir(base)
+}

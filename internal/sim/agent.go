@@ -308,7 +308,7 @@ func (s *Sim) do(n *node, a *agent, act ha.Action) error {
 		s.startLong(n, a, act, s.between(200*time.Millisecond, 2*time.Second), func() error { return s.started(n) })
 	case ha.KindClone:
 		s.startLong(n, a, act, s.between(time.Second, 3*time.Second), func() error { return s.cloned(n, act.Member) })
-	case ha.KindEnsureSlots:
+	case ha.KindEnsureSlots, ha.KindCopySlots:
 	case ha.KindCancelBusy:
 		a.busy = nil
 		a.busyGen++

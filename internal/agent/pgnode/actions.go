@@ -2,7 +2,6 @@ package pgnode
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -236,6 +235,7 @@ func (n *Node) Promote(ctx context.Context) (agent.Promotion, error) {
 	if err := n.tools.Promote(ctx, n.opts.DataDir); err != nil {
 		return agent.Promotion{}, err
 	}
+	n.warnUnready()
 	n.setLeader(nil)
 	if _, _, err := n.writeConfig(false, nil); err != nil {
 		n.log.Warn("could not rewrite the configuration after promotion", "err", err)
@@ -255,46 +255,6 @@ func (n *Node) Promote(ctx context.Context) (agent.Promotion, error) {
 		}
 	}
 	return p, nil
-}
-
-// EnsureSlots creates the named physical slots and drops inactive physical slots that
-// are not named (slots of members that left).
-func (n *Node) EnsureSlots(ctx context.Context, names []string) error {
-	conn, err := n.localConn(ctx)
-	if err != nil {
-		return err
-	}
-	slots, err := conn.Slots(ctx)
-	if err != nil {
-		return err
-	}
-	want := map[string]bool{}
-	for _, s := range names {
-		want[s] = true
-	}
-	have := map[string]bool{}
-	var errs []error
-	for _, s := range slots {
-		have[s.Name] = true
-		if s.Type == "physical" && !want[s.Name] && !s.Active {
-			if _, err := conn.DropSlot(ctx, s.Name); err != nil {
-				errs = append(errs, err)
-			} else {
-				n.log.Info("dropped replication slot of a member that left", "slot", s.Name)
-			}
-		}
-	}
-	for _, s := range names {
-		if have[s] {
-			continue
-		}
-		if _, err := conn.CreatePhysicalSlot(ctx, s); err != nil {
-			errs = append(errs, err)
-		} else {
-			n.log.Info("created replication slot", "slot", s)
-		}
-	}
-	return errors.Join(errs...)
 }
 
 // moveAside renames the data directory so a re-clone never destroys data.

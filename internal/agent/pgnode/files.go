@@ -25,6 +25,9 @@ func (n *Node) merged() pgconf.Merged {
 	m := pgconf.Merge(strParams(d.Parameters), strParams(localParams(n)), pgconf.ServerInputs{
 		ListenAddresses: n.opts.ListenAddresses, Port: n.opts.Port, ClusterName: n.opts.Scope, Major: n.major,
 	})
+	if d.LogicalSlots {
+		m.Parameters["hot_standby_feedback"] = "on"
+	}
 	n.mu.Lock()
 	if n.syncNames != nil {
 		// Synchronous mode owns the parameter.

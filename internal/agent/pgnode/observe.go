@@ -145,6 +145,9 @@ func (n *Node) fillRunning(ctx context.Context, conn *postgres.Conn, obs postgre
 		}
 		return
 	}
+	if slots, err := listSlots(ctx, conn); err == nil {
+		o.Postgres.Slots = slots
+	}
 	o.ReceivedLSN, o.ReplayedLSN = obs.ReceivedLSN, obs.ReplayedLSN
 	o.WAL = max(obs.ReceivedLSN, obs.ReplayedLSN)
 	if !obs.ReplayTimestamp.IsZero() {

@@ -36,6 +36,9 @@ type Dynamic struct {
 	PgIdent     []string
 	UsePgRewind bool
 	UseSlots    bool
+	// LogicalSlots: permanent logical slots are configured, so replicas keep copies
+	// and need hot_standby_feedback.
+	LogicalSlots bool
 }
 
 // Options describe the node; the agent builds them from the configuration.
@@ -104,6 +107,12 @@ type Node struct {
 	syncNames *string
 	// sysid caches the data directory's system identifier.
 	sysid string
+	// unexpectedSlots and missingSlots are EnsureSlots' memory (loop goroutine only).
+	unexpectedSlots map[string]time.Time
+	missingSlots    string
+	// unready are copied logical slots not yet known safe after a promotion, with the
+	// leader slot's catalog_xmin once protection was seen (see slotready.go).
+	unready map[string]*uint32
 }
 
 var _ agent.Node = (*Node)(nil)
