@@ -44,6 +44,9 @@ type Settings struct {
 	SynchronousMode       bool
 	SynchronousModeStrict bool
 	SynchronousNodeCount  int
+	// FailsafeMode is failsafe_mode: a primary that cannot reach the DCS stays primary
+	// while every other member listed in /failsafe confirms it over the REST API.
+	FailsafeMode bool
 }
 
 // Postgres is the local PostgreSQL as observed this cycle.
@@ -122,6 +125,8 @@ type Input struct {
 	// SyncGUCSetAt is the primary's WAL position when synchronous_standby_names was last
 	// changed: a standby counts as synchronous only once it has flushed past it.
 	SyncGUCSetAt uint64
+	// Failsafe is this node's failsafe_mode state.
+	Failsafe Failsafe
 }
 
 // RequestKind names an operator request.

@@ -61,6 +61,9 @@ func healthiest(in Input) (bool, string) {
 	if s.NoFailover {
 		return false, "nofailover"
 	}
+	if why := failsafeHold(in); why != "" {
+		return false, why
+	}
 	allowed, syncNames := syncGuard(in)
 	if !allowed {
 		return false, "synchronous mode is on and I am not a synchronous standby"
