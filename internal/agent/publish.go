@@ -90,9 +90,10 @@ func (a *Agent) buildStatus(cl *cluster.Cluster, obs Observation, s ha.Settings)
 		if cl.LeaderName() == s.Name && !a.lastRefresh.IsZero() {
 			st.LockValidUntil = a.lastRefresh.Add(s.TTL)
 		}
-	} else if !a.lastRefresh.IsZero() && time.Since(a.lastRefresh) < s.TTL {
-		st.LockValidUntil = a.lastRefresh.Add(s.TTL)
+	} else if t := a.trusted(s); !t.IsZero() && a.now().Sub(t) < s.TTL {
+		st.LockValidUntil = t.Add(s.TTL)
 	}
+	st.FailsafeActive = a.failsafeActive(s)
 	return st
 }
 
