@@ -65,7 +65,11 @@ func (a *Agent) step(ctx context.Context, act ha.Action, cl *cluster.Cluster, s 
 		_, err := a.store.SetConfig(dctx, cluster.EncodeConfig(a.currentDynamicRaw()), 0)
 		return err
 	case ha.KindTakeLeader:
+		if err := a.failsafe.claimLeader(); err != nil {
+			return err
+		}
 		if err := a.takeLeader(ctx, s); err != nil {
+			a.failsafe.setLeader(false)
 			return err
 		}
 		a.writeFailsafe(ctx, cl, s)
@@ -194,6 +198,7 @@ func (a *Agent) step(ctx context.Context, act ha.Action, cl *cluster.Cluster, s 
 // naming this node primary before PostgreSQL is stopped or the key released.
 func (a *Agent) dropLock() {
 	a.lastRefresh = time.Time{}
+	a.failsafe.setLeader(false)
 	if a.opts.Fence != nil {
 		a.opts.Fence.Disarm()
 	}
@@ -238,6 +243,7 @@ func (a *Agent) refreshLeader(ctx context.Context, s ha.Settings) error {
 		return err
 	}
 	a.lastRefresh, a.lockLost, a.failsafe.confirmed = sent, false, nil
+	a.failsafe.setLeader(true)
 	return nil
 }
 

@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -16,16 +17,18 @@ import (
 )
 
 // failsafeState is the agent's part of failsafe_mode. The REST API records acceptances
-// while the loop reads the DCS, so both go through mu: the loop marks the DCS reachable
-// or not and copies the last acceptance in one step, and an acceptance is given only
-// while the last read failed. A member that could read the DCS therefore never accepts
-// after its core has been shown "no acceptance": every acceptance is seen by the next
-// decision that could race for the key.
+// while the loop decides, so both go through mu. The loop copies the last acceptance
+// when it reads the DCS, and decides on that copy; before it tries to take the leader
+// key it checks, under mu, that no acceptance came in since, and marks itself a leader,
+// which makes every later request refused. So a member never takes the key while an
+// acceptance it gave is less than ttl old, whichever of the two happens first.
 type failsafeState struct {
 	mu           sync.Mutex
 	dcsReachable bool
 	acceptedAt   time.Time
 	acceptedFrom string
+	// leader: this agent is taking or holds the leader key.
+	leader bool
 
 	// Loop-owned: the /failsafe key as last read, the confirmations this primary holds,
 	// the acceptance as copied at the last DCS read, and the agent's start.
@@ -53,19 +56,56 @@ func (f *failsafeState) input() ha.Failsafe {
 	return ha.Failsafe{Members: names, Confirmed: f.confirmed, AcceptedAt: f.seenAt, AcceptedFrom: f.seenFrom, AgentStart: f.started}
 }
 
-// AcceptFailsafe answers a primary's POST /failsafe (api.Controller).
-func (a *Agent) AcceptFailsafe(sender string) api.Result {
+// failsafeProbeTimeout bounds the DCS read a member makes before confirming a primary:
+// the primary gives up on the answer after client.DefaultTimeout.
+const failsafeProbeTimeout = time.Second
+
+// AcceptFailsafe answers a primary's POST /failsafe (api.Controller). When the loop's
+// last read succeeded, the member reads the DCS once more: the primary asks as soon as
+// its own read failed, usually before the members' loops have noticed.
+func (a *Agent) AcceptFailsafe(ctx context.Context, sender string) api.Result {
 	s := a.settings()
 	st := a.status.Load()
 	runningPrimary := st.Role.IsPrimary() && st.State == "running"
 	f := &a.failsafe
 	f.mu.Lock()
+	reachable := f.dcsReachable
+	f.mu.Unlock()
+	if s.FailsafeMode && reachable && !runningPrimary {
+		pctx, cancel := context.WithTimeout(ctx, min(failsafeProbeTimeout, s.RetryTimeout))
+		_, err := a.store.Load(pctx)
+		cancel()
+		reachable = err == nil
+	}
+	f.mu.Lock()
 	defer f.mu.Unlock()
-	ans := ha.AnswerFailsafe(s, runningPrimary, f.dcsReachable)
+	ans := ha.AnswerFailsafe(s, runningPrimary || f.leader, reachable)
 	if ans.Accept {
 		f.acceptedAt, f.acceptedFrom = a.now(), sender
 	}
 	return api.Result{Code: ans.Code, Message: ans.Message}
+}
+
+// errAcceptedMeanwhile stops a leader race decided before this member confirmed a
+// primary over POST /failsafe.
+var errAcceptedMeanwhile = errors.New("accepted POST /failsafe since the cluster was read: not taking the leader key")
+
+// claimLeader marks this agent as taking the leader key, unless it accepted a POST
+// /failsafe after the read its decision was based on.
+func (f *failsafeState) claimLeader() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.acceptedAt.Equal(f.seenAt) {
+		return errAcceptedMeanwhile
+	}
+	f.leader = true
+	return nil
+}
+
+func (f *failsafeState) setLeader(v bool) {
+	f.mu.Lock()
+	f.leader = v
+	f.mu.Unlock()
 }
 
 // trusted is when this node's leadership was last vouched for (ha.Trusted).

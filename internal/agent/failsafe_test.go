@@ -151,8 +151,9 @@ func TestFailsafeKeepsPrimaryWhileMembersConfirm(t *testing.T) {
 	})
 }
 
-// TestFailsafeAcceptOnlyWithoutDCS: a member accepts POST /failsafe only while its last
-// DCS read failed; an acceptance given then is what the next decision sees.
+// TestFailsafeAcceptOnlyWithoutDCS: a member accepts POST /failsafe only when it cannot
+// read the DCS (its loop's last read failed, or a read made for the request fails); the
+// next decision sees the acceptance, and a race decided before it does not take the key.
 func TestFailsafeAcceptOnlyWithoutDCS(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const ttl, loopWait, retry = 10 * time.Second, 2 * time.Second, 4 * time.Second
@@ -165,18 +166,29 @@ func TestFailsafeAcceptOnlyWithoutDCS(t *testing.T) {
 		ctx := context.Background()
 		s := a.settings()
 		a.loadCluster(ctx, s)
-		if res := a.AcceptFailsafe("pg-1"); res.Code != 500 || res.Message != "DCS is accessible" {
+		if res := a.AcceptFailsafe(ctx, "pg-1"); res.Code != 500 || res.Message != "DCS is accessible" {
 			t.Errorf("with the DCS readable: %d %q, want 500 DCS is accessible", res.Code, res.Message)
 		}
 		store.mu.Lock()
 		store.hang = true
 		store.mu.Unlock()
+		// The loop has not noticed yet: the member's own read fails.
+		if res := a.AcceptFailsafe(ctx, "pg-1"); res.Code != 200 || res.Message != "Accepted" {
+			t.Errorf("with the DCS hanging since the last read: %d %q, want 200 Accepted", res.Code, res.Message)
+		}
+		if err := a.failsafe.claimLeader(); err != errAcceptedMeanwhile {
+			t.Errorf("claiming the key after an acceptance the decision did not see: %v, want %v", err, errAcceptedMeanwhile)
+		}
 		a.loadCluster(ctx, s)
-		if res := a.AcceptFailsafe("pg-1"); res.Code != 200 || res.Message != "Accepted" {
+		if res := a.AcceptFailsafe(ctx, "pg-1"); res.Code != 200 || res.Message != "Accepted" {
 			t.Errorf("with the DCS unreachable: %d %q, want 200 Accepted", res.Code, res.Message)
 		}
+		time.Sleep(time.Second)
 		accepted := time.Now()
-		if in := a.failsafe.input(); !in.AcceptedAt.IsZero() {
+		if res := a.AcceptFailsafe(ctx, "pg-1"); res.Code != 200 {
+			t.Errorf("again: %d %q, want 200 Accepted", res.Code, res.Message)
+		}
+		if in := a.failsafe.input(); in.AcceptedAt.Equal(accepted) {
 			t.Errorf("acceptance visible before the next DCS read: %v", in.AcceptedAt)
 		}
 		store.mu.Lock()
@@ -188,6 +200,12 @@ func TestFailsafeAcceptOnlyWithoutDCS(t *testing.T) {
 		}
 		if !a.failsafeActive(s) {
 			t.Error("a member that accepted within ttl does not report failsafe active")
+		}
+		if err := a.failsafe.claimLeader(); err != nil {
+			t.Errorf("claiming the key with every acceptance seen: %v", err)
+		}
+		if res := a.AcceptFailsafe(ctx, "pg-1"); res.Code != 500 || res.Message != "Running as a leader" {
+			t.Errorf("while taking the key: %d %q, want 500 Running as a leader", res.Code, res.Message)
 		}
 	})
 }

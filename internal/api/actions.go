@@ -429,7 +429,7 @@ func (s *Server) postFailsafe(w http.ResponseWriter, r *http.Request) {
 		writeText(w, http.StatusBadRequest, err.Error()+"\n")
 		return
 	}
-	res := s.opts.Controller.AcceptFailsafe(name)
+	res := s.opts.Controller.AcceptFailsafe(r.Context(), name)
 	writeText(w, res.Code, res.Message)
 }
 

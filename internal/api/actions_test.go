@@ -73,7 +73,7 @@ func (f *fakeController) PeerStatus(_ context.Context, url string) (client.PeerS
 	return client.PeerStatus{}, context.DeadlineExceeded
 }
 func (f *fakeController) LoopWait() time.Duration { return time.Second }
-func (f *fakeController) AcceptFailsafe(sender string) Result {
+func (f *fakeController) AcceptFailsafe(_ context.Context, sender string) Result {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.failsafeFrom = append(f.failsafeFrom, sender)

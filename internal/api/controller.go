@@ -38,5 +38,5 @@ type Controller interface {
 	PeerStatus(ctx context.Context, apiURL string) (client.PeerStatus, error)
 	LoopWait() time.Duration
 	// AcceptFailsafe answers a POST /failsafe from the named primary.
-	AcceptFailsafe(sender string) Result
+	AcceptFailsafe(ctx context.Context, sender string) Result
 }

@@ -81,7 +81,7 @@ func (c *recordingController) PeerStatus(context.Context, string) (client.PeerSt
 	return client.PeerStatus{Name: "pg-2", InRecovery: true, HasWAL: true}, nil
 }
 func (c *recordingController) LoopWait() time.Duration { return time.Second }
-func (c *recordingController) AcceptFailsafe(string) Result {
+func (c *recordingController) AcceptFailsafe(context.Context, string) Result {
 	c.change("failsafe")
 	return Result{Code: 200, Message: "Accepted"}
 }

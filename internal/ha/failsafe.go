@@ -69,14 +69,15 @@ type FailsafeAnswer struct {
 
 // AnswerFailsafe decides whether this member accepts another member's POST /failsafe.
 // Patroni's rules (502 when failsafe_mode is off, 500 "Running as a leader" for a running
-// primary) plus Warden's: a member whose last DCS read succeeded refuses, because it can
-// see for itself whether the sender still holds the lock, and because the members that
-// reach the DCS are the ones who may take over.
-func AnswerFailsafe(s Settings, runningPrimary, dcsReachable bool) FailsafeAnswer {
+// primary, here also for a member taking or holding the leader key) plus Warden's: a
+// member that can read the DCS refuses, because it sees for itself whether the sender
+// still holds the lock, and because the members that reach the DCS are the ones who
+// may take over.
+func AnswerFailsafe(s Settings, leader, dcsReachable bool) FailsafeAnswer {
 	switch {
 	case !s.FailsafeMode:
 		return FailsafeAnswer{Code: 502, Message: "failsafe mode is not enabled"}
-	case runningPrimary:
+	case leader:
 		return FailsafeAnswer{Code: 500, Message: "Running as a leader"}
 	case dcsReachable:
 		return FailsafeAnswer{Code: 500, Message: "DCS is accessible"}
@@ -100,8 +101,15 @@ func failsafeHold(in Input) string {
 	if !f.AgentStart.IsZero() && in.Now.Before(f.AgentStart.Add(s.TTL)) {
 		return "started less than ttl ago in failsafe mode, an acceptance given before the restart may still hold"
 	}
-	if len(f.Members) > 0 && !slices.Contains(f.Members, s.Name) {
+	if !failsafeMayRace(in, s.Name) {
 		return "not listed in the /failsafe key"
 	}
 	return ""
+}
+
+// failsafeMayRace: with failsafe_mode on and a non-empty /failsafe key, only the members
+// it lists may win a leader race; the others are not waited for either.
+func failsafeMayRace(in Input, name string) bool {
+	f := in.Failsafe
+	return !in.Settings.FailsafeMode || len(f.Members) == 0 || slices.Contains(f.Members, name)
 }

@@ -142,12 +142,12 @@ func TestAnswerFailsafe(t *testing.T) {
 	tests := []struct {
 		name           string
 		mode           bool
-		runningPrimary bool
+		leader         bool
 		dcsReachable   bool
 		want           FailsafeAnswer
 	}{
 		{"mode off", false, false, false, FailsafeAnswer{Code: 502, Message: "failsafe mode is not enabled"}},
-		{"running primary", true, true, false, FailsafeAnswer{Code: 500, Message: "Running as a leader"}},
+		{"running primary or lock holder", true, true, false, FailsafeAnswer{Code: 500, Message: "Running as a leader"}},
 		{"replica that reaches the DCS", true, false, true, FailsafeAnswer{Code: 500, Message: "DCS is accessible"}},
 		{"replica cut off from the DCS", true, false, false, FailsafeAnswer{Accept: true, Code: 200, Message: "Accepted"}},
 	}
@@ -155,7 +155,7 @@ func TestAnswerFailsafe(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s := settings()
 			s.FailsafeMode = tc.mode
-			if got := AnswerFailsafe(s, tc.runningPrimary, tc.dcsReachable); got != tc.want {
+			if got := AnswerFailsafe(s, tc.leader, tc.dcsReachable); got != tc.want {
 				t.Errorf("got %+v, want %+v", got, tc.want)
 			}
 		})
@@ -168,6 +168,7 @@ func TestFailsafeHoldsLeaderRace(t *testing.T) {
 		name   string
 		s      Settings
 		f      Failsafe
+		peers  []Peer
 		plan   string
 		reason string
 	}{
@@ -197,6 +198,14 @@ func TestFailsafeHoldsLeaderRace(t *testing.T) {
 			reason: "following a different leader because i am not the healthiest node: not listed in the /failsafe key",
 		},
 		{
+			name:   "a peer ahead but not listed in /failsafe cannot win: races",
+			s:      failsafeSettings(),
+			f:      Failsafe{Members: []string{"pg-1", "pg-3"}},
+			peers:  []Peer{{Name: "pg-2", Reachable: true, InRecovery: true, WAL: 5000, FailoverPriority: 1}},
+			plan:   "take-leader -> promote",
+			reason: "promoted self to leader by acquiring session lock",
+		},
+		{
 			name:   "empty /failsafe: races",
 			s:      failsafeSettings(),
 			f:      Failsafe{},
@@ -213,7 +222,11 @@ func TestFailsafeHoldsLeaderRace(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			out := Decide(Input{Now: t0, Settings: tc.s, Cluster: snapshot("", three...), PG: replicaPG, Peers: peers, Failsafe: tc.f})
+			ps := peers
+			if tc.peers != nil {
+				ps = tc.peers
+			}
+			out := Decide(Input{Now: t0, Settings: tc.s, Cluster: snapshot("", three...), PG: replicaPG, Peers: ps, Failsafe: tc.f})
 			if got := out.Plan.String(); got != tc.plan {
 				t.Errorf("plan = %q, want %q", got, tc.plan)
 			}

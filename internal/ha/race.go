@@ -90,6 +90,9 @@ func healthiest(in Input) (bool, string) {
 		if syncNames != nil && !slices.Contains(syncNames, p.Name) {
 			continue
 		}
+		if !failsafeMayRace(in, p.Name) {
+			continue
+		}
 		if !p.InRecovery {
 			return false, fmt.Sprintf("Primary (%s) is still alive", p.Name)
 		}
