@@ -140,11 +140,11 @@ func TestFailsafeLeaderRefreshesWhenDCSReturns(t *testing.T) {
 
 func TestAnswerFailsafe(t *testing.T) {
 	tests := []struct {
-		name           string
-		mode           bool
-		leader         bool
-		dcsReachable   bool
-		want           FailsafeAnswer
+		name         string
+		mode         bool
+		leader       bool
+		dcsReachable bool
+		want         FailsafeAnswer
 	}{
 		{"mode off", false, false, false, FailsafeAnswer{Code: 502, Message: "failsafe mode is not enabled"}},
 		{"running primary or lock holder", true, true, false, FailsafeAnswer{Code: 500, Message: "Running as a leader"}},
