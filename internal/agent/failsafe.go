@@ -196,11 +196,11 @@ func (a *Agent) failsafeActive(s ha.Settings) bool {
 		return false
 	}
 	now := a.now()
-	v := ha.FailsafeVouched(s, a.failsafe.input(), now)
+	extends := a.trusted(s).After(a.lastRefresh)
 	f := &a.failsafe
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if !f.dcsReachable && !a.lastRefresh.IsZero() && v.After(a.lastRefresh) {
+	if !f.dcsReachable && extends {
 		return true
 	}
 	return !f.acceptedAt.IsZero() && now.Before(f.acceptedAt.Add(s.TTL))

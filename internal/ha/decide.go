@@ -133,7 +133,7 @@ func dcsUnavailable(in Input) Output {
 		}
 	}
 	left := deadline.Sub(in.Now)
-	if vouched := FailsafeVouched(in.Settings, in.Failsafe, in.Now); !vouched.IsZero() && vouched.After(in.LastRefresh) {
+	if failsafeExtends(in) {
 		return Output{
 			Reason:  fmt.Sprintf("continue to run as a leader because failsafe mode is enabled and all members are accessible (for %s unless confirmed again)", left.Round(100*time.Millisecond)),
 			RetryIn: min(time.Second, left),

@@ -50,15 +50,29 @@ func FailsafeVouched(s Settings, f Failsafe, now time.Time) time.Time {
 }
 
 // Trusted is when this node's leadership was last vouched for: its last lease refresh,
-// or later failsafe confirmations. Zero when it does not hold the lock.
+// or later failsafe confirmations, counted loop_wait before they were sent. Zero when it
+// does not hold the lock. The lease needs no such allowance: the first decision after a
+// failed refresh comes no earlier than loop_wait + retry_timeout later, at or after the
+// deadline. Confirmations are renewed every cycle, so the decision that must demote may
+// follow one that continued, and a loop running up to loop_wait late must still leave
+// retry_timeout before the members' promises end.
 func Trusted(s Settings, lastRefresh time.Time, f Failsafe, now time.Time) time.Time {
-	if v := FailsafeVouched(s, f, now); v.After(lastRefresh) && !lastRefresh.IsZero() {
+	v := FailsafeVouched(s, f, now)
+	if v.IsZero() || lastRefresh.IsZero() {
+		return lastRefresh
+	}
+	if v = v.Add(-s.LoopWait); v.After(lastRefresh) {
 		return v
 	}
 	return lastRefresh
 }
 
 func trusted(in Input) time.Time { return Trusted(in.Settings, in.LastRefresh, in.Failsafe, in.Now) }
+
+// failsafeExtends: the confirmations, not the lease, decide how long this primary runs.
+func failsafeExtends(in Input) bool {
+	return trusted(in).After(in.LastRefresh)
+}
 
 // FailsafeAnswer is the answer to a POST /failsafe.
 type FailsafeAnswer struct {

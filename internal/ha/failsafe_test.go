@@ -31,11 +31,18 @@ func TestFailsafePrimaryWithoutDCS(t *testing.T) {
 		reason string
 	}{
 		{
-			name:   "every member confirmed: stays primary until the oldest confirmation + ttl - retry_timeout",
+			name:   "every member confirmed: stays primary until the oldest send - loop_wait + ttl - retry_timeout",
 			s:      failsafeSettings(),
 			f:      Failsafe{Members: three, Confirmed: confirmed(time.Second, 2*time.Second)},
 			last:   25 * time.Second,
-			reason: "continue to run as a leader because failsafe mode is enabled and all members are accessible (for 18s unless confirmed again)",
+			reason: "continue to run as a leader because failsafe mode is enabled and all members are accessible (for 8s unless confirmed again)",
+		},
+		{
+			name:   "confirmations just in time",
+			s:      failsafeSettings(),
+			f:      Failsafe{Members: three, Confirmed: confirmed(9*time.Second, time.Second)},
+			last:   40 * time.Second,
+			reason: "continue to run as a leader because failsafe mode is enabled and all members are accessible (for 1s unless confirmed again)",
 		},
 		{
 			name:   "one member did not confirm: demotes at the lease deadline",
@@ -55,7 +62,7 @@ func TestFailsafePrimaryWithoutDCS(t *testing.T) {
 		{
 			name:   "confirmations too old: demotes",
 			s:      failsafeSettings(),
-			f:      Failsafe{Members: three, Confirmed: confirmed(21*time.Second, time.Second)},
+			f:      Failsafe{Members: three, Confirmed: confirmed(11*time.Second, time.Second)},
 			last:   40 * time.Second,
 			plan:   "stop(immediate) -> follow()",
 			reason: "demoted self because DCS is not accessible and I was a leader",
@@ -63,7 +70,7 @@ func TestFailsafePrimaryWithoutDCS(t *testing.T) {
 		{
 			name:   "confirmation exactly at the deadline: demotes",
 			s:      failsafeSettings(),
-			f:      Failsafe{Members: three, Confirmed: confirmed(20*time.Second, time.Second)},
+			f:      Failsafe{Members: three, Confirmed: confirmed(10*time.Second, time.Second)},
 			last:   40 * time.Second,
 			plan:   "stop(immediate) -> follow()",
 			reason: "demoted self because DCS is not accessible and I was a leader",
@@ -96,7 +103,7 @@ func TestFailsafePrimaryWithoutDCS(t *testing.T) {
 			s:      failsafeSettings(),
 			f:      Failsafe{Members: []string{"pg-1"}},
 			last:   25 * time.Second,
-			reason: "continue to run as a leader because failsafe mode is enabled and all members are accessible (for 20s unless confirmed again)",
+			reason: "continue to run as a leader because failsafe mode is enabled and all members are accessible (for 10s unless confirmed again)",
 		},
 		{
 			name:   "never held the lock: confirmations do not make a leader",

@@ -94,10 +94,22 @@ func (s *Sim) cycle(n *node, a *agent, gen uint64) {
 	if err != nil {
 		// Every store call retries until retry_timeout before the cycle sees the error.
 		a.waiting = true
-		s.after(s.cfg.Timing.RetryTimeout, func() { s.retryLoad(n, a) })
+		s.after(s.storeTimeout(n, a), func() { s.retryLoad(n, a) })
 		return
 	}
 	s.decide(n, a, cl)
+}
+
+// storeTimeout is the agent's bound on one store call: retry_timeout, and for a lock
+// holder no later than the moment it must stop trusting its leadership (at least 50 ms).
+func (s *Sim) storeTimeout(n *node, a *agent) time.Duration {
+	t := s.cfg.Timing.RetryTimeout
+	if a.lastRefresh.IsZero() {
+		return t
+	}
+	st := s.settings(n)
+	left := ha.LeaseDeadline(st, ha.Trusted(st, a.lastRefresh, s.failsafeInput(n, a), s.now)).Sub(s.now)
+	return max(min(t, left), 50*time.Millisecond)
 }
 
 func (s *Sim) retryLoad(n *node, a *agent) {

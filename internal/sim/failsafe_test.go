@@ -136,6 +136,16 @@ func TestFailsafeMajorityWouldSplitBrain(t *testing.T) {
 // or all nodes, nodes cut off from their peers, kills, crashes, late loops) and fails on
 // any invariant violation, two writable nodes included.
 func TestFailsafeSchedules(t *testing.T) {
+	if *flagSeed >= failsafeSeeds {
+		cfg := failsafeConfigFor(*flagSeed)
+		s := New(cfg)
+		res := s.Run()
+		t.Logf("seed %d (%s, %s)\n%s", cfg.Seed, cfg.Timing.Name, cfg.Profile, s.Transcript())
+		if len(res.Violations) > 0 {
+			t.Fatalf("seed %d: %v", cfg.Seed, res.Violations)
+		}
+		return
+	}
 	seeds := 2000
 	if testing.Short() {
 		seeds = 200
@@ -146,10 +156,7 @@ func TestFailsafeSchedules(t *testing.T) {
 	var total Stats
 	failures := 0
 	for i := range seeds {
-		cfg := Config{Seed: 1_000_000 + uint64(i), Timing: Default, Profile: Failsafe, PrimaryStartTimeout: 300 * time.Second}
-		if i%2 == 1 {
-			cfg.Timing = Tight
-		}
+		cfg := failsafeConfigFor(failsafeSeeds + uint64(i))
 		s := New(cfg)
 		res := s.Run()
 		total.Faults += res.Stats.Faults
@@ -158,7 +165,8 @@ func TestFailsafeSchedules(t *testing.T) {
 		if len(res.Violations) > 0 {
 			failures++
 			if failures <= 3 {
-				t.Errorf("seed %d (%s): %s\n%s", cfg.Seed, cfg.Timing.Name, res.Violations[0], s.Transcript())
+				t.Errorf("seed %d (%s): %s\nreplay: go test ./internal/sim -run TestFailsafeSchedules -sim.seed=%d\n%s",
+					cfg.Seed, cfg.Timing.Name, res.Violations[0], cfg.Seed, s.Transcript())
 			}
 		}
 	}
@@ -167,4 +175,15 @@ func TestFailsafeSchedules(t *testing.T) {
 	if total.FailsafeHeld == 0 {
 		t.Error("no schedule kept a primary on confirmations: the schedules do not exercise failsafe_mode")
 	}
+}
+
+// failsafeSeeds is the first seed of the Failsafe schedules (replayable with -sim.seed).
+const failsafeSeeds = 1_000_000
+
+func failsafeConfigFor(seed uint64) Config {
+	cfg := Config{Seed: seed, Timing: Default, Profile: Failsafe, PrimaryStartTimeout: 300 * time.Second}
+	if seed%2 == 1 {
+		cfg.Timing = Tight
+	}
+	return cfg
 }
