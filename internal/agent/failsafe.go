@@ -81,7 +81,11 @@ func (a *Agent) AcceptFailsafe(ctx context.Context, sender string) api.Result {
 	defer f.mu.Unlock()
 	ans := ha.AnswerFailsafe(s, runningPrimary || f.leader, reachable)
 	if ans.Accept {
-		f.acceptedAt, f.acceptedFrom = a.now(), sender
+		now := a.now()
+		if f.acceptedFrom != sender || f.acceptedAt.IsZero() || !now.Before(f.acceptedAt.Add(s.TTL)) {
+			a.log.Info(fmt.Sprintf("accepted POST /failsafe from %s: the DCS is not accessible; not racing for the leader key until ttl after the last one", sender))
+		}
+		f.acceptedAt, f.acceptedFrom = now, sender
 	}
 	return api.Result{Code: ans.Code, Message: ans.Message}
 }
