@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -61,6 +62,8 @@ type Fence interface {
 // PeerClient fetches another member's status from its REST API.
 type PeerClient interface {
 	Status(ctx context.Context, apiURL string) (client.PeerStatus, error)
+	// PostFailsafe sends POST /failsafe and returns the status code and answer text.
+	PostFailsafe(ctx context.Context, apiURL string, body []byte) (int, string, error)
 }
 
 // Agent runs the HA loop for one node.
@@ -94,6 +97,7 @@ type Agent struct {
 	// synchronous_standby_names last changed.
 	lastWAL      uint64
 	syncGUCSetAt uint64
+	failsafe     failsafeState
 
 	// requests carries operator requests to the loop; pending is the one this cycle
 	// decides on; awaiting answers when the long action carrying it finishes.
@@ -120,6 +124,7 @@ func New(opts Options, store dcs.Store, node Node, peers PeerClient, log *slog.L
 	node = withCallbacks(node, opts.Callbacks)
 	a := &Agent{opts: opts, store: store, node: node, peers: peers, log: log, now: time.Now,
 		done: make(chan workerResult, 1), requests: make(chan pendingRequest), metrics: newDecisionMetrics(opts.Metrics)}
+	a.failsafe.started = a.now()
 	d := opts.Dynamic
 	a.dynamic.Store(&d)
 	a.status.Store(&api.Status{Name: opts.Name, Scope: opts.Scope, State: "stopped", Role: cluster.RoleUninitialized, Tags: cluster.PublishedTags(opts.Tags), TTL: d.TTL})
@@ -177,6 +182,7 @@ func (a *Agent) settings() ha.Settings {
 		SynchronousMode: d.SynchronousMode, SynchronousModeStrict: d.SynchronousModeStrict,
 		SynchronousNodeCount: d.SynchronousNodeCount, Watchdog: a.opts.Watchdog != nil && a.opts.Watchdog.Enabled(),
 		PermanentSlots: permanentSlots(d.PermanentSlots), IgnoreSlots: ignoreSlots(d.IgnoreSlots),
+		FailsafeMode: d.FailsafeMode,
 	}
 	if d.MaximumLagOnFailover > 0 {
 		s.MaximumLagOnFailover = uint64(d.MaximumLagOnFailover)
@@ -195,10 +201,13 @@ func (a *Agent) cycle(ctx context.Context) time.Duration {
 		obs.Upstream = a.upstream
 		a.mu.Unlock()
 	}
+	if cl == nil {
+		a.failsafeRound(ctx, obs, s)
+	}
 	in := ha.Input{
 		Now: a.now(), Settings: s, Cluster: cl, PG: obs.Postgres,
 		LastRefresh: a.lastRefresh, LockLost: a.lockLost, StartFailed: a.startFailed,
-		Busy: a.currentBusy(), SyncGUCSetAt: a.syncGUCSetAt, SlotCopyFailed: a.slotCopyFailed,
+		Busy: a.currentBusy(), SyncGUCSetAt: a.syncGUCSetAt, SlotCopyFailed: a.slotCopyFailed, Failsafe: a.failsafe.input(),
 	}
 	if wd := a.opts.Watchdog; wd != nil {
 		in.WatchdogActive, in.WatchdogUnusable = wd.Activated(), !wd.Healthy(s.TTL, s.LoopWait)
@@ -234,10 +243,12 @@ func (a *Agent) loadCluster(ctx context.Context, s ha.Settings) *cluster.Cluster
 	lctx, cancel := a.dcsCtx(ctx, s)
 	defer cancel()
 	cl, err := a.store.Load(lctx)
+	a.failsafe.noteDCS(err == nil)
 	if err != nil {
 		a.log.Error("Error communicating with DCS", "err", err)
 		return nil
 	}
+	a.failsafe.members = cl.Failsafe
 	a.dcsLastSeen = a.now()
 	a.lastCluster = cl
 	a.applyDynamic(cl)
@@ -294,7 +305,7 @@ func (a *Agent) fetchPeers(ctx context.Context, cl *cluster.Cluster, s ha.Settin
 	var wg sync.WaitGroup
 	peers := make([]ha.Peer, 0, len(cl.Members))
 	var mu sync.Mutex
-	for _, m := range cl.Members {
+	for _, m := range a.raceMembers(cl, s) {
 		if m.Name == s.Name || m.APIURL == "" {
 			continue
 		}
@@ -315,6 +326,21 @@ func (a *Agent) fetchPeers(ctx context.Context, cl *cluster.Cluster, s ha.Settin
 	}
 	wg.Wait()
 	return peers
+}
+
+// raceMembers are the members a leader race compares against: the cluster's, and with
+// failsafe_mode those listed in /failsafe whose member key is gone (Patroni 3.0.2).
+func (a *Agent) raceMembers(cl *cluster.Cluster, s ha.Settings) []cluster.Member {
+	ms := cl.Members
+	if !s.FailsafeMode {
+		return ms
+	}
+	for name, url := range a.failsafe.members {
+		if _, ok := cl.Member(name); !ok {
+			ms = append(slices.Clip(ms), cluster.Member{Name: name, APIURL: url})
+		}
+	}
+	return ms
 }
 
 func (a *Agent) logDecision(cl *cluster.Cluster, out ha.Output, failed int, err error) {
@@ -466,7 +492,7 @@ func (a *Agent) feedFence(obs Observation, s ha.Settings) {
 		a.opts.Fence.Disarm()
 		return
 	}
-	a.opts.Fence.Arm(ha.FenceDeadline(s, a.lastRefresh).Sub(a.now()))
+	a.opts.Fence.Arm(ha.FenceDeadline(s, a.trusted(s)).Sub(a.now()))
 }
 
 // settleWatchdog closes the watchdog in maintenance mode, once PostgreSQL is down, and

@@ -148,6 +148,10 @@ func (noPeers) Status(context.Context, string) (client.PeerStatus, error) {
 	return client.PeerStatus{}, context.DeadlineExceeded
 }
 
+func (noPeers) PostFailsafe(context.Context, string, []byte) (int, string, error) {
+	return 0, "", context.DeadlineExceeded
+}
+
 func testDynamic(ttl, loopWait, retry time.Duration) config.Dynamic {
 	d := config.DefaultDynamic()
 	d.TTL, d.LoopWait, d.RetryTimeout = ttl, loopWait, retry

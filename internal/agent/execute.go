@@ -40,7 +40,7 @@ func (a *Agent) dcsTimeout(s ha.Settings) time.Duration {
 	if a.lastRefresh.IsZero() {
 		return t
 	}
-	left := a.lastRefresh.Add(s.TTL - s.RetryTimeout).Sub(a.now())
+	left := ha.LeaseDeadline(s, a.trusted(s)).Sub(a.now())
 	return max(min(t, left), minDCSTimeout)
 }
 
@@ -68,9 +68,21 @@ func (a *Agent) step(ctx context.Context, act ha.Action, cl *cluster.Cluster, s 
 		_, err := a.store.SetConfig(dctx, cluster.EncodeConfig(a.currentDynamicRaw()), 0)
 		return err
 	case ha.KindTakeLeader:
-		return a.takeLeader(ctx, s)
+		if err := a.failsafe.claimLeader(); err != nil {
+			return err
+		}
+		if err := a.takeLeader(ctx, s); err != nil {
+			a.failsafe.setLeader(false)
+			return err
+		}
+		a.writeFailsafe(ctx, cl, s)
+		return nil
 	case ha.KindRefreshLeader:
-		return a.refreshLeader(ctx, s)
+		if err := a.refreshLeader(ctx, s); err != nil {
+			return err
+		}
+		a.writeFailsafe(ctx, cl, s)
+		return nil
 	case ha.KindReleaseLeader:
 		dctx, cancel := a.dcsCtx(ctx, s)
 		defer cancel()
@@ -197,6 +209,7 @@ func (a *Agent) step(ctx context.Context, act ha.Action, cl *cluster.Cluster, s 
 // naming this node primary before PostgreSQL is stopped or the key released.
 func (a *Agent) dropLock() {
 	a.lastRefresh = time.Time{}
+	a.failsafe.setLeader(false)
 	if a.opts.Fence != nil {
 		a.opts.Fence.Disarm()
 	}
@@ -237,7 +250,7 @@ func (a *Agent) takeLeader(ctx context.Context, s ha.Settings) error {
 	if !ok {
 		return errors.New("another member holds the leader key")
 	}
-	a.lastRefresh, a.lockLost = sent, false
+	a.lastRefresh, a.lockLost, a.failsafe.confirmed = sent, false, nil
 	a.feedWatchdog(s)
 	return nil
 }
@@ -254,7 +267,8 @@ func (a *Agent) refreshLeader(ctx context.Context, s ha.Settings) error {
 	if err != nil {
 		return err
 	}
-	a.lastRefresh, a.lockLost = sent, false
+	a.lastRefresh, a.lockLost, a.failsafe.confirmed = sent, false, nil
+	a.failsafe.setLeader(true)
 	a.feedWatchdog(s)
 	return nil
 }

@@ -91,12 +91,15 @@ func (a *Agent) buildStatus(cl *cluster.Cluster, obs Observation, s ha.Settings)
 		st.DCSAvailable = true
 		st.ClusterUnlocked = !cl.Locked()
 		st.LeaderOptime = cl.Status.Optime
-		if cl.LeaderName() == s.Name && !a.lastRefresh.IsZero() {
-			st.LockValidUntil = a.lastRefresh.Add(s.TTL)
+		// An unlocked snapshot with a live lease is a key taken in this very cycle (or
+		// taken back after a DCS outage): /primary must not blink.
+		if holder := cl.LeaderName(); (holder == s.Name || holder == "") && !a.lastRefresh.IsZero() {
+			st.LockValidUntil = a.trusted(s).Add(s.TTL)
 		}
-	} else if !a.lastRefresh.IsZero() && time.Since(a.lastRefresh) < s.TTL {
-		st.LockValidUntil = a.lastRefresh.Add(s.TTL)
+	} else if t := a.trusted(s); !t.IsZero() && a.now().Sub(t) < s.TTL {
+		st.LockValidUntil = t.Add(s.TTL)
 	}
+	st.FailsafeActive = a.failsafeActive(s)
 	return st
 }
 

@@ -35,6 +35,7 @@ func (s *Server) serveUnsafe(w http.ResponseWriter, r *http.Request) {
 		{http.MethodPost, "reinitialize"}: s.postReinitialize,
 		{http.MethodPatch, "config"}:      s.patchConfig,
 		{http.MethodPut, "config"}:        s.putConfig,
+		{http.MethodPost, "failsafe"}:     s.postFailsafe,
 	}
 	h, ok := handlers[route{r.Method, segment}]
 	if !ok || s.opts.Controller == nil {
@@ -411,6 +412,25 @@ func (s *Server) deleteRestart(w http.ResponseWriter, _ *http.Request) {
 func (s *Server) postReload(w http.ResponseWriter, r *http.Request) {
 	res := s.opts.Controller.Reload(r.Context())
 	writeText(w, res.Code, res.Message+"\n")
+}
+
+// postFailsafe is a primary that cannot reach the DCS asking this member to confirm it.
+// The answer text is compared verbatim ("Accepted") by Patroni and Warden senders.
+func (s *Server) postFailsafe(w http.ResponseWriter, r *http.Request) {
+	body, ok := readBody(w, r, true)
+	if !ok {
+		return
+	}
+	name, err := stringField(body, "name")
+	if err == nil && name == "" {
+		err = errors.New("name is required")
+	}
+	if err != nil {
+		writeText(w, http.StatusBadRequest, err.Error()+"\n")
+		return
+	}
+	res := s.opts.Controller.AcceptFailsafe(r.Context(), name)
+	writeText(w, res.Code, res.Message)
 }
 
 func (s *Server) postReinitialize(w http.ResponseWriter, r *http.Request) {

@@ -25,6 +25,9 @@ type fakeController struct {
 	scheduled   bool
 	reinitForce *bool
 	peers       map[string]client.PeerStatus
+	// failsafeFrom records POST /failsafe senders; failsafeRefuse answers as a primary.
+	failsafeFrom   []string
+	failsafeRefuse bool
 }
 
 func (f *fakeController) Restart(_ context.Context, c RestartConditions) Result {
@@ -70,6 +73,15 @@ func (f *fakeController) PeerStatus(_ context.Context, url string) (client.PeerS
 	return client.PeerStatus{}, context.DeadlineExceeded
 }
 func (f *fakeController) LoopWait() time.Duration { return time.Second }
+func (f *fakeController) AcceptFailsafe(_ context.Context, sender string) Result {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.failsafeFrom = append(f.failsafeFrom, sender)
+	if f.failsafeRefuse {
+		return Result{Code: 500, Message: "Running as a leader"}
+	}
+	return Result{Code: 200, Message: "Accepted"}
+}
 
 func actionServer(t *testing.T, auth bool) (*httptest.Server, *fakeSource, *fakeController) {
 	t.Helper()
@@ -220,5 +232,52 @@ func TestMetrics(t *testing.T) {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %q", want)
 		}
+	}
+}
+
+// POST /failsafe answers with the bare text Patroni senders compare ("Accepted"), and
+// passes the sender's name to the agent, which decides.
+func TestPostFailsafe(t *testing.T) {
+	srv, _, ctrl := actionServer(t, false)
+	body := `{"name":"pg-1","conn_url":"postgres://a:5432/postgres","api_url":"http://a:8008/patroni"}`
+	cases := []struct {
+		name, body string
+		refuse     bool
+		code       int
+		msg        string
+	}{
+		{"accepted", body, false, 200, "Accepted"},
+		{"refused by the agent", body, true, 500, "Running as a leader"},
+		{"no body", ``, false, 400, "a JSON object is required"},
+		{"no name", `{"api_url":"http://a:8008/patroni"}`, false, 400, "name is required"},
+		{"name not a string", `{"name":1}`, false, 400, "name must be a string"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ctrl.mu.Lock()
+			ctrl.failsafeRefuse = tc.refuse
+			ctrl.mu.Unlock()
+			req, err := http.NewRequest("POST", srv.URL+"/failsafe", strings.NewReader(tc.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tc.code || !strings.HasPrefix(string(b), tc.msg) {
+				t.Errorf("POST /failsafe %s = %d %q, want %d %q", tc.body, resp.StatusCode, b, tc.code, tc.msg)
+			}
+			if tc.code == 200 && string(b) != "Accepted" {
+				t.Errorf("answer %q is not exactly Accepted", b)
+			}
+		})
+	}
+	ctrl.mu.Lock()
+	defer ctrl.mu.Unlock()
+	if len(ctrl.failsafeFrom) != 2 || ctrl.failsafeFrom[0] != "pg-1" {
+		t.Errorf("agent asked for %v, want pg-1 twice", ctrl.failsafeFrom)
 	}
 }

@@ -37,4 +37,6 @@ type Controller interface {
 	SetConfig(ctx context.Context, value []byte, revision int64) (bool, error)
 	PeerStatus(ctx context.Context, apiURL string) (client.PeerStatus, error)
 	LoopWait() time.Duration
+	// AcceptFailsafe answers a POST /failsafe from the named primary.
+	AcceptFailsafe(ctx context.Context, sender string) Result
 }

@@ -81,6 +81,10 @@ func (c *recordingController) PeerStatus(context.Context, string) (client.PeerSt
 	return client.PeerStatus{Name: "pg-2", InRecovery: true, HasWAL: true}, nil
 }
 func (c *recordingController) LoopWait() time.Duration { return time.Second }
+func (c *recordingController) AcceptFailsafe(context.Context, string) Result {
+	c.change("failsafe")
+	return Result{Code: 200, Message: "Accepted"}
+}
 
 func fuzzServer() (*Server, *recordingController) {
 	src := &fakeSource{cluster: &cluster.Cluster{

@@ -106,10 +106,16 @@ func shutdown(in Input) Output {
 }
 
 // leaseDeadline is when a primary must have stopped accepting writes if it cannot
-// refresh: the lease outlives the last successful refresh by at least ttl, and
-// retry_timeout is left for the shutdown itself.
+// refresh: the lease outlives the last successful refresh by at least ttl (and every
+// member's failsafe promise outlives the confirmed request by ttl), and retry_timeout
+// is left for the shutdown itself.
 func leaseDeadline(in Input) time.Time {
-	return in.LastRefresh.Add(in.Settings.TTL - in.Settings.RetryTimeout)
+	return LeaseDeadline(in.Settings, trusted(in))
+}
+
+// LeaseDeadline is leaseDeadline for the leadership vouched for at trusted.
+func LeaseDeadline(s Settings, trusted time.Time) time.Time {
+	return trusted.Add(s.TTL - s.RetryTimeout)
 }
 
 func primaryRunning(pg Postgres) bool { return pg.Running && pg.Ready && !pg.InRecovery }
@@ -129,6 +135,12 @@ func dcsUnavailable(in Input) Output {
 		}
 	}
 	left := deadline.Sub(in.Now)
+	if failsafeExtends(in) {
+		return Output{
+			Reason:  fmt.Sprintf("continue to run as a leader because failsafe mode is enabled and all members are accessible (for %s unless confirmed again)", left.Round(100*time.Millisecond)),
+			RetryIn: min(time.Second, left),
+		}
+	}
 	return Output{
 		Reason:  fmt.Sprintf("DCS is not accessible: continuing as primary for %s, until the leader lease can no longer be trusted", left.Round(100*time.Millisecond)),
 		RetryIn: min(time.Second, left),

@@ -13,6 +13,40 @@
 //     the shutdown itself. The rule needs no answer from the store.
 //   - A node that finds another member holding the key while it runs as primary stops at
 //     once (immediate mode) before following.
+//
+// Failsafe mode (failsafe_mode, off by default as in Patroni). A primary that cannot read
+// the DCS sends POST /failsafe to every other member listed in the /failsafe key. A member
+// accepts only if it is not a primary or lock holder and it cannot read the DCS itself;
+// having accepted at time r (its clock), it does not race for the leader key before
+// r + ttl, and a race it decided before accepting is stopped before the key is taken.
+// The primary counts each acceptance from the time the request was sent, s <= r, and
+// keeps accepting writes only until min(s over every other listed member) - loop_wait +
+// ttl - retry_timeout, on its own monotonic clock (Trusted, LeaseDeadline). Why that is
+// safe:
+//   - a member that could be promoted must take the key first; the key is held by nobody
+//     else only once the primary's lease expired, and a listed member that accepted
+//     within ttl does not take it, so every listed member is held back until at least
+//     s + ttl > the primary's deadline;
+//   - a member missing from a non-empty /failsafe key was never asked, so it never wins
+//     a race while failsafe_mode is on (Patroni's rule), and is not waited for either;
+//   - a restarted agent may have forgotten an acceptance: it does not race for ttl after
+//     its start;
+//   - loop_wait + retry_timeout between the deadline and the end of the promise is left
+//     for a loop that runs late (the decision that demotes may come up to loop_wait after
+//     the deadline), for the shutdown, and for clock-rate differences between machines.
+//     The simulator's late-loop fault found the schedule that needs the loop_wait.
+//
+// Only all members will do. Consider confirmations from a majority instead: partition
+// {primary P, replica A} | {replica B, etcd}. A cannot read etcd and confirms; B is not
+// reachable from P's side so it cannot confirm, but P and A are a majority, so P keeps
+// accepting writes. B reads etcd, sees P's lease expire and no reachable peer ahead of
+// it, takes the key and promotes: two primaries, and the writes P acknowledges from then
+// on are lost when the partition heals. B never promised anything because nobody could
+// ask it; a majority rule is only safe if promotion too needs a majority of the same
+// members, with ballot numbers so that promises from an old round cannot be reused — a
+// consensus protocol of its own beside etcd's. Warden leaves consensus to etcd. The
+// simulator replays this schedule (sim.TestFailsafeMajorityWouldSplitBrain): the
+// majority rule yields two writable nodes, the all-members rule does not.
 package ha
 
 import (
@@ -53,6 +87,9 @@ type Settings struct {
 	// Watchdog: a watchdog is configured (mode automatic or required); the primary
 	// activates it before it promotes or keeps the lock.
 	Watchdog bool
+	// FailsafeMode is failsafe_mode: a primary that cannot reach the DCS stays primary
+	// while every other member listed in /failsafe confirms it over the REST API.
+	FailsafeMode bool
 }
 
 // Postgres is the local PostgreSQL as observed this cycle.
@@ -154,6 +191,8 @@ type Input struct {
 	WatchdogUnusable bool
 	// SlotCopyFailed is when copying logical slots from the leader last failed.
 	SlotCopyFailed time.Time
+	// Failsafe is this node's failsafe_mode state.
+	Failsafe Failsafe
 }
 
 // RequestKind names an operator request.

@@ -71,6 +71,9 @@ func healthiest(in Input) (bool, string) {
 	if in.WatchdogUnusable {
 		return false, watchdogNotUsable
 	}
+	if why := failsafeHold(in); why != "" {
+		return false, why
+	}
 	allowed, syncNames := syncGuard(in)
 	if !allowed {
 		return false, "synchronous mode is on and I am not a synchronous standby"
@@ -95,6 +98,9 @@ func healthiest(in Input) (bool, string) {
 			continue
 		}
 		if syncNames != nil && !slices.Contains(syncNames, p.Name) {
+			continue
+		}
+		if !failsafeMayRace(in, p.Name) {
 			continue
 		}
 		if !p.InRecovery {

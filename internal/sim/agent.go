@@ -24,6 +24,7 @@ type node struct {
 	// isolated: the partition also cuts the node off from its peers' REST APIs.
 	isolated  bool
 	frozen    bool
+	apiURL    string
 	lateUntil time.Time
 }
 
@@ -44,6 +45,9 @@ type agent struct {
 	seenLdr   string
 	statusWAL uint64
 	statusTL  int
+
+	failsafe    simFailsafe
+	lastCluster *cluster.Cluster
 }
 
 // startAgent starts a fresh agent process with a new store session.
@@ -51,7 +55,7 @@ func (s *Sim) startAgent(n *node) {
 	n.sessions++
 	n.session = fmt.Sprintf("%s#%d", n.name, n.sessions)
 	n.store = s.store.Client(n.name, s.options(n.name))
-	n.agent = &agent{}
+	n.agent = &agent{failsafe: simFailsafe{started: s.now}}
 	s.applyReachability(n)
 	s.scheduleCycle(n, s.now)
 }
@@ -90,10 +94,22 @@ func (s *Sim) cycle(n *node, a *agent, gen uint64) {
 	if err != nil {
 		// Every store call retries until retry_timeout before the cycle sees the error.
 		a.waiting = true
-		s.after(s.cfg.Timing.RetryTimeout, func() { s.retryLoad(n, a) })
+		s.after(s.storeTimeout(n, a), func() { s.retryLoad(n, a) })
 		return
 	}
 	s.decide(n, a, cl)
+}
+
+// storeTimeout is the agent's bound on one store call: retry_timeout, and for a lock
+// holder no later than the moment it must stop trusting its leadership (at least 50 ms).
+func (s *Sim) storeTimeout(n *node, a *agent) time.Duration {
+	t := s.cfg.Timing.RetryTimeout
+	if a.lastRefresh.IsZero() {
+		return t
+	}
+	st := s.settings(n)
+	left := ha.LeaseDeadline(st, ha.Trusted(st, a.lastRefresh, s.failsafeInput(n, a), s.now)).Sub(s.now)
+	return max(min(t, left), 50*time.Millisecond)
 }
 
 func (s *Sim) retryLoad(n *node, a *agent) {
@@ -114,10 +130,16 @@ func (s *Sim) retryLoad(n *node, a *agent) {
 
 func (s *Sim) decide(n *node, a *agent, cl *cluster.Cluster) {
 	s.stats.Cycles++
+	a.failsafe.dcsOK, a.lastCluster = cl != nil, cl
+	if cl != nil {
+		a.failsafe.members = cl.Failsafe
+	} else {
+		s.failsafeRound(n, a)
+	}
 	in := ha.Input{
 		Now: s.now, Settings: s.settings(n), Cluster: cl, PG: n.pg.observe(),
 		LastRefresh: a.lastRefresh, LockLost: a.lockLost, Busy: a.busy,
-		StartFailed: a.startFailed, Shutdown: a.shutdown,
+		StartFailed: a.startFailed, Shutdown: a.shutdown, Failsafe: s.failsafeInput(n, a),
 	}
 	lock := "?"
 	if cl != nil {
@@ -143,6 +165,9 @@ func (s *Sim) decide(n *node, a *agent, cl *cluster.Cluster) {
 		errText = fmt.Sprintf(" [step %d failed: %v]", failed+1, err)
 	}
 	s.logf(n, "cycle %s lock=%q busy=%s | plan: %s | %s%s", observed, lock, busy, out.Plan, reason, errText)
+	if cl == nil && !a.lastRefresh.IsZero() && !s.now.Before(ha.LeaseDeadline(in.Settings, a.lastRefresh)) && n.pg.writable() {
+		s.stats.FailsafeHeld++
+	}
 	if n.agent != a {
 		return
 	}
@@ -171,7 +196,7 @@ func (s *Sim) peers(n *node) []ha.Peer {
 		if m == n {
 			continue
 		}
-		reach := m.agent != nil && !m.frozen && !m.isolated && !n.isolated
+		reach := s.answers(n, m)
 		p := ha.Peer{Name: m.name, Reachable: reach, InRecovery: true, Timeline: m.pg.timeline, FailoverPriority: 1}
 		if m.pg.running {
 			p.InRecovery, p.WAL = m.pg.inRecovery, m.pg.wal
@@ -204,7 +229,7 @@ func (s *Sim) publish(n *node, a *agent, cl *cluster.Cluster) {
 
 func (s *Sim) memberValue(n *node, a *agent) []byte {
 	m := cluster.Member{
-		Name: n.name, ConnURL: "postgres://" + n.name + ":5432/postgres", APIURL: "http://" + n.name + ":8008/patroni",
+		Name: n.name, ConnURL: "postgres://" + n.name + ":5432/postgres", APIURL: n.apiURL,
 		Version: cluster.Version, Timeline: n.pg.timeline, State: "stopped", Role: cluster.RoleReplica,
 		Tags: s.cfg.Tags[n.name],
 	}
@@ -340,6 +365,7 @@ func (s *Sim) acquire(n *node, a *agent) error {
 	s.keySession = n.session
 	s.keepAlive(n)
 	s.viewDirty = true
+	s.writeFailsafe(n, a)
 	return nil
 }
 
@@ -351,6 +377,7 @@ func (s *Sim) refresh(n *node, a *agent) error {
 		return err
 	}
 	a.lastRefresh, a.lockLost = s.now, false
+	s.writeFailsafe(n, a)
 	// A refresh re-attaches a key still holding this member's name to the current
 	// session's lease (a restarted agent adopts the key its previous process left).
 	if s.keySession != n.session {

@@ -24,7 +24,13 @@
 //     session left to expire), restart, postmaster crash, graceful stop (SIGTERM),
 //     partition from the store alone or from the store and the peers' REST APIs, whole
 //     store outage, late loops (up to loop_wait), failed starts, and — only in Frozen
-//     schedules — SIGSTOPped agents whose PostgreSQL keeps accepting writes.
+//     schedules — SIGSTOPped agents whose PostgreSQL keeps accepting writes. Failsafe
+//     schedules turn failsafe_mode on, make store outages longer (up to 4*ttl) and add
+//     nodes cut off from their peers' REST APIs while still reaching the store.
+//   - failsafe_mode: the leader writes /failsafe after each acquire or refresh; a primary
+//     whose store read failed sends POST /failsafe to the other listed members, each
+//     answered at once by ha.AnswerFailsafe (a member whose last read succeeded reads the
+//     store again, as the agent does); acceptances and the agent's start reach the core.
 //
 // Invariants, checked after every event:
 //  1. never two writable servers at once (Frozen schedules count the windows instead:

@@ -109,6 +109,19 @@ func (s *Sim) partition(name string, cut, peersToo bool) {
 	s.applyReachability(n)
 }
 
+// SplitFromPeers cuts (or heals) the node's links to its peers' REST APIs only: it still
+// reaches the store, as the store's side of a partition does.
+func (s *Sim) SplitFromPeers(name string, cut bool) {
+	n := s.node(name)
+	if cut {
+		s.stats.Faults++
+		s.logf(n, "FAULT cut off from its peers, still reaching the store")
+	} else {
+		s.logf(n, "peer links healed")
+	}
+	n.isolated = cut
+}
+
 // StoreOutage takes the whole store down (or brings it back).
 func (s *Sim) StoreOutage(down bool) {
 	if down {
@@ -165,7 +178,7 @@ func (s *Sim) HealAll() {
 	}
 	for _, n := range s.nodes {
 		n.lateUntil = time.Time{}
-		if n.partitioned {
+		if n.partitioned || n.isolated {
 			s.Partition(n.name, false)
 		}
 		if n.frozen {
@@ -190,6 +203,8 @@ func (s *Sim) randomFault() {
 		kinds = []string{"graceful", "restart"}
 	case Frozen:
 		kinds = append(kinds, "freeze", "freeze")
+	case Failsafe:
+		kinds = append(kinds, "outage", "outage", "partition", "partition", "peers", "peers")
 	}
 	switch kinds[s.rng.IntN(len(kinds))] {
 	case "kill":
@@ -226,9 +241,23 @@ func (s *Sim) randomFault() {
 	case "outage":
 		if s.storeUp {
 			s.StoreOutage(true)
-			s.after(s.between(time.Second, 2*ttl), func() {
+			longest := 2 * ttl
+			if s.cfg.Profile == Failsafe {
+				// Long enough for the primary to outlive its lease on confirmations.
+				longest = 4 * ttl
+			}
+			s.after(s.between(time.Second, longest), func() {
 				if !s.storeUp {
 					s.StoreOutage(false)
+				}
+			})
+		}
+	case "peers":
+		if !n.isolated {
+			s.SplitFromPeers(n.name, true)
+			s.after(s.between(time.Second, 2*ttl), func() {
+				if n.isolated && !n.partitioned {
+					s.SplitFromPeers(n.name, false)
 				}
 			})
 		}

@@ -8,10 +8,15 @@ import (
 // healthyCluster bootstraps a three-node cluster and returns it with its primary.
 func healthyCluster(t *testing.T, timing Timing) (*Sim, string) {
 	t.Helper()
-	s := New(Config{Seed: 7, Timing: timing, Profile: Scripted, PrimaryStartTimeout: 300 * time.Second})
+	return healthyClusterWith(t, Config{Seed: 7, Timing: timing, Profile: Scripted, PrimaryStartTimeout: 300 * time.Second})
+}
+
+func healthyClusterWith(t *testing.T, cfg Config) (*Sim, string) {
+	t.Helper()
+	s := New(cfg)
 	s.Start()
 	s.awaitHealthy(60*time.Second, "bootstrap")
-	s.RunFor(2 * timing.LoopWait)
+	s.RunFor(2 * cfg.Timing.LoopWait)
 	failIfViolated(t, s)
 	w := s.Writable()
 	if len(w) != 1 || w[0] != s.Holder() {

@@ -42,6 +42,10 @@ const (
 	Frozen Profile = "frozen"
 	// Scripted: no random faults and no failed starts; tests inject faults by hand.
 	Scripted Profile = "scripted"
+	// Failsafe: failsafe_mode on; Mixed faults weighted towards the store being
+	// unreachable from some or all nodes, plus nodes cut off from their peers' REST APIs
+	// while still reaching the store (asymmetric partitions).
+	Failsafe Profile = "failsafe"
 )
 
 // Config describes one simulation.
@@ -55,6 +59,13 @@ type Config struct {
 	// Tags are nodes' tags by name (replicatefrom and nostream change whom a node
 	// streams from).
 	Tags map[string]map[string]any
+	// FailsafeMode turns failsafe_mode on (always on in Failsafe schedules).
+	FailsafeMode bool
+	// FailsafeMajority models the rejected variant in which confirmations from a
+	// majority of the members listed in /failsafe (the primary included) vouch for the
+	// primary as if every member had confirmed. Only for the test that shows why it is
+	// unsafe.
+	FailsafeMajority bool
 }
 
 // backend is the shared consensus store all agents talk to, with the simulator's hand on
@@ -120,6 +131,9 @@ type Stats struct {
 	DualWindows int
 	DualTotal   time.Duration
 	Converged   time.Duration // time from the last heal to a healthy cluster
+	// FailsafeHeld counts a primary's cycles without the store on its members'
+	// confirmations alone (its lease no longer covering it).
+	FailsafeHeld int
 }
 
 // New builds a three-node cluster on an empty store; nothing runs until Start.
@@ -138,6 +152,9 @@ func New(cfg Config) *Sim {
 	for i := range 3 {
 		s.nodes = append(s.nodes, &node{name: fmt.Sprintf("pg-%d", i+1), idx: i})
 	}
+	for _, n := range s.nodes {
+		n.apiURL = "http://" + n.name + ":8008/patroni"
+	}
 	return s
 }
 
@@ -151,6 +168,7 @@ func (s *Sim) settings(n *node) ha.Settings {
 		MaximumLagOnFailover: 1 << 20, PrimaryStartTimeout: s.cfg.PrimaryStartTimeout,
 		FailoverPriority: 1, CanBootstrap: true, UseSlots: true,
 		ReplicateFrom: ha.ReplicateFrom(s.cfg.Tags[n.name]), NoStream: cluster.Truthy(s.cfg.Tags[n.name]["nostream"]),
+		FailsafeMode: s.cfg.FailsafeMode || s.cfg.Profile == Failsafe,
 	}
 }
 

@@ -24,6 +24,8 @@ func configFor(seed uint64) Config {
 		cfg.Profile = GracefulOnly
 	case 4, 5:
 		cfg.Profile = Frozen
+	case 6, 7:
+		cfg.Profile = Failsafe
 	}
 	if seed%7 == 0 {
 		cfg.PrimaryStartTimeout = 0
@@ -35,7 +37,7 @@ func configFor(seed uint64) Config {
 }
 
 func TestRandomSchedules(t *testing.T) {
-	if *flagSeed != 0 {
+	if *flagSeed != 0 && *flagSeed < failsafeSeeds {
 		cfg := configFor(*flagSeed)
 		s := New(cfg)
 		res := s.Run()
@@ -65,6 +67,7 @@ func TestRandomSchedules(t *testing.T) {
 		total.Cycles += res.Stats.Cycles
 		total.Faults += res.Stats.Faults
 		total.Promotions += res.Stats.Promotions
+		total.FailsafeHeld += res.Stats.FailsafeHeld
 		total.DualWindows += res.Stats.DualWindows
 		total.DualTotal += res.Stats.DualTotal
 		if len(res.Violations) > 0 {
@@ -77,6 +80,7 @@ func TestRandomSchedules(t *testing.T) {
 	}
 	t.Logf("%d schedules (%v) in %s: %d events, %d agent cycles, %d faults, %d promotions; %d failed",
 		seeds, byProfile, time.Since(start).Round(time.Millisecond), total.Events, total.Cycles, total.Faults, total.Promotions, failures)
+	t.Logf("failsafe schedules: %d primary cycles without the store kept by confirmations alone", total.FailsafeHeld)
 	t.Logf("frozen-agent schedules: %d windows with two writable nodes, %s in total (closed later by fencing)",
 		total.DualWindows, total.DualTotal)
 	if failures > 0 {

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -96,6 +97,34 @@ func (c *Client) Status(ctx context.Context, apiURL string) (PeerStatus, error) 
 		return PeerStatus{}, fmt.Errorf("status of %s: HTTP %d: %w", apiURL, resp.StatusCode, err)
 	}
 	return ps, nil
+}
+
+// PostFailsafe sends POST /failsafe with body to the member whose api_url is apiURL (the
+// path is replaced, as Patroni does) and returns the status code and the answer's text.
+func (c *Client) PostFailsafe(ctx context.Context, apiURL string, body []byte) (int, string, error) {
+	u, err := url.Parse(apiURL)
+	if err != nil {
+		return 0, "", fmt.Errorf("POST failsafe to %s: %w", apiURL, err)
+	}
+	u.Path, u.RawQuery = "/failsafe", ""
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(body))
+	if err != nil {
+		return 0, "", fmt.Errorf("POST %s: %w", u, err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if c.opts.Username != "" {
+		req.SetBasicAuth(c.opts.Username, c.opts.Password)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return 0, "", fmt.Errorf("POST %s: %w", u, err)
+	}
+	defer resp.Body.Close()
+	text, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	if err != nil {
+		return resp.StatusCode, "", fmt.Errorf("POST %s: read body: %w", u, err)
+	}
+	return resp.StatusCode, string(text), nil
 }
 
 // ParseStatus parses a /patroni body from Warden or Patroni.
