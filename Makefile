@@ -29,7 +29,7 @@ e2e: build ## end-to-end: 3 real nodes, kill -9, SIGSTOP, SIGTERM, switchover, e
 # allows 60s a fault. The nodes run in network namespaces (root), so partitions are in the
 # menu; the summary table is the `summary |` lines. The full log stays in /tmp/warden-chaos.log.
 chaos: build ## the fault-injection suite with hundreds of faults, partitions included (CHAOS_FAULTS, default 200, ~20s each; CHAOS_SEED)
-	CHAOS_FAULTS=$${CHAOS_FAULTS:-200}; CHAOS_FAULTS=$$CHAOS_FAULTS $(GO) test -count=1 -timeout $$((CHAOS_FAULTS + 10))m -v -tags e2e -run 'TestChaos$$' ./test/e2e/ | tee /tmp/warden-chaos.log | grep -E 'chaos seed|fault|summary|measured|^(---|ok|FAIL)'; test $${PIPESTATUS[0]} -eq 0
+	CHAOS_FAULTS=$${CHAOS_FAULTS:-200}; CHAOS_FAULTS=$$CHAOS_FAULTS $(GO) test -count=1 -timeout $$((CHAOS_FAULTS + 10))m -v -tags e2e -run 'TestChaos$$' ./test/e2e/ | tee /tmp/warden-chaos.log | grep --line-buffered -E 'chaos seed|fault|summary|measured|^(---|ok|FAIL)'; test $${PIPESTATUS[0]} -eq 0
 
 test: lint unit fuzz-smoke e2e ## everything CI runs
 

@@ -3,7 +3,8 @@
 // Package e2e runs the real warden binary: three nodes on loopback with real PostgreSQL 15
 // and real etcd (embedded in the test process, or Debian's etcd as an external process),
 // and exercises them as a user would. Agents and postmasters run as the postgres OS user;
-// every process is stopped by PID in t.Cleanup.
+// every process is stopped by PID in t.Cleanup. The chaos suite runs its nodes and etcd in
+// network namespaces instead (netLab, netns_test.go), to cut them apart.
 package e2e
 
 import (
