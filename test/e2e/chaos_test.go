@@ -215,7 +215,9 @@ func (ch *chaos) fault(i int, kind string) {
 		time.Sleep(time.Duration(fast.ttl+2) * time.Second)
 		must(t, syscall.Kill(pid, syscall.SIGCONT))
 	case "kill -9 primary postmaster":
-		must(t, killGroup(p.postmasterPid()))
+		pm := p.postmasterPid()
+		must(t, killGroup(pm))
+		c.eventually("the killed postmaster to be gone", 10*time.Second, func() bool { return !alive(pm) })
 	case "graceful stop of primary":
 		victim := p
 		c.stop(victim)
@@ -265,7 +267,8 @@ func (ch *chaos) fault(i int, kind string) {
 	}
 	healthy := func() bool {
 		np := c.primary()
-		if np == nil {
+		// The REST API may still report a primary whose postmaster was just killed.
+		if np == nil || c.exec(np, "SELECT 1") != nil {
 			return false
 		}
 		for _, n := range c.others(np) {
@@ -282,7 +285,11 @@ func (ch *chaos) fault(i int, kind string) {
 	ids, accepts := w.finish()
 	np := c.waitPrimary(10 * time.Second)
 	check(np)
-	r := faultResult{kind: kind, recover: took, acked: len(ids), lost: c.missing(np, ids), split: splitBrains(accepts)}
+	lost, err := c.missing(ids)
+	if err != nil {
+		t.Fatalf("fault %d (%s): could not read the acknowledged writes back within %s: %v", i, kind, chaosRecoverBound, err)
+	}
+	r := faultResult{kind: kind, recover: took, acked: len(ids), lost: lost, split: splitBrains(accepts)}
 	ch.results = append(ch.results, r)
 	t.Logf("fault %2d %-28s recovered in %5.2fs, %4d acknowledged writes, %d lost, %d split-brain, primary %s -> %s", i, kind, took.Seconds(), r.acked, r.lost, r.split, p.name, np.name)
 	if r.lost > 0 || r.split > 0 {
@@ -330,21 +337,43 @@ func (ch *chaos) summary() {
 		len(ch.results), all.acked, all.lost, chaosRecoverBound, all.recover.Seconds(), all.split)
 }
 
-// missing counts acknowledged ids absent from the node.
-func (c *testCluster) missing(n *node, ids []int) int {
+// missing counts acknowledged ids absent from the primary. A primary that cannot be read
+// (its postmaster restarting, a demotion under way) is waited for, never counted as
+// having lost the writes.
+func (c *testCluster) missing(ids []int) (int, error) {
 	if len(ids) == 0 {
-		return 0
+		return 0, nil
 	}
+	err := fmt.Errorf("no primary")
+	for deadline := time.Now().Add(chaosRecoverBound); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		n := c.primary()
+		if n == nil {
+			continue
+		}
+		var found int
+		if found, err = countIDs(n, ids); err == nil {
+			return len(ids) - found, nil
+		}
+	}
+	return 0, err
+}
+
+// countIDs counts the ids present on n, which must be out of recovery.
+func countIDs(n *node, ids []int) (int, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	conn, err := connect(ctx, n)
 	if err != nil {
-		return len(ids)
+		return 0, err
 	}
 	defer conn.Close(context.Background())
 	var found int
-	if err := conn.QueryRow(ctx, "SELECT count(*) FROM e2e_rows WHERE id = ANY($1)", ids).Scan(&found); err != nil {
-		return len(ids)
+	var standby bool
+	if err := conn.QueryRow(ctx, "SELECT count(*), pg_is_in_recovery() FROM e2e_rows WHERE id = ANY($1)", ids).Scan(&found, &standby); err != nil {
+		return 0, err
 	}
-	return len(ids) - found
+	if standby {
+		return 0, fmt.Errorf("%s is in recovery", n.name)
+	}
+	return found, nil
 }
