@@ -9,6 +9,7 @@ import (
 	"os"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -109,7 +110,9 @@ func splitBrains(accepts []accept) int {
 // TestChaos runs a schedule of faults against a 3-node cluster in synchronous mode under
 // a write workload, and checks after each: the cluster returns to one primary and two
 // streaming replicas within a bound; every acknowledged write is on the primary; no two
-// nodes accepted writes at the same time. CHAOS_FAULTS sets the count (default 20),
+// nodes accepted writes at the same time. The nodes run in network namespaces (netLab)
+// when this machine allows it, and the menu then includes network partitions;
+// CHAOS_NETNS=0 keeps them on loopback. CHAOS_FAULTS sets the count (default 20),
 // CHAOS_SEED the schedule.
 func TestChaos(t *testing.T) {
 	faults := 20
@@ -121,126 +124,256 @@ func TestChaos(t *testing.T) {
 		seed = v
 	}
 	t.Logf("chaos seed %d (replay with CHAOS_SEED=%d)", seed, seed)
-	rng := rand.New(rand.NewPCG(seed, seed))
-	endpoints, etcdPid := startDebianEtcdProcess(t)
-	c := newCluster(t, endpoints, fast)
+	kinds := processFaults
+	var c *testCluster
+	var etcdPid int
+	why := netLabAvailable()
+	if os.Getenv("CHAOS_NETNS") == "0" {
+		why = "CHAOS_NETNS=0"
+	}
+	if why == "" {
+		c, etcdPid = newNetnsCluster(t, fast)
+		kinds = append(append([]string(nil), processFaults...), partitionFaults...)
+	} else {
+		t.Logf("chaos: nodes on loopback, no partition faults (%s)", why)
+		var endpoints []string
+		endpoints, etcdPid = startDebianEtcdProcess(t)
+		c = newCluster(t, endpoints, fast)
+	}
+	ch := &chaos{c: c, etcdPid: etcdPid, rng: rand.New(rand.NewPCG(seed, seed))}
+	ch.setup()
+	for i := 0; i < faults; i++ {
+		ch.fault(i, kinds[ch.rng.IntN(len(kinds))])
+	}
+	ch.summary()
+}
+
+// TestPartitions runs each network partition in turn against a cluster in network
+// namespaces, with the same checks as TestChaos: the primary cut off from everything, the
+// primary cut off from etcd only, a replica cut off from everything, a replica cut off
+// from etcd only, each healed after 2*ttl.
+func TestPartitions(t *testing.T) {
+	c, etcdPid := newNetnsCluster(t, fast)
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("chaos seed %d (replica choice)", seed)
+	ch := &chaos{c: c, etcdPid: etcdPid, rng: rand.New(rand.NewPCG(seed, seed))}
+	ch.setup()
+	for i, kind := range partitionFaults {
+		ch.fault(i, kind)
+	}
+	ch.summary()
+}
+
+var (
+	processFaults   = []string{"kill -9 primary node", "SIGSTOP primary agent", "kill -9 primary postmaster", "graceful stop of primary", "switchover", "kill -9 replica node", "etcd frozen for 3s", "etcd frozen for 2*ttl"}
+	partitionFaults = []string{"partition primary from all", "partition primary from etcd", "partition replica from all", "partition replica from etcd"}
+)
+
+// chaosRecoverBound is how long the cluster may take, from the start of a fault, to be
+// one primary and two streaming replicas again.
+const chaosRecoverBound = 60 * time.Second
+
+type chaos struct {
+	c       *testCluster
+	etcdPid int
+	rng     *rand.Rand
+	results []faultResult
+}
+
+type faultResult struct {
+	kind               string
+	recover            time.Duration
+	acked, lost, split int
+}
+
+func (ch *chaos) setup() {
+	c, t := ch.c, ch.c.t
 	p := c.up(t)
 	if code, body := c.api(p, "PATCH", "/config", map[string]any{"synchronous_mode": true}); code != 200 {
 		t.Fatalf("synchronous_mode: %d %s", code, body)
 	}
 	c.eventually("a synchronous standby", 30*time.Second, func() bool { return len(c.syncStandbys(p)) == 1 })
-
-	const recoverBound = 60 * time.Second
-	kinds := []string{"kill -9 primary node", "SIGSTOP primary agent", "kill -9 primary postmaster", "graceful stop of primary", "switchover", "kill -9 replica node", "etcd frozen for 3s", "etcd frozen for 2*ttl"}
-	type result struct {
-		kind    string
-		recover time.Duration
-	}
-	var results []result
-	var lost, acked, split int
-	for i := 0; i < faults; i++ {
-		kind := kinds[rng.IntN(len(kinds))]
-		w := c.startChaosWriter(1 + i*1_000_000)
-		time.Sleep(500 * time.Millisecond)
-		p = c.waitPrimary(30 * time.Second)
-		began := time.Now()
-		var restart func()
-		switch kind {
-		case "kill -9 primary node":
-			victim := p
-			c.kill9(victim)
-			restart = func() { c.start(victim) }
-		case "SIGSTOP primary agent":
-			pid := p.agentPid()
-			must(t, syscall.Kill(pid, syscall.SIGSTOP))
-			time.Sleep(time.Duration(fast.ttl+2) * time.Second)
-			must(t, syscall.Kill(pid, syscall.SIGCONT))
-		case "kill -9 primary postmaster":
-			must(t, killGroup(p.postmasterPid()))
-		case "graceful stop of primary":
-			victim := p
-			c.stop(victim)
-			restart = func() { c.start(victim) }
-		case "switchover":
-			var target string
-			if names := c.syncStandbys(p); len(names) > 0 {
-				target = names[0]
-			}
-			code, msg := c.api(p, "POST", "/switchover", map[string]any{"leader": p.name, "candidate": target})
-			if code != 200 {
-				t.Logf("fault %d: switchover refused: %d %s", i, code, msg)
-			}
-		case "kill -9 replica node":
-			victim := c.others(p)[rng.IntN(2)]
-			c.kill9(victim)
-			restart = func() { c.start(victim) }
-		case "etcd frozen for 3s":
-			must(t, syscall.Kill(etcdPid, syscall.SIGSTOP))
-			time.Sleep(3 * time.Second)
-			must(t, syscall.Kill(etcdPid, syscall.SIGCONT))
-		case "etcd frozen for 2*ttl":
-			must(t, syscall.Kill(etcdPid, syscall.SIGSTOP))
-			time.Sleep(time.Duration(2*fast.ttl) * time.Second)
-			must(t, syscall.Kill(etcdPid, syscall.SIGCONT))
-		}
-		if restart != nil {
-			time.Sleep(time.Duration(fast.ttl) * time.Second)
-			restart()
-		}
-		healthy := func() bool {
-			np := c.primary()
-			if np == nil {
-				return false
-			}
-			for _, n := range c.others(np) {
-				st := n.status()
-				if n.health("/replica") != 200 || st == nil || st["replication_state"] != "streaming" {
-					return false
-				}
-			}
-			return true
-		}
-		c.eventually(fmt.Sprintf("recovery after fault %d (%s)", i, kind), recoverBound, healthy)
-		took := time.Since(began)
-		time.Sleep(300 * time.Millisecond)
-		ids, accepts := w.finish()
-		np := c.waitPrimary(10 * time.Second)
-		missing := c.missing(np, ids)
-		sb := splitBrains(accepts)
-		acked += len(ids)
-		lost += missing
-		split += sb
-		results = append(results, result{kind, took})
-		t.Logf("fault %2d %-28s recovered in %5.2fs, %4d acknowledged writes, %d lost, %d split-brain", i, kind, took.Seconds(), len(ids), missing, sb)
-		if missing > 0 || sb > 0 {
-			t.Errorf("fault %d (%s): %d acknowledged writes lost, %d split-brain moments", i, kind, missing, sb)
-		}
-	}
-	durations := make([]time.Duration, len(results))
-	for i, r := range results {
-		durations[i] = r.recover
-	}
-	sort.Slice(durations, func(i, j int) bool { return durations[i] < durations[j] })
-	p50 := durations[len(durations)/2]
-	p99 := durations[min(len(durations)-1, len(durations)*99/100)]
-	t.Logf("measured: chaos summary: %d faults, %d acknowledged writes, %d lost, recovery p50 %.2fs p99 %.2fs, %d split-brain", faults, acked, lost, p50.Seconds(), p99.Seconds(), split)
 }
 
-// missing counts acknowledged ids absent from the node.
-func (c *testCluster) missing(n *node, ids []int) int {
-	if len(ids) == 0 {
-		return 0
+// fault injects one fault under the write workload, waits for recovery and checks it.
+func (ch *chaos) fault(i int, kind string) {
+	c, t := ch.c, ch.c.t
+	w := c.startChaosWriter(1 + i*1_000_000)
+	time.Sleep(500 * time.Millisecond)
+	p := c.waitPrimary(30 * time.Second)
+	began := time.Now()
+	var restart func()
+	check := func(*node) {}
+	switch kind {
+	case "kill -9 primary node":
+		victim := p
+		c.kill9(victim)
+		restart = func() { c.start(victim) }
+	case "SIGSTOP primary agent":
+		pid := p.agentPid()
+		must(t, syscall.Kill(pid, syscall.SIGSTOP))
+		time.Sleep(time.Duration(fast.ttl+2) * time.Second)
+		must(t, syscall.Kill(pid, syscall.SIGCONT))
+	case "kill -9 primary postmaster":
+		pm := p.postmasterPid()
+		must(t, killGroup(pm))
+		c.eventually("the killed postmaster to be gone", 10*time.Second, func() bool { return !alive(pm) })
+	case "graceful stop of primary":
+		victim := p
+		c.stop(victim)
+		restart = func() { c.start(victim) }
+	case "switchover":
+		var target string
+		if names := c.syncStandbys(p); len(names) > 0 {
+			target = names[0]
+		}
+		code, msg := c.api(p, "POST", "/switchover", map[string]any{"leader": p.name, "candidate": target})
+		if code != 200 {
+			t.Logf("fault %d: switchover refused: %d %s", i, code, msg)
+		}
+	case "kill -9 replica node":
+		victim := c.others(p)[ch.rng.IntN(2)]
+		c.kill9(victim)
+		restart = func() { c.start(victim) }
+	case "etcd frozen for 3s":
+		must(t, syscall.Kill(ch.etcdPid, syscall.SIGSTOP))
+		time.Sleep(3 * time.Second)
+		must(t, syscall.Kill(ch.etcdPid, syscall.SIGCONT))
+	case "etcd frozen for 2*ttl":
+		must(t, syscall.Kill(ch.etcdPid, syscall.SIGSTOP))
+		time.Sleep(time.Duration(2*fast.ttl) * time.Second)
+		must(t, syscall.Kill(ch.etcdPid, syscall.SIGCONT))
+	case "partition primary from all", "partition primary from etcd", "partition replica from all", "partition replica from etcd":
+		victim := p
+		if strings.Contains(kind, "replica") {
+			victim = c.others(p)[ch.rng.IntN(2)]
+		}
+		c.isolate(victim, strings.HasSuffix(kind, "from all"))
+		time.Sleep(time.Duration(2*fast.ttl) * time.Second)
+		c.lab.healAll()
+		// The lease cannot outlive a 2*ttl cut from etcd; a replica's cut never moves it.
+		wantMove := victim == p
+		check = func(np *node) {
+			if moved := np != p; moved != wantMove {
+				t.Errorf("fault %d (%s of %s): the primary moved: %v, want %v", i, kind, victim.name, moved, wantMove)
+			}
+		}
+	default:
+		t.Fatalf("unknown fault %q", kind)
 	}
+	if restart != nil {
+		time.Sleep(time.Duration(fast.ttl) * time.Second)
+		restart()
+	}
+	healthy := func() bool {
+		np := c.primary()
+		// The REST API may still report a primary whose postmaster was just killed.
+		if np == nil || c.exec(np, "SELECT 1") != nil {
+			return false
+		}
+		for _, n := range c.others(np) {
+			st := n.status()
+			if n.health("/replica") != 200 || st == nil || st["replication_state"] != "streaming" {
+				return false
+			}
+		}
+		return true
+	}
+	c.eventually(fmt.Sprintf("recovery after fault %d (%s)", i, kind), chaosRecoverBound, healthy)
+	took := time.Since(began)
+	time.Sleep(300 * time.Millisecond)
+	ids, accepts := w.finish()
+	np := c.waitPrimary(10 * time.Second)
+	check(np)
+	lost, err := c.missing(ids)
+	if err != nil {
+		t.Fatalf("fault %d (%s): could not read the acknowledged writes back within %s: %v", i, kind, chaosRecoverBound, err)
+	}
+	r := faultResult{kind: kind, recover: took, acked: len(ids), lost: lost, split: splitBrains(accepts)}
+	ch.results = append(ch.results, r)
+	t.Logf("fault %2d %-28s recovered in %5.2fs, %4d acknowledged writes, %d lost, %d split-brain, primary %s -> %s", i, kind, took.Seconds(), r.acked, r.lost, r.split, p.name, np.name)
+	if r.lost > 0 || r.split > 0 {
+		t.Errorf("fault %d (%s): %d acknowledged writes lost, %d split-brain moments", i, kind, r.lost, r.split)
+	}
+}
+
+// summary logs the table `make chaos` prints: per fault kind and in total, the faults,
+// acknowledged and lost writes, split-brain moments and recovery time p50/p99.
+func (ch *chaos) summary() {
+	t := ch.c.t
+	byKind := map[string][]faultResult{}
+	var kinds []string
+	for _, r := range ch.results {
+		if byKind[r.kind] == nil {
+			kinds = append(kinds, r.kind)
+		}
+		byKind[r.kind] = append(byKind[r.kind], r)
+	}
+	sort.Strings(kinds)
+	t.Logf("summary | %-28s | %6s | %8s | %4s | %11s | %7s | %7s", "fault", "count", "acked", "lost", "split-brain", "p50", "p99")
+	row := func(name string, rs []faultResult) faultResult {
+		var sum faultResult
+		durations := make([]time.Duration, len(rs))
+		for i, r := range rs {
+			sum.acked += r.acked
+			sum.lost += r.lost
+			sum.split += r.split
+			durations[i] = r.recover
+		}
+		sort.Slice(durations, func(i, j int) bool { return durations[i] < durations[j] })
+		p50, p99 := durations[len(durations)/2], durations[min(len(durations)-1, len(durations)*99/100)]
+		t.Logf("summary | %-28s | %6d | %8d | %4d | %11d | %6.2fs | %6.2fs", name, len(rs), sum.acked, sum.lost, sum.split, p50.Seconds(), p99.Seconds())
+		sum.recover = p99
+		return sum
+	}
+	if len(ch.results) == 0 {
+		return
+	}
+	for _, k := range kinds {
+		row(k, byKind[k])
+	}
+	all := row("all", ch.results)
+	t.Logf("measured: chaos summary: %d faults, %d acknowledged writes, %d lost, recovery (from the fault's start, bound %s) p99 %.2fs, %d split-brain",
+		len(ch.results), all.acked, all.lost, chaosRecoverBound, all.recover.Seconds(), all.split)
+}
+
+// missing counts acknowledged ids absent from the primary. A primary that cannot be read
+// (its postmaster restarting, a demotion under way) is waited for, never counted as
+// having lost the writes.
+func (c *testCluster) missing(ids []int) (int, error) {
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	err := fmt.Errorf("no primary")
+	for deadline := time.Now().Add(chaosRecoverBound); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		n := c.primary()
+		if n == nil {
+			continue
+		}
+		var found int
+		if found, err = countIDs(n, ids); err == nil {
+			return len(ids) - found, nil
+		}
+	}
+	return 0, err
+}
+
+// countIDs counts the ids present on n, which must be out of recovery.
+func countIDs(n *node, ids []int) (int, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	conn, err := connect(ctx, n)
 	if err != nil {
-		return len(ids)
+		return 0, err
 	}
 	defer conn.Close(context.Background())
 	var found int
-	if err := conn.QueryRow(ctx, "SELECT count(*) FROM e2e_rows WHERE id = ANY($1)", ids).Scan(&found); err != nil {
-		return len(ids)
+	var standby bool
+	if err := conn.QueryRow(ctx, "SELECT count(*), pg_is_in_recovery() FROM e2e_rows WHERE id = ANY($1)", ids).Scan(&found, &standby); err != nil {
+		return 0, err
 	}
-	return len(ids) - found
+	if standby {
+		return 0, fmt.Errorf("%s is in recovery", n.name)
+	}
+	return found, nil
 }

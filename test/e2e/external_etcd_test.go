@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -23,17 +24,23 @@ func startDebianEtcd(t *testing.T) []string {
 // startDebianEtcdProcess also returns the etcd process ID, for freezing it.
 func startDebianEtcdProcess(t *testing.T) ([]string, int) {
 	t.Helper()
+	return runDebianEtcd(t, "127.0.0.1", freePort(t), freePort(t), exec.Command)
+}
+
+// runDebianEtcd starts Debian's etcd listening on host, through command (exec.Command, or
+// a netLab's command in a namespace, which must keep the PID).
+func runDebianEtcd(t *testing.T, host string, client, peer int, command func(string, ...string) *exec.Cmd) ([]string, int) {
+	t.Helper()
 	bin, err := exec.LookPath("etcd")
 	if err != nil {
 		t.Skip("Debian's etcd-server is not installed (apt-get install etcd-server)")
 	}
 	dir := t.TempDir()
-	client, peer := freePort(t), freePort(t)
-	clientURL := fmt.Sprintf("http://127.0.0.1:%d", client)
-	peerURL := fmt.Sprintf("http://127.0.0.1:%d", peer)
+	clientURL := fmt.Sprintf("http://%s:%d", host, client)
+	peerURL := fmt.Sprintf("http://%s:%d", host, peer)
 	logf, err := os.Create(filepath.Join(dir, "etcd.log"))
 	must(t, err)
-	cmd := exec.Command(bin, "--name", "e2e", "--data-dir", filepath.Join(dir, "data"),
+	cmd := command(bin, "--name", "e2e", "--data-dir", filepath.Join(dir, "data"),
 		"--listen-client-urls", clientURL, "--advertise-client-urls", clientURL,
 		"--listen-peer-urls", peerURL, "--initial-advertise-peer-urls", peerURL,
 		"--initial-cluster", "e2e="+peerURL)
@@ -50,7 +57,7 @@ func startDebianEtcdProcess(t *testing.T) ([]string, int) {
 	})
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", client), 200*time.Millisecond)
+		conn, err := net.DialTimeout("tcp", net.JoinHostPort(host, strconv.Itoa(client)), 200*time.Millisecond)
 		if err == nil {
 			conn.Close()
 			return []string{clientURL}, cmd.Process.Pid

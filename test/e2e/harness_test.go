@@ -3,7 +3,8 @@
 // Package e2e runs the real warden binary: three nodes on loopback with real PostgreSQL 15
 // and real etcd (embedded in the test process, or Debian's etcd as an external process),
 // and exercises them as a user would. Agents and postmasters run as the postgres OS user;
-// every process is stopped by PID in t.Cleanup.
+// every process is stopped by PID in t.Cleanup. The chaos suite runs its nodes and etcd in
+// network namespaces instead (netLab, netns_test.go), to cut them apart.
 package e2e
 
 import (
@@ -87,7 +88,11 @@ type timings struct{ ttl, loopWait, retryTimeout, primaryStartTimeout int }
 var fast = timings{ttl: 5, loopWait: 1, retryTimeout: 2, primaryStartTimeout: 300}
 
 type node struct {
-	name    string
+	name string
+	// host is the address the node listens on and is reached at: 127.0.0.1, or its
+	// network namespace's address when the cluster runs in a netLab.
+	host    string
+	ns      string
 	pgPort  int
 	apiPort int
 	dir     string
@@ -116,6 +121,10 @@ type testCluster struct {
 	// pgExtra, when set, returns lines appended to a node's postgresql section (indented
 	// two spaces, e.g. callbacks).
 	pgExtra func(n *node) string
+	// clients is the network pg_hba admits (127.0.0.1/32, or the netLab's subnet); lab,
+	// when set, holds the namespaces the nodes run in.
+	clients string
+	lab     *netLab
 }
 
 func freePort(t *testing.T) int {
@@ -151,9 +160,9 @@ func newCluster(t *testing.T, endpoints []string, tm timings) *testCluster {
 	}
 	must(t, os.Chmod(dir, 0o755))
 	must(t, os.Chown(dir, int(owner.uid), int(owner.gid)))
-	c := &testCluster{t: t, dir: dir, endpoints: endpoints, owner: owner, scope: "e2e" + strconv.Itoa(os.Getpid()), section: "etcd3"}
+	c := &testCluster{t: t, dir: dir, endpoints: endpoints, owner: owner, scope: "e2e" + strconv.Itoa(os.Getpid()), section: "etcd3", clients: "127.0.0.1/32"}
 	for i := 1; i <= 3; i++ {
-		n := &node{name: fmt.Sprintf("pg-%d", i), pgPort: freePort(t), apiPort: freePort(t)}
+		n := &node{name: fmt.Sprintf("pg-%d", i), host: "127.0.0.1", pgPort: freePort(t), apiPort: freePort(t)}
 		n.dir = filepath.Join(dir, n.name)
 		must(t, os.Mkdir(n.dir, 0o700))
 		must(t, os.Chown(n.dir, int(owner.uid), int(owner.gid)))
@@ -200,8 +209,8 @@ func (c *testCluster) configFor(n *node, tm timings) string {
 	return fmt.Sprintf(`scope: %s
 name: %s
 restapi:
-  listen: 127.0.0.1:%d
-  connect_address: 127.0.0.1:%d
+  listen: %s:%d
+  connect_address: %s:%d
 %s:
   hosts: %s
 %sbootstrap:
@@ -218,11 +227,11 @@ restapi:
   - encoding: UTF8
   - data-checksums
   pg_hba:
-  - host replication replicator 127.0.0.1/32 md5
-  - host all all 127.0.0.1/32 md5
+  - host replication replicator %s md5
+  - host all all %s md5
 postgresql:
-  listen: 127.0.0.1:%d
-  connect_address: 127.0.0.1:%d
+  listen: %s:%d
+  connect_address: %s:%d
   data_dir: %s/data
   bin_dir: %s
   pgpass: %s/pgpass
@@ -236,8 +245,8 @@ postgresql:
     shared_buffers: 16MB
     max_wal_size: 64MB
     min_wal_size: 32MB
-%s`, c.scope, n.name, n.apiPort, n.apiPort, c.section, strings.Join(hosts, ","), c.dcsExtra, tm.ttl, tm.loopWait, tm.retryTimeout, tm.primaryStartTimeout,
-		n.pgPort, n.pgPort, n.dir, pgBin, n.dir, superPassword, replPassword, rewindPass, n.dir, c.pgExtraFor(n))
+%s`, c.scope, n.name, n.host, n.apiPort, n.host, n.apiPort, c.section, strings.Join(hosts, ","), c.dcsExtra, tm.ttl, tm.loopWait, tm.retryTimeout, tm.primaryStartTimeout,
+		c.clients, c.clients, n.host, n.pgPort, n.host, n.pgPort, n.dir, pgBin, n.dir, superPassword, replPassword, rewindPass, n.dir, c.pgExtraFor(n))
 }
 
 func (c *testCluster) pgExtraFor(n *node) string {
@@ -260,10 +269,15 @@ func (c *testCluster) start(n *node) {
 	f, err := os.OpenFile(n.logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	must(c.t, err)
 	cmd := exec.Command(wardenBin, n.config)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: c.owner.uid, Gid: c.owner.gid}, Setpgid: true}
+	if n.ns != "" {
+		// ip and setpriv exec in place: the PID is the agent's.
+		cmd = c.lab.command(n.ns, "setpriv", fmt.Sprintf("--reuid=%d", c.owner.uid), fmt.Sprintf("--regid=%d", c.owner.gid), "--clear-groups", "--", wardenBin, n.config)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	}
 	cmd.Dir = n.dir
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.Env = append([]string{"PATH=/usr/bin:/bin", "HOME=" + n.dir, "LANG=C"}, c.env...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: c.owner.uid, Gid: c.owner.gid}, Setpgid: true}
 	must(c.t, cmd.Start())
 	n.mu.Lock()
 	n.cmd, n.log = cmd, f
@@ -357,7 +371,7 @@ func (c *testCluster) stop(n *node) {
 var httpClient = &http.Client{Timeout: 2 * time.Second}
 
 func (n *node) health(path string) int {
-	resp, err := httpClient.Get(fmt.Sprintf("http://127.0.0.1:%d%s", n.apiPort, path))
+	resp, err := httpClient.Get(fmt.Sprintf("http://%s:%d%s", n.host, n.apiPort, path))
 	if err != nil {
 		return 0
 	}
@@ -367,7 +381,7 @@ func (n *node) health(path string) int {
 }
 
 func (n *node) status() map[string]any {
-	resp, err := httpClient.Get(fmt.Sprintf("http://127.0.0.1:%d/patroni", n.apiPort))
+	resp, err := httpClient.Get(fmt.Sprintf("http://%s:%d/patroni", n.host, n.apiPort))
 	if err != nil {
 		return nil
 	}
@@ -422,7 +436,7 @@ func (c *testCluster) waitReplica(n *node, timeout time.Duration) {
 }
 
 func connect(ctx context.Context, n *node) (*pgx.Conn, error) {
-	cfg, err := pgx.ParseConfig(fmt.Sprintf("host=127.0.0.1 port=%d user=postgres dbname=postgres connect_timeout=1", n.pgPort))
+	cfg, err := pgx.ParseConfig(fmt.Sprintf("host=%s port=%d user=postgres dbname=postgres connect_timeout=1", n.host, n.pgPort))
 	if err != nil {
 		return nil, err
 	}
@@ -509,7 +523,7 @@ func killGroup(pm int) error {
 }
 
 func getBody(n *node, path string) string {
-	resp, err := httpClient.Get(fmt.Sprintf("http://127.0.0.1:%d%s", n.apiPort, path))
+	resp, err := httpClient.Get(fmt.Sprintf("http://%s:%d%s", n.host, n.apiPort, path))
 	if err != nil {
 		return ""
 	}

@@ -20,7 +20,7 @@ func (c *testCluster) api(n *node, method, path string, body any) (int, string) 
 		b, _ := json.Marshal(body)
 		rd = bytes.NewReader(b)
 	}
-	req, err := http.NewRequest(method, fmt.Sprintf("http://127.0.0.1:%d%s", n.apiPort, path), rd)
+	req, err := http.NewRequest(method, fmt.Sprintf("http://%s:%d%s", n.host, n.apiPort, path), rd)
 	must(c.t, err)
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
