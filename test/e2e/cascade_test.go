@@ -263,7 +263,7 @@ func TestNostream(t *testing.T) {
 // addNode adds a fourth (fifth, ...) node to a cluster made by newCluster, before
 // writeConfigs; its cleanup is newCluster's.
 func (c *testCluster) addNode() *node {
-	n := &node{name: fmt.Sprintf("pg-%d", len(c.nodes)+1), pgPort: freePort(c.t), apiPort: freePort(c.t)}
+	n := &node{name: fmt.Sprintf("pg-%d", len(c.nodes)+1), host: "127.0.0.1", pgPort: freePort(c.t), apiPort: freePort(c.t)}
 	n.dir = filepath.Join(c.dir, n.name)
 	must(c.t, os.Mkdir(n.dir, 0o700))
 	must(c.t, os.Chown(n.dir, int(c.owner.uid), int(c.owner.gid)))

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"sort"
 	"strconv"
 	"strings"
@@ -113,7 +114,7 @@ func splitBrains(accepts []accept) int {
 // nodes accepted writes at the same time. The nodes run in network namespaces (netLab)
 // when this machine allows it, and the menu then includes network partitions;
 // CHAOS_NETNS=0 keeps them on loopback. CHAOS_FAULTS sets the count (default 20),
-// CHAOS_SEED the schedule.
+// CHAOS_SEED the schedule, CHAOS_KINDS (comma-separated fault names) the menu.
 func TestChaos(t *testing.T) {
 	faults := 20
 	if v, err := strconv.Atoi(os.Getenv("CHAOS_FAULTS")); err == nil && v > 0 {
@@ -126,21 +127,23 @@ func TestChaos(t *testing.T) {
 	t.Logf("chaos seed %d (replay with CHAOS_SEED=%d)", seed, seed)
 	kinds := processFaults
 	var c *testCluster
-	var etcdPid int
+	var etcd *etcdProcess
 	why := netLabAvailable()
 	if os.Getenv("CHAOS_NETNS") == "0" {
 		why = "CHAOS_NETNS=0"
 	}
 	if why == "" {
-		c, etcdPid = newNetnsCluster(t, fast)
+		c, etcd = newNetnsCluster(t, fast)
 		kinds = append(append([]string(nil), processFaults...), partitionFaults...)
 	} else {
 		t.Logf("chaos: nodes on loopback, no partition faults (%s)", why)
-		var endpoints []string
-		endpoints, etcdPid = startDebianEtcdProcess(t)
-		c = newCluster(t, endpoints, fast)
+		etcd = runDebianEtcd(t, "127.0.0.1", freePort(t), freePort(t), exec.Command)
+		c = newCluster(t, etcd.endpoints, fast)
 	}
-	ch := &chaos{c: c, etcdPid: etcdPid, rng: rand.New(rand.NewPCG(seed, seed))}
+	if v := os.Getenv("CHAOS_KINDS"); v != "" {
+		kinds = strings.Split(v, ",")
+	}
+	ch := &chaos{c: c, etcd: etcd, rng: rand.New(rand.NewPCG(seed, seed))}
 	ch.setup()
 	for i := 0; i < faults; i++ {
 		ch.fault(i, kinds[ch.rng.IntN(len(kinds))])
@@ -153,10 +156,10 @@ func TestChaos(t *testing.T) {
 // primary cut off from etcd only, a replica cut off from everything, a replica cut off
 // from etcd only, each healed after 2*ttl.
 func TestPartitions(t *testing.T) {
-	c, etcdPid := newNetnsCluster(t, fast)
+	c, etcd := newNetnsCluster(t, fast)
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("chaos seed %d (replica choice)", seed)
-	ch := &chaos{c: c, etcdPid: etcdPid, rng: rand.New(rand.NewPCG(seed, seed))}
+	ch := &chaos{c: c, etcd: etcd, rng: rand.New(rand.NewPCG(seed, seed))}
 	ch.setup()
 	for i, kind := range partitionFaults {
 		ch.fault(i, kind)
@@ -165,17 +168,17 @@ func TestPartitions(t *testing.T) {
 }
 
 var (
-	processFaults   = []string{"kill -9 primary node", "SIGSTOP primary agent", "kill -9 primary postmaster", "graceful stop of primary", "switchover", "kill -9 replica node", "etcd frozen for 3s", "etcd frozen for 2*ttl"}
+	processFaults   = []string{"kill -9 primary node", "SIGSTOP primary agent", "kill -9 primary postmaster", "graceful stop of primary", "switchover", "kill -9 replica node", "etcd frozen for 3s", "etcd frozen for 2*ttl", "etcd killed and restarted"}
 	partitionFaults = []string{"partition primary from all", "partition primary from etcd", "partition replica from all", "partition replica from etcd"}
 )
 
 // chaosRecoverBound is how long the cluster may take, from the start of a fault, to be
-// one primary and two streaming replicas again.
+// one primary and two streaming replicas, one of them its synchronous standby, again.
 const chaosRecoverBound = 60 * time.Second
 
 type chaos struct {
 	c       *testCluster
-	etcdPid int
+	etcd    *etcdProcess
 	rng     *rand.Rand
 	results []faultResult
 }
@@ -236,13 +239,18 @@ func (ch *chaos) fault(i int, kind string) {
 		c.kill9(victim)
 		restart = func() { c.start(victim) }
 	case "etcd frozen for 3s":
-		must(t, syscall.Kill(ch.etcdPid, syscall.SIGSTOP))
+		must(t, syscall.Kill(ch.etcd.pid(), syscall.SIGSTOP))
 		time.Sleep(3 * time.Second)
-		must(t, syscall.Kill(ch.etcdPid, syscall.SIGCONT))
+		must(t, syscall.Kill(ch.etcd.pid(), syscall.SIGCONT))
 	case "etcd frozen for 2*ttl":
-		must(t, syscall.Kill(ch.etcdPid, syscall.SIGSTOP))
+		must(t, syscall.Kill(ch.etcd.pid(), syscall.SIGSTOP))
 		time.Sleep(time.Duration(2*fast.ttl) * time.Second)
-		must(t, syscall.Kill(ch.etcdPid, syscall.SIGCONT))
+		must(t, syscall.Kill(ch.etcd.pid(), syscall.SIGCONT))
+	case "etcd killed and restarted":
+		// kill -9, down for ttl, started again on the same data directory.
+		ch.etcd.kill()
+		time.Sleep(time.Duration(fast.ttl) * time.Second)
+		ch.etcd.start()
 	case "partition primary from all", "partition primary from etcd", "partition replica from all", "partition replica from etcd":
 		victim := p
 		if strings.Contains(kind, "replica") {
@@ -277,7 +285,9 @@ func (ch *chaos) fault(i int, kind string) {
 				return false
 			}
 		}
-		return true
+		// In synchronous mode only a member in /sync may take over: until one is there
+		// again the cluster cannot fail over, so it has not recovered.
+		return len(c.syncStandbys(np)) == 1
 	}
 	c.eventually(fmt.Sprintf("recovery after fault %d (%s)", i, kind), chaosRecoverBound, healthy)
 	took := time.Since(began)

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -24,12 +25,28 @@ func startDebianEtcd(t *testing.T) []string {
 // startDebianEtcdProcess also returns the etcd process ID, for freezing it.
 func startDebianEtcdProcess(t *testing.T) ([]string, int) {
 	t.Helper()
-	return runDebianEtcd(t, "127.0.0.1", freePort(t), freePort(t), exec.Command)
+	e := runDebianEtcd(t, "127.0.0.1", freePort(t), freePort(t), exec.Command)
+	return e.endpoints, e.pid()
+}
+
+// etcdProcess is Debian's etcd run by a test: one member whose data directory outlives
+// the process, so it can be killed and started again.
+type etcdProcess struct {
+	t         *testing.T
+	host      string
+	client    int
+	endpoints []string
+	newCmd    func() *exec.Cmd
+	logf      *os.File
+
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	done chan struct{}
 }
 
 // runDebianEtcd starts Debian's etcd listening on host, through command (exec.Command, or
 // a netLab's command in a namespace, which must keep the PID).
-func runDebianEtcd(t *testing.T, host string, client, peer int, command func(string, ...string) *exec.Cmd) ([]string, int) {
+func runDebianEtcd(t *testing.T, host string, client, peer int, command func(string, ...string) *exec.Cmd) *etcdProcess {
 	t.Helper()
 	bin, err := exec.LookPath("etcd")
 	if err != nil {
@@ -40,33 +57,66 @@ func runDebianEtcd(t *testing.T, host string, client, peer int, command func(str
 	peerURL := fmt.Sprintf("http://%s:%d", host, peer)
 	logf, err := os.Create(filepath.Join(dir, "etcd.log"))
 	must(t, err)
-	cmd := command(bin, "--name", "e2e", "--data-dir", filepath.Join(dir, "data"),
-		"--listen-client-urls", clientURL, "--advertise-client-urls", clientURL,
-		"--listen-peer-urls", peerURL, "--initial-advertise-peer-urls", peerURL,
-		"--initial-cluster", "e2e="+peerURL)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	e := &etcdProcess{t: t, host: host, client: client, endpoints: []string{clientURL}, logf: logf}
+	e.newCmd = func() *exec.Cmd {
+		cmd := command(bin, "--name", "e2e", "--data-dir", filepath.Join(dir, "data"),
+			"--listen-client-urls", clientURL, "--advertise-client-urls", clientURL,
+			"--listen-peer-urls", peerURL, "--initial-advertise-peer-urls", peerURL,
+			"--initial-cluster", "e2e="+peerURL)
+		cmd.Stdout, cmd.Stderr = logf, logf
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		return cmd
+	}
+	t.Cleanup(func() {
+		e.kill()
+		logf.Close()
+	})
+	e.start()
+	return e
+}
+
+// start runs etcd and waits until it listens.
+func (e *etcdProcess) start() {
+	t := e.t
+	cmd := e.newCmd()
 	must(t, cmd.Start())
 	done := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		_ = syscall.Kill(cmd.Process.Pid, syscall.SIGCONT)
-		_ = cmd.Process.Kill()
-		<-done
-		logf.Close()
-	})
+	e.mu.Lock()
+	e.cmd, e.done = cmd, done
+	e.mu.Unlock()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		conn, err := net.DialTimeout("tcp", net.JoinHostPort(host, strconv.Itoa(client)), 200*time.Millisecond)
+		conn, err := net.DialTimeout("tcp", net.JoinHostPort(e.host, strconv.Itoa(e.client)), 200*time.Millisecond)
 		if err == nil {
 			conn.Close()
-			return []string{clientURL}, cmd.Process.Pid
+			return
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("external etcd did not listen within 20s")
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+func (e *etcdProcess) pid() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.cmd.Process.Pid
+}
+
+// kill stops the running etcd with SIGKILL (continuing it first if it is frozen) and
+// waits for it to exit.
+func (e *etcdProcess) kill() {
+	e.mu.Lock()
+	cmd, done := e.cmd, e.done
+	e.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	_ = syscall.Kill(cmd.Process.Pid, syscall.SIGCONT)
+	_ = cmd.Process.Kill()
+	<-done
 }
 
 // TestExternalEtcd runs a cluster against Debian's etcd 3.4 written as Patroni users

@@ -74,7 +74,7 @@ func startHAProxy(t *testing.T, cfg string) {
 func serverPort(port int) (int64, bool, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	conn, err := connect(ctx, &node{pgPort: port})
+	conn, err := connect(ctx, &node{host: "127.0.0.1", pgPort: port})
 	if err != nil {
 		return 0, false, err
 	}

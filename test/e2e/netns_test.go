@@ -158,24 +158,24 @@ func (l *netLab) healAll() {
 const etcdHost = 100
 
 // newNetnsCluster prepares three nodes, each (agent and postmaster) in its own network
-// namespace, with Debian's etcd in a fourth; it returns the cluster and etcd's PID.
-func newNetnsCluster(t *testing.T, tm timings) (*testCluster, int) {
+// namespace, with Debian's etcd in a fourth; it returns the cluster and etcd.
+func newNetnsCluster(t *testing.T, tm timings) (*testCluster, *etcdProcess) {
 	t.Helper()
 	l := newNetLab(t)
 	etcdNS, etcdAddr := l.namespace(etcdHost)
-	endpoints, etcdPid := runDebianEtcd(t, etcdAddr, 2379, 2380, l.commandIn(etcdNS))
+	etcd := runDebianEtcd(t, etcdAddr, 2379, 2380, l.commandIn(etcdNS))
 	var nss, addrs [3]string
 	for i := range nss {
 		nss[i], addrs[i] = l.namespace(i + 1)
 	}
-	c := newCluster(t, endpoints, tm)
+	c := newCluster(t, etcd.endpoints, tm)
 	c.lab, c.clients = l, l.network()
 	for i, n := range c.nodes {
 		n.ns, n.host = nss[i], addrs[i]
 	}
 	c.writeConfigs(tm)
 	t.Logf("netLab: bridge %s, nodes on %s.1-3, etcd on %s", l.bridge, l.subnet, etcdAddr)
-	return c, etcdPid
+	return c, etcd
 }
 
 // isolate cuts n off from etcd, and from the other nodes too when fromPeers.
