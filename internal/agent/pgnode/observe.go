@@ -78,6 +78,10 @@ func (n *Node) adopt() *postgres.Postmaster {
 
 func (n *Node) observeStopped(ctx context.Context) agent.Observation {
 	o := agent.Observation{State: "stopped"}
+	if !fileExists(filepath.Join(n.opts.DataDir, "global", "pg_control")) {
+		// A copy in progress (pg_basebackup writes pg_control last), or not a cluster.
+		return o
+	}
 	cd, err := n.tools.ControlData(ctx, n.opts.DataDir)
 	if err != nil {
 		n.log.Warn("pg_controldata failed", "err", err)
