@@ -79,11 +79,14 @@ type Settings struct {
 	IgnoreSlots    []SlotMatcher
 	// Pause is maintenance mode: no automatic start, stop, promotion or demotion.
 	Pause bool
-	// Synchronous replication: synchronous_mode, synchronous_mode_strict,
-	// synchronous_node_count.
+	// Synchronous replication: synchronous_mode (SynchronousQuorum when it is
+	// "quorum"), synchronous_mode_strict, synchronous_node_count and
+	// maximum_lag_on_syncnode (bytes, <= 0 disables).
 	SynchronousMode       bool
+	SynchronousQuorum     bool
 	SynchronousModeStrict bool
 	SynchronousNodeCount  int
+	MaximumLagOnSyncnode  int64
 	// Watchdog: a watchdog is configured (mode automatic or required); the primary
 	// activates it before it promotes or keeps the lock.
 	Watchdog bool
