@@ -93,10 +93,12 @@ type Agent struct {
 	slotCopyFailed time.Time
 	lastReason     string
 	config         configState
-	// lastWAL is this cycle's WAL position; syncGUCSetAt the position when
-	// synchronous_standby_names last changed.
-	lastWAL      uint64
-	syncGUCSetAt uint64
+	// lastWAL is this cycle's WAL position; syncGUCSetAt the primary's position at the
+	// first observation after synchronous_standby_names changed (syncGUCChanged) or
+	// after it became primary (see ha.Input.SyncGUCSetAt).
+	lastWAL        uint64
+	syncGUCSetAt   uint64
+	syncGUCChanged bool
 	failsafe     failsafeState
 
 	// requests carries operator requests to the loop; pending is the one this cycle
@@ -191,6 +193,18 @@ func (a *Agent) settings() ha.Settings {
 	return s
 }
 
+// noteSyncGUC keeps syncGUCSetAt at or above every commit acknowledged under an earlier
+// synchronous_standby_names: an observation made a loop after the change (walsenders
+// have reloaded by then), or the first one as a primary.
+func (a *Agent) noteSyncGUC(pg ha.Postgres) {
+	switch {
+	case !pg.Ready || pg.InRecovery:
+		a.syncGUCSetAt = 0
+	case a.syncGUCSetAt == 0 || a.syncGUCChanged:
+		a.syncGUCSetAt, a.syncGUCChanged = pg.WAL, false
+	}
+}
+
 // cycle runs one observe -> decide -> execute -> publish round and returns how long to
 // sleep before the next one.
 func (a *Agent) cycle(ctx context.Context) time.Duration {
@@ -205,6 +219,7 @@ func (a *Agent) cycle(ctx context.Context) time.Duration {
 	if cl == nil {
 		a.failsafeRound(ctx, obs, s)
 	}
+	a.noteSyncGUC(obs.Postgres)
 	in := ha.Input{
 		Now: a.now(), Settings: s, Cluster: cl, PG: obs.Postgres,
 		LastRefresh: a.lastRefresh, LockLost: a.lockLost, StartFailed: a.startFailed,

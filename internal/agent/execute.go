@@ -149,7 +149,7 @@ func (a *Agent) step(ctx context.Context, act ha.Action, cl *cluster.Cluster, s 
 		_, err := a.store.SetFailover(dctx, []byte("{}"), rev)
 		return err
 	case ha.KindSetSyncStandbys:
-		a.syncGUCSetAt = a.lastWAL
+		a.syncGUCChanged = true
 		return a.node.SetSyncStandbyNames(ctx, act.Value, act.Release)
 	case ha.KindWriteSync:
 		dctx, cancel := a.dcsCtx(ctx, s)

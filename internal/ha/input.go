@@ -182,8 +182,11 @@ type Input struct {
 	Shutdown bool
 	// Request is an operator request (REST API) waiting for this cycle.
 	Request *Request
-	// SyncGUCSetAt is the primary's WAL position when synchronous_standby_names was last
-	// changed: a standby counts as synchronous only once it has flushed past it.
+	// SyncGUCSetAt is the primary's WAL position at the first observation after
+	// synchronous_standby_names last changed (or after the agent started; 0 until then):
+	// every commit acknowledged under an earlier value lies at or below it, and a
+	// standby counts as synchronous only once it has flushed past it. One loop later
+	// than the change, so walsenders that reload late have reloaded.
 	SyncGUCSetAt uint64
 	// WatchdogActive: the watchdog was activated for this leadership (automatic mode
 	// counts it activated even when no device could be used).

@@ -152,9 +152,8 @@ func publishedQuorum(in Input) quorumState {
 // minQuorum is the smallest quorum that may be published with voters next while rule
 // is the parameter in force and cur is published: every acknowledged commit must be on
 // at least len(next)-quorum voters. Commits acknowledged from now on are on
-// rule.holdersIn(next) of them; commits acknowledged until this cycle's observation are
-// on the voters cur guaranteed that remain, or on every voter that has flushed past the
-// primary's position observed this cycle.
+// rule.holdersIn(next) of them; earlier commits are on the voters cur guaranteed that
+// remain, or on every voter that has flushed past SyncGUCSetAt (0: unknown).
 func minQuorum(in Input, rule syncRule, cur quorumState, next []string) int {
 	past := len(cur.Voters) - cur.Quorum
 	for _, v := range cur.Voters {
@@ -164,7 +163,7 @@ func minQuorum(in Input, rule syncRule, cur quorumState, next []string) int {
 	}
 	caught := 0
 	for _, r := range in.PG.Replication {
-		if slices.Contains(next, r.Name) && r.FlushLSN >= in.PG.WAL {
+		if in.SyncGUCSetAt > 0 && slices.Contains(next, r.Name) && r.FlushLSN >= in.SyncGUCSetAt {
 			caught++
 		}
 	}
@@ -243,7 +242,8 @@ func quorumRace(in Input) (bool, string) {
 	}
 	votes := 0
 	for _, p := range in.Peers {
-		if !p.Reachable || !p.InRecovery || p.WAL > in.PG.WAL || p.Name == s.Name {
+		// WAL 0: its PostgreSQL is not running, so its position is unknown.
+		if !p.Reachable || !p.InRecovery || p.WAL == 0 || p.WAL > in.PG.WAL || p.Name == s.Name {
 			continue
 		}
 		if p.Name == sync.Leader {
@@ -263,4 +263,27 @@ func quorumRace(in Input) (bool, string) {
 func quorumActive(in Input) bool {
 	c := in.Cluster
 	return in.Settings.SynchronousMode && c != nil && c.Sync != nil && c.Sync.Leader != "" && c.Sync.Quorum != nil
+}
+
+// Acknowledged is the highest WAL position a primary running with
+// synchronous_standby_names = value has acknowledged, given the flush positions of the
+// standbys streaming from it (by application_name): the K-th highest among the named
+// ones. sync is false when the value acknowledges without any standby ("" or a form
+// Warden does not write); the simulator uses it to model acknowledgements.
+func Acknowledged(value string, flush map[string]uint64) (lsn uint64, sync bool) {
+	r, ok := parseSyncRule(value)
+	if !ok || (r.K == 0 && !r.Star) {
+		return 0, false
+	}
+	var got []uint64
+	for name, f := range flush {
+		if r.Star || slices.Contains(r.Names, name) {
+			got = append(got, f)
+		}
+	}
+	if len(got) < r.K {
+		return 0, true
+	}
+	slices.Sort(got)
+	return got[len(got)-r.K], true
 }

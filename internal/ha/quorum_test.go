@@ -81,12 +81,13 @@ func TestQuorumPlan(t *testing.T) {
 		},
 		{
 			name: "parameter in force, replicas caught up: quorum lowered to len-k",
-			in:   Input{Settings: quorumSettings(1), Cluster: withQuorum(three(), 2, "pg-2", "pg-3"), PG: pg(`ANY 1 ("pg-2","pg-3")`, streaming(1000, "pg-2", "pg-3")...)},
+			in: Input{Settings: quorumSettings(1), Cluster: withQuorum(three(), 2, "pg-2", "pg-3"), SyncGUCSetAt: 950,
+				PG: pg(`ANY 1 ("pg-2","pg-3")`, streaming(1000, "pg-2", "pg-3")...)},
 			plan: `write-sync(pg-2,pg-3 quorum=1)`,
 		},
 		{
-			name: "parameter in force, replicas behind the observed position: quorum kept",
-			in:   Input{Settings: quorumSettings(1), Cluster: withQuorum(three(), 2, "pg-2", "pg-3"), PG: pg(`ANY 1 ("pg-2","pg-3")`, streaming(900, "pg-2", "pg-3")...)},
+			name: "parameter in force, replicas not past the change yet: quorum kept",
+			in:   Input{Settings: quorumSettings(1), Cluster: withQuorum(three(), 2, "pg-2", "pg-3"), SyncGUCSetAt: 950, PG: pg(`ANY 1 ("pg-2","pg-3")`, streaming(900, "pg-2", "pg-3")...)},
 		},
 		{
 			name: "steady",
@@ -209,7 +210,7 @@ func TestQuorumStepsStaySafe(t *testing.T) {
 			c := snapshot("pg-1", append([]string{"pg-1"}, all...)...)
 			q := quorum
 			c.Sync = &cluster.SyncState{Leader: "pg-1", SyncStandby: voters, Quorum: &q}
-			in := Input{Settings: s, Cluster: c, PG: with(primaryPG, func(p *Postgres) { p.SyncStandbyNames, p.Replication = guc, rows })}
+			in := Input{Settings: s, Cluster: c, SyncGUCSetAt: 1000, PG: with(primaryPG, func(p *Postgres) { p.SyncStandbyNames, p.Replication = guc, rows })}
 			old := guc
 			for _, a := range quorumPlan(in) {
 				switch a.Kind {
@@ -237,6 +238,35 @@ func TestQuorumStepsStaySafe(t *testing.T) {
 		}
 	}
 	t.Logf("%d steps checked", steps)
+}
+
+// A fresh leader with two caught-up replicas settles on ANY 1 of both, quorum 1.
+func TestQuorumConverges(t *testing.T) {
+	c := withQuorum(snapshot("pg-1", "pg-1", "pg-2", "pg-3"), 0)
+	guc := ""
+	var steps []string
+	for range 6 {
+		q := *c.Sync.Quorum
+		c.Sync.Quorum = &q
+		in := Input{Settings: quorumSettings(1), Cluster: c, SyncGUCSetAt: 950,
+			PG: with(primaryPG, func(p *Postgres) { p.SyncStandbyNames, p.Replication = guc, streaming(1000, "pg-2", "pg-3") })}
+		plan := quorumPlan(in)
+		if len(plan) == 0 {
+			break
+		}
+		steps = append(steps, plan.String())
+		for _, a := range plan {
+			if a.Kind == KindWriteSync {
+				c.Sync.SyncStandby, c.Sync.Quorum = a.Standbys, a.Quorum
+			} else {
+				guc = a.Value
+			}
+		}
+	}
+	want := []string{`write-sync(pg-2,pg-3 quorum=2)`, `set-sync-standbys("ANY 1 (\"pg-2\",\"pg-3\")")`, `write-sync(pg-2,pg-3 quorum=1)`}
+	if !slices.Equal(steps, want) {
+		t.Fatalf("steps\n got %q\nwant %q", steps, want)
+	}
 }
 
 func TestQuorumRace(t *testing.T) {
@@ -269,6 +299,10 @@ func TestQuorumRace(t *testing.T) {
 		{"two votes for quorum 2", in("pg-2", 2, []string{"pg-2", "pg-3", "pg-4"}, peer("pg-3", 900), peer("pg-4", 1000)), true, ""},
 		{"one vote for quorum 2", in("pg-2", 2, []string{"pg-2", "pg-3", "pg-4"}, peer("pg-3", 900), Peer{Name: "pg-4"}), false,
 			"only 1 of the 2 votes the quorum needs (voters not ahead of me)"},
+		{"a former leader whose PostgreSQL is down tells nothing", in("pg-2", 1, []string{"pg-2"}, Peer{Name: "pg-1", Reachable: true, InRecovery: true}), false,
+			"only 0 of the 1 votes the quorum needs (voters not ahead of me)"},
+		{"a voter whose PostgreSQL is down does not vote", in("pg-2", 1, []string{"pg-2", "pg-3"}, Peer{Name: "pg-3", Reachable: true, InRecovery: true}), false,
+			"only 0 of the 1 votes the quorum needs (voters not ahead of me)"},
 		{"a nofailover voter still votes", in("pg-2", 1, []string{"pg-2", "pg-3"}, func() Peer { p := peer("pg-3", 900); p.NoFailover = true; return p }()), true, ""},
 	}
 	for _, tt := range tests {
