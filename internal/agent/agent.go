@@ -99,7 +99,7 @@ type Agent struct {
 	lastWAL        uint64
 	syncGUCSetAt   uint64
 	syncGUCChanged bool
-	failsafe     failsafeState
+	failsafe       failsafeState
 
 	// requests carries operator requests to the loop; pending is the one this cycle
 	// decides on; awaiting answers when the long action carrying it finishes.
