@@ -110,7 +110,7 @@ func splitBrains(accepts []accept) int {
 // a write workload, and checks after each: the cluster returns to one primary and two
 // streaming replicas within a bound; every acknowledged write is on the primary; no two
 // nodes accepted writes at the same time. CHAOS_FAULTS sets the count (default 20),
-// CHAOS_SEED the schedule.
+// CHAOS_SEED the schedule, CHAOS_SYNC_MODE=quorum runs it with quorum commit.
 func TestChaos(t *testing.T) {
 	faults := 20
 	if v, err := strconv.Atoi(os.Getenv("CHAOS_FAULTS")); err == nil && v > 0 {
@@ -125,10 +125,14 @@ func TestChaos(t *testing.T) {
 	endpoints, etcdPid := startDebianEtcdProcess(t)
 	c := newCluster(t, endpoints, fast)
 	p := c.up(t)
-	if code, body := c.api(p, "PATCH", "/config", map[string]any{"synchronous_mode": true}); code != 200 {
+	mode, role, voters := any(true), "sync_standby", 1
+	if os.Getenv("CHAOS_SYNC_MODE") == "quorum" {
+		mode, role, voters = "quorum", "quorum_standby", 2
+	}
+	if code, body := c.api(p, "PATCH", "/config", map[string]any{"synchronous_mode": mode}); code != 200 {
 		t.Fatalf("synchronous_mode: %d %s", code, body)
 	}
-	c.eventually("a synchronous standby", 30*time.Second, func() bool { return len(c.syncStandbys(p)) == 1 })
+	c.eventually("synchronous standbys", 30*time.Second, func() bool { return len(c.membersWithRole(p, role)) == voters })
 
 	const recoverBound = 60 * time.Second
 	kinds := []string{"kill -9 primary node", "SIGSTOP primary agent", "kill -9 primary postmaster", "graceful stop of primary", "switchover", "kill -9 replica node", "etcd frozen for 3s", "etcd frozen for 2*ttl"}
@@ -163,7 +167,7 @@ func TestChaos(t *testing.T) {
 			restart = func() { c.start(victim) }
 		case "switchover":
 			var target string
-			if names := c.syncStandbys(p); len(names) > 0 {
+			if names := c.membersWithRole(p, role); len(names) > 0 {
 				target = names[0]
 			}
 			code, msg := c.api(p, "POST", "/switchover", map[string]any{"leader": p.name, "candidate": target})
