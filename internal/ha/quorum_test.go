@@ -351,3 +351,26 @@ func TestMaximumLagOnSyncnode(t *testing.T) {
 		})
 	}
 }
+
+// Back to mode on from quorum: a /sync with quorum 1 does not promise that each voter
+// has every commit, so nobody counts as confirmed until it is synchronous again.
+func TestModeOnAfterQuorum(t *testing.T) {
+	s := settings()
+	s.SynchronousMode = true
+	in := Input{Settings: s, Cluster: withQuorum(snapshot("pg-1", "pg-1", "pg-2", "pg-3"), 1, "pg-2", "pg-3"), SyncGUCSetAt: 2000,
+		PG: with(primaryPG, func(p *Postgres) {
+			p.SyncStandbyNames, p.Replication = `ANY 1 ("pg-2","pg-3")`, streaming(1000, "pg-2", "pg-3")
+		})}
+	if got, want := syncPlan(in).String(), `write-sync()`; got != want {
+		t.Fatalf("plan %s, want %s", got, want)
+	}
+	// A voter in such a /sync is not promoted on its own in mode on either.
+	r := quorumSettings(1)
+	r.SynchronousQuorum, r.Name = false, "pg-2"
+	c := snapshot("", "pg-1", "pg-2", "pg-3")
+	q := 1
+	c.Sync = &cluster.SyncState{Leader: "pg-1", SyncStandby: []string{"pg-2", "pg-3"}, Quorum: &q}
+	if ok, why := healthiest(Input{Settings: r, Cluster: c, PG: replicaPG}); ok {
+		t.Fatalf("promotable without the other voter: %q", why)
+	}
+}

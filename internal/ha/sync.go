@@ -31,10 +31,13 @@ func syncPlan(in Input) Plan {
 	}
 	picked := pickSyncStandbys(in)
 	want := syncStandbyNames(picked, s.SynchronousModeStrict)
+	if ours && c.Sync.Quorum != nil && *c.Sync.Quorum > 0 {
+		// Left by quorum mode: its voters do not each hold every commit. Withdraw the
+		// promise before the parameter changes; confirmation starts over.
+		return Plan{{Kind: KindWriteSync, Standbys: []string{}}}
+	}
 	current := []string{}
-	if ours && (c.Sync.Quorum == nil || *c.Sync.Quorum == 0) {
-		// A quorum above 0 (left by quorum mode) does not promise that every voter holds
-		// every commit: start over as if nobody were confirmed.
+	if ours {
 		current = c.Sync.SyncStandby
 	}
 	confirmed := []string{}
