@@ -93,11 +93,13 @@ type Agent struct {
 	slotCopyFailed time.Time
 	lastReason     string
 	config         configState
-	// lastWAL is this cycle's WAL position; syncGUCSetAt the position when
-	// synchronous_standby_names last changed.
-	lastWAL      uint64
-	syncGUCSetAt uint64
-	failsafe     failsafeState
+	// lastWAL is this cycle's WAL position; syncGUCSetAt the primary's position at the
+	// first observation after synchronous_standby_names changed (syncGUCChanged) or
+	// after it became primary (see ha.Input.SyncGUCSetAt).
+	lastWAL        uint64
+	syncGUCSetAt   uint64
+	syncGUCChanged bool
+	failsafe       failsafeState
 
 	// requests carries operator requests to the loop; pending is the one this cycle
 	// decides on; awaiting answers when the long action carrying it finishes.
@@ -179,7 +181,8 @@ func (a *Agent) settings() ha.Settings {
 		NoFailover: cluster.TagsNoFailover(a.opts.Tags), FailoverPriority: cluster.TagsFailoverPriority(a.opts.Tags),
 		CanBootstrap: a.opts.CanBootstrap, UseSlots: d.UseSlots, Pause: d.Pause,
 		ReplicateFrom: ha.ReplicateFrom(a.opts.Tags), NoStream: cluster.Truthy(a.opts.Tags["nostream"]),
-		SynchronousMode: d.SynchronousMode, SynchronousModeStrict: d.SynchronousModeStrict,
+		SynchronousMode: d.SynchronousMode, SynchronousQuorum: d.SynchronousQuorum, SynchronousModeStrict: d.SynchronousModeStrict,
+		MaximumLagOnSyncnode: d.MaximumLagOnSyncnode,
 		SynchronousNodeCount: d.SynchronousNodeCount, Watchdog: a.opts.Watchdog != nil && a.opts.Watchdog.Enabled(),
 		PermanentSlots: permanentSlots(d.PermanentSlots), IgnoreSlots: ignoreSlots(d.IgnoreSlots),
 		FailsafeMode: d.FailsafeMode,
@@ -188,6 +191,18 @@ func (a *Agent) settings() ha.Settings {
 		s.MaximumLagOnFailover = uint64(d.MaximumLagOnFailover)
 	}
 	return s
+}
+
+// noteSyncGUC keeps syncGUCSetAt at or above every commit acknowledged under an earlier
+// synchronous_standby_names: an observation made a loop after the change (walsenders
+// have reloaded by then), or the first one as a primary.
+func (a *Agent) noteSyncGUC(pg ha.Postgres) {
+	switch {
+	case !pg.Ready || pg.InRecovery:
+		a.syncGUCSetAt = 0
+	case a.syncGUCSetAt == 0 || a.syncGUCChanged:
+		a.syncGUCSetAt, a.syncGUCChanged = pg.WAL, false
+	}
 }
 
 // cycle runs one observe -> decide -> execute -> publish round and returns how long to
@@ -204,6 +219,7 @@ func (a *Agent) cycle(ctx context.Context) time.Duration {
 	if cl == nil {
 		a.failsafeRound(ctx, obs, s)
 	}
+	a.noteSyncGUC(obs.Postgres)
 	in := ha.Input{
 		Now: a.now(), Settings: s, Cluster: cl, PG: obs.Postgres,
 		LastRefresh: a.lastRefresh, LockLost: a.lockLost, StartFailed: a.startFailed,

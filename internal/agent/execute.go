@@ -149,7 +149,7 @@ func (a *Agent) step(ctx context.Context, act ha.Action, cl *cluster.Cluster, s 
 		_, err := a.store.SetFailover(dctx, []byte("{}"), rev)
 		return err
 	case ha.KindSetSyncStandbys:
-		a.syncGUCSetAt = a.lastWAL
+		a.syncGUCChanged = true
 		return a.node.SetSyncStandbyNames(ctx, act.Value, act.Release)
 	case ha.KindWriteSync:
 		dctx, cancel := a.dcsCtx(ctx, s)
@@ -158,12 +158,14 @@ func (a *Agent) step(ctx context.Context, act ha.Action, cl *cluster.Cluster, s 
 		if cl != nil && cl.Sync != nil && cl.Sync.Revision > 0 {
 			rev = cl.Sync.Revision
 		}
-		ok, err := a.store.SetSync(dctx, cluster.EncodeSync(cluster.SyncState{Leader: s.Name, SyncStandby: act.Standbys}), rev)
+		ok, err := a.store.SetSync(dctx, cluster.EncodeSync(cluster.SyncState{Leader: s.Name, SyncStandby: act.Standbys, Quorum: act.Quorum}), rev)
 		if err == nil && !ok {
 			a.log.Warn("Synchronous replication key updated by someone else")
 			err = errors.New("the sync key changed since it was read")
 		}
-		if err == nil {
+		if err == nil && act.Quorum != nil {
+			a.log.Info(fmt.Sprintf("Quorum commit voters assigned to %v with quorum %d", act.Standbys, *act.Quorum))
+		} else if err == nil {
 			a.log.Info(fmt.Sprintf("Synchronous standby status assigned to %v", act.Standbys))
 		}
 		return err

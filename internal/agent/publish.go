@@ -86,7 +86,7 @@ func (a *Agent) buildStatus(cl *cluster.Cluster, obs Observation, s ha.Settings)
 		st.ReplayedTimestamp, st.ReplayPaused = obs.ReplayedTimestamp, obs.ReplayPaused
 	}
 	if cl != nil {
-		st.SyncMode = s.SynchronousMode
+		st.SyncMode, st.QuorumMode = s.SynchronousMode, s.SynchronousQuorum
 		st.SyncStandby = s.SynchronousMode && cl.Sync != nil && slices.Contains(cl.Sync.SyncStandby, s.Name)
 		st.DCSAvailable = true
 		st.ClusterUnlocked = !cl.Locked()

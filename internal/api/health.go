@@ -26,7 +26,7 @@ func healthCode(v *view, path string, query url.Values, now time.Time) int {
 
 	code := http.StatusServiceUnavailable
 	ignoreTags := false
-	sync := v.syncStandby()
+	sync, quorum := v.syncStandby(), v.quorumStandby()
 	switch {
 	case strings.Contains(path, "standby_leader") || strings.Contains(path, "standby-leader"):
 		code, ignoreTags = standbyLeader, true
@@ -36,7 +36,7 @@ func healthCode(v *view, path string, query url.Values, now time.Time) int {
 		code, ignoreTags = primary, true
 	case strings.Contains(path, "replica"):
 		code = replica
-	case strings.Contains(path, "read-only") && !strings.Contains(path, "sync"):
+	case strings.Contains(path, "read-only") && !strings.Contains(path, "sync") && !strings.Contains(path, "quorum"):
 		code = replica
 		if primary == http.StatusOK || standbyLeader == http.StatusOK {
 			code = http.StatusOK
@@ -52,7 +52,17 @@ func healthCode(v *view, path string, query url.Values, now time.Time) int {
 				code = replica
 			}
 		case "/async", "/asynchronous":
-			if !sync {
+			if !sync && !quorum {
+				code = replica
+			}
+		case "/quorum":
+			if quorum {
+				code = replica
+			}
+		case "/read-only-quorum":
+			if primary == http.StatusOK || standbyLeader == http.StatusOK {
+				code = http.StatusOK
+			} else if quorum {
 				code = replica
 			}
 		case "/read-only-sync", "/read-only-synchronous":

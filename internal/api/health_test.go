@@ -26,6 +26,14 @@ var statuses = map[string]func() *Status{
 	"replica-sync": func() *Status {
 		return with(replicaStatus(), func(s *Status) { s.SyncMode, s.SyncStandby = true, true })
 	},
+	"replica-quorum": func() *Status {
+		return with(replicaStatus(), func(s *Status) { s.SyncMode, s.QuorumMode, s.SyncStandby = true, true, true })
+	},
+	"replica-quorum-dcs-down": func() *Status {
+		return with(replicaStatus(), func(s *Status) {
+			s.DCSAvailable, s.SyncMode, s.QuorumMode, s.SyncStandby = false, true, true, true
+		})
+	},
 	"primary-lock-expired": func() *Status {
 		return with(primaryStatus(), func(s *Status) { s.LockValidUntil = testNow.Add(-time.Second) })
 	},
@@ -129,6 +137,19 @@ func TestHealthChecks(t *testing.T) {
 		{"replica-sync", "/read-only-sync", ok},
 		{"replica-sync", "/sync?tag_datacenter=dc2", ok},
 		{"replica-sync", "/sync?tag_datacenter=dc1", no},
+		{"replica-quorum", "/quorum", ok},
+		{"replica-quorum", "/read-only-quorum", ok},
+		{"replica-quorum", "/sync", no},
+		{"replica-quorum", "/read-only-sync", no},
+		{"replica-quorum", "/async", no},
+		{"replica-quorum", "/read-only", ok},
+		{"replica-sync", "/quorum", no},
+		{"replica-sync", "/read-only-quorum", no},
+		{"replica", "/quorum", no},
+		{"replica", "/read-only-quorum", no},
+		{"primary", "/read-only-quorum", ok},
+		{"primary", "/quorum", no},
+		{"replica-quorum-dcs-down", "/quorum", no},
 		{"primary-lock-expired", "/master", no},
 		{"primary-lock-expired", "/leader", no},
 		{"primary-lock-expired", "/read-only", no},

@@ -197,7 +197,7 @@ func clusterAsJSON(c *cluster.Cluster, scope string) clusterJSON {
 		case m.Name == leader:
 			mj.Role = "leader"
 		case sync[m.Name]:
-			mj.Role = "sync_standby"
+			mj.Role = c.SyncRole()
 		}
 		if host, port := m.HostPort(); host != "" {
 			mj.Host, mj.Port = host, port

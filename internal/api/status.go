@@ -59,6 +59,9 @@ type Status struct {
 	Pause            bool
 	SyncStandby      bool
 	SyncMode         bool
+	// QuorumMode: synchronous_mode is quorum; a replica in /sync is then a quorum
+	// standby, not a sync standby.
+	QuorumMode bool
 	// NextLoop is when the HA loop is next scheduled; used by /liveness.
 	NextLoop time.Time
 	TTL      time.Duration

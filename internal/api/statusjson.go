@@ -16,6 +16,7 @@ type statusJSON struct {
 	ServerVersion        int                            `json:"server_version,omitempty"`
 	XLog                 *xlogJSON                      `json:"xlog,omitempty"`
 	SyncStandby          bool                           `json:"sync_standby,omitempty"`
+	QuorumStandby        bool                           `json:"quorum_standby,omitempty"`
 	Timeline             int                            `json:"timeline,omitempty"`
 	Replication          []ReplicationRow               `json:"replication,omitempty"`
 	ReplicationState     string                         `json:"replication_state,omitempty"`
@@ -114,7 +115,7 @@ func newView(st *Status) (*view, error) {
 			j.XLog = &xlogJSON{ReceivedLocation: &recv, ReplayedLocation: &repl,
 				ReplayedTimestamp: st.ReplayedTimestamp, Paused: &paused}
 			j.ReplicationState = st.ReplicationState
-			j.SyncStandby = v.syncStandby()
+			j.SyncStandby, j.QuorumStandby = v.syncStandby(), v.quorumStandby()
 		}
 	}
 	body, err := json.Marshal(j)
@@ -128,5 +129,14 @@ func newView(st *Status) (*view, error) {
 // syncStandby: Patroni reports sync_standby only for a replica listed in /sync while
 // synchronous_mode is on, and only with a DCS view.
 func (v *view) syncStandby() bool {
+	return v.inSync() && !v.st.QuorumMode
+}
+
+// quorumStandby is Patroni 4's quorum_standby: the same, in synchronous_mode quorum.
+func (v *view) quorumStandby() bool {
+	return v.inSync() && v.st.QuorumMode
+}
+
+func (v *view) inSync() bool {
 	return v.role == string(cluster.RoleReplica) && v.st.SyncMode && v.st.SyncStandby && v.st.DCSAvailable
 }

@@ -115,6 +115,15 @@ type SyncState struct {
 	Revision    int64
 }
 
+// SyncRole is the role of a member named in /sync: quorum_standby when the dynamic
+// configuration says synchronous_mode: quorum (Patroni 4), sync_standby otherwise.
+func (c *Cluster) SyncRole() string {
+	if s, ok := c.Config["synchronous_mode"].(string); ok && s == "quorum" {
+		return "quorum_standby"
+	}
+	return "sync_standby"
+}
+
 // HistoryEntry is one line of the history key: a promotion.
 type HistoryEntry struct {
 	Timeline  int

@@ -16,16 +16,19 @@ type Dynamic struct {
 	PrimaryStartTimeout, PrimaryStopTimeout time.Duration
 	CheckTimeline                           bool
 	SynchronousMode, SynchronousModeStrict  bool
-	SynchronousNodeCount                    int
-	FailsafeMode                            bool
-	Pause                                   bool
-	UsePgRewind                             bool
-	UseSlots                                bool
-	Parameters                              map[string]any // unknown names removed
-	PgHBA                                   []string
-	PgIdent                                 []string
-	RecoveryConf                            map[string]any
-	MaxTimelinesHistory                     int
+	// SynchronousQuorum: synchronous_mode is "quorum" (Patroni 4's quorum commit);
+	// SynchronousMode is then true as well.
+	SynchronousQuorum    bool
+	SynchronousNodeCount int
+	FailsafeMode         bool
+	Pause                bool
+	UsePgRewind          bool
+	UseSlots             bool
+	Parameters           map[string]any // unknown names removed
+	PgHBA                []string
+	PgIdent              []string
+	RecoveryConf         map[string]any
+	MaxTimelinesHistory  int
 	// StandbyCluster keeps only the keys Patroni honours; nil when absent.
 	StandbyCluster map[string]any
 	// Slots is the permanent slots map (slots / permanent_slots /
@@ -73,6 +76,10 @@ func parseDynamic(d *diags, path string, raw map[string]any) Dynamic {
 	dyn.RetryTimeout = s.seconds("retry_timeout", dyn.RetryTimeout)
 	dyn.MaximumLagOnFailover = s.integer("maximum_lag_on_failover", dyn.MaximumLagOnFailover)
 	dyn.MaximumLagOnSyncnode = s.integer("maximum_lag_on_syncnode", dyn.MaximumLagOnSyncnode)
+	if dyn.MaximumLagOnSyncnode < -1 {
+		s.d.warn(s.key("maximum_lag_on_syncnode"), "must be at least -1, got %d; using -1", dyn.MaximumLagOnSyncnode)
+		dyn.MaximumLagOnSyncnode = -1
+	}
 	dyn.MaxTimelinesHistory = int(s.integer("max_timelines_history", 0))
 	// The primary_* name wins over the master_* alias when both are set.
 	dyn.PrimaryStartTimeout = s.seconds("master_start_timeout", dyn.PrimaryStartTimeout)
@@ -81,8 +88,7 @@ func parseDynamic(d *diags, path string, raw map[string]any) Dynamic {
 	dyn.PrimaryStopTimeout = s.seconds("primary_stop_timeout", dyn.PrimaryStopTimeout)
 	dyn.CheckTimeline = s.boolean("check_timeline", false)
 	if s.has("synchronous_mode") && toString(s.get("synchronous_mode")) == "quorum" {
-		s.d.warn(s.key("synchronous_mode"), "quorum commit (Patroni 4) is not supported by Warden; using synchronous_mode: on")
-		dyn.SynchronousMode = true
+		dyn.SynchronousMode, dyn.SynchronousQuorum = true, true
 	} else {
 		dyn.SynchronousMode = s.boolean("synchronous_mode", false)
 	}

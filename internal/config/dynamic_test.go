@@ -83,7 +83,7 @@ func TestParseDynamicFallsBack(t *testing.T) {
 		{"postgresql not a map", map[string]any{"postgresql": "x"}, "postgresql", func(d Dynamic) bool { return d.UseSlots }},
 		{"parameters a list", map[string]any{"postgresql": map[string]any{"parameters": []any{"a"}}}, "postgresql.parameters", func(d Dynamic) bool { return len(d.Parameters) == 0 }},
 		{"node count zero", map[string]any{"synchronous_node_count": 0}, "synchronous_node_count", func(d Dynamic) bool { return d.SynchronousNodeCount == 1 }},
-		{"quorum", map[string]any{"synchronous_mode": "quorum"}, "synchronous_mode", func(d Dynamic) bool { return d.SynchronousMode }},
+		{"syncnode lag below -1", map[string]any{"maximum_lag_on_syncnode": -5}, "maximum_lag_on_syncnode", func(d Dynamic) bool { return d.MaximumLagOnSyncnode == -1 }},
 		{"local key in dcs", map[string]any{"postgresql": map[string]any{"data_dir": "/x"}}, "postgresql.data_dir", func(Dynamic) bool { return true }},
 		{"unknown key", map[string]any{"loop_wiat": 1}, "loop_wiat", func(d Dynamic) bool { return d.LoopWait == 10*time.Second }},
 	}
@@ -216,5 +216,19 @@ func TestDynamicSlots(t *testing.T) {
 	wantWarning(t, warns, "ignore_slots[2]", 0, "expected a mapping")
 	if len(warns) != 4 {
 		t.Errorf("warnings:\n%s", listWarnings(warns))
+	}
+}
+
+func TestParseDynamicQuorum(t *testing.T) {
+	d, warns := ParseDynamic(map[string]any{"synchronous_mode": "quorum", "synchronous_node_count": 2})
+	if len(warns) != 0 {
+		t.Fatalf("warnings: %v", warns)
+	}
+	if !d.SynchronousMode || !d.SynchronousQuorum || d.SynchronousNodeCount != 2 {
+		t.Fatalf("got %+v", d)
+	}
+	d, _ = ParseDynamic(map[string]any{"synchronous_mode": true})
+	if !d.SynchronousMode || d.SynchronousQuorum {
+		t.Fatalf("synchronous_mode true: got %+v", d)
 	}
 }

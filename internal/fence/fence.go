@@ -9,8 +9,10 @@
 //
 // Protocol on the fence's stdin, one command per line: "arm <milliseconds>" sets the
 // deadline that many milliseconds after the line is read (the monotonic clock of the
-// fence, so wall-clock steps do not matter); "disarm" clears it. End of input means the
-// agent is gone: an armed deadline still fires, then the fence exits.
+// fence, so wall-clock steps do not matter); "disarm" clears it. After firing the fence
+// keeps serving the agent: once it resumes and its node is primary again (a new
+// postmaster), it arms the fence anew. End of input means the agent is gone: an armed
+// deadline still fires, then the fence exits.
 package fence
 
 import (
@@ -50,8 +52,9 @@ func parse(line string) (command, error) {
 	return command{}, fmt.Errorf("unknown fence command %q", line)
 }
 
-// Run reads commands from in until end of input, and calls stop when an armed deadline
-// passes. It returns after stop has run or, at end of input, when nothing is armed.
+// Run reads commands from in until end of input, and calls stop each time an armed
+// deadline passes. It returns at end of input once nothing is armed, or after the stop
+// of a deadline armed before the end of input.
 func Run(in io.Reader, act Actions, log *slog.Logger) error {
 	lines := make(chan string)
 	go func() {
@@ -95,7 +98,14 @@ func Run(in io.Reader, act Actions, log *slog.Logger) error {
 			}
 		case <-fire:
 			log.Error("fence deadline passed without a lease refresh from the agent: stopping PostgreSQL (immediate) before the leader lease can expire")
-			return act.Stop()
+			err := act.Stop()
+			disarm()
+			if lines == nil {
+				return err
+			}
+			if err != nil {
+				log.Error("fence", "err", err)
+			}
 		}
 	}
 }

@@ -29,10 +29,20 @@ func TestArmedDeadlineStopsPostgres(t *testing.T) {
 		case <-time.After(time.Minute):
 			t.Fatal("never stopped")
 		}
+		// The fence outlives a stop: the agent, resumed and primary again, re-arms it.
+		io.WriteString(w, "arm 1000\n")
+		select {
+		case at := <-stopped:
+			if got := at.Sub(start); got != 6*time.Second {
+				t.Fatalf("second stop after %s, want 6s", got)
+			}
+		case <-time.After(time.Minute):
+			t.Fatal("a fence that fired once never fired again")
+		}
+		w.Close()
 		if err := <-done; err != nil {
 			t.Fatal(err)
 		}
-		w.Close()
 	})
 }
 

@@ -71,8 +71,10 @@ type Action struct {
 	SlotNames []string
 	// Message for Exit.
 	Message string
-	// Standbys for WriteSync; Value and Release for SetSyncStandbys.
+	// Standbys and, in quorum mode, Quorum for WriteSync; Value and Release for
+	// SetSyncStandbys.
 	Standbys []string
+	Quorum   *int
 	Value    string
 	Release  bool
 }
@@ -111,6 +113,9 @@ func (a Action) String() string {
 	case KindCopySlots:
 		return fmt.Sprintf("%s(%s: %s)", a.Kind, a.Member, strings.Join(a.SlotNames, ","))
 	case KindWriteSync:
+		if a.Quorum != nil {
+			return fmt.Sprintf("%s(%s quorum=%d)", a.Kind, strings.Join(a.Standbys, ","), *a.Quorum)
+		}
 		return fmt.Sprintf("%s(%s)", a.Kind, strings.Join(a.Standbys, ","))
 	case KindSetSyncStandbys:
 		if a.Release {

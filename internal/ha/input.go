@@ -47,6 +47,36 @@
 // consensus protocol of its own beside etcd's. Warden leaves consensus to etcd. The
 // simulator replays this schedule (sim.TestFailsafeMajorityWouldSplitBrain): the
 // majority rule yields two writable nodes, the all-members rule does not.
+//
+// Quorum commit (synchronous_mode: quorum, Patroni 4). The primary runs with
+// synchronous_standby_names = 'ANY k (V)' and publishes /sync {leader L, sync_standby: S,
+// quorum: q}. The promise /sync makes: every acknowledged commit is on L and on at least
+// |S|-q members of S. Hence a promotion rule: a member of S that knows the positions of
+// q+1 members of S (itself included), none ahead of it, holds every acknowledged commit,
+// because at most q members of S can lack one; so does any node at least as far as L.
+// Members outside S (nosync, nostream, not streaming, lagging beyond
+// maximum_lag_on_syncnode) never vote and never promote on their own. Target: S = V =
+// every eligible streaming standby, k = min(synchronous_node_count, |V|), q = |V| - k;
+// strict mode with nobody left writes '*', non-strict an empty value.
+// A value 'k (V)', 'ANY k (V)' or 'a' guarantees h(V, k, S) = max(0, k - |V \ S|) holders
+// in S for each commit it acknowledges; an empty value and '*' guarantee none. The rules the leader
+// keeps (quorumPlan, one change per cycle, checked by TestQuorumStepsStaySafe against a
+// model of adversarial acknowledgements and by the simulator's invariant 7):
+//   - a parameter may be set only if h(new) >= |S| - q for the published S and q, so
+//     the old and the new value are both safe while walsenders reload;
+//   - /sync may be written with S' and q' only if h(current parameter, S') >= |S'| - q'
+//     and the commits acknowledged earlier are on |S'| - q' members of S': either those
+//     the old promise guaranteed that remain in S' (|S| - q - |S \ S'|), or the members
+//     that have flushed past SyncGUCSetAt, a position above every commit acknowledged
+//     under an earlier value;
+//   - so the order is: voters leave /sync before the parameter (q kept); voters join /sync
+//     before the parameter with q raised by as many (so a newcomer missing old commits
+//     cannot complete a quorum); q is raised before k is lowered and lowered only after
+//     k was raised and the voters caught up.
+//
+// A new leader first writes /sync {itself, [], 0} (nobody may promote but itself, as in
+// mode on). A peer whose PostgreSQL is down reports no position and never votes.
+// Switchover and failover to a named candidate skip the vote count, as in Patroni.
 package ha
 
 import (
@@ -79,11 +109,14 @@ type Settings struct {
 	IgnoreSlots    []SlotMatcher
 	// Pause is maintenance mode: no automatic start, stop, promotion or demotion.
 	Pause bool
-	// Synchronous replication: synchronous_mode, synchronous_mode_strict,
-	// synchronous_node_count.
+	// Synchronous replication: synchronous_mode (SynchronousQuorum when it is
+	// "quorum"), synchronous_mode_strict, synchronous_node_count and
+	// maximum_lag_on_syncnode (bytes, <= 0 disables).
 	SynchronousMode       bool
+	SynchronousQuorum     bool
 	SynchronousModeStrict bool
 	SynchronousNodeCount  int
+	MaximumLagOnSyncnode  int64
 	// Watchdog: a watchdog is configured (mode automatic or required); the primary
 	// activates it before it promotes or keeps the lock.
 	Watchdog bool
@@ -179,8 +212,11 @@ type Input struct {
 	Shutdown bool
 	// Request is an operator request (REST API) waiting for this cycle.
 	Request *Request
-	// SyncGUCSetAt is the primary's WAL position when synchronous_standby_names was last
-	// changed: a standby counts as synchronous only once it has flushed past it.
+	// SyncGUCSetAt is the primary's WAL position at the first observation after
+	// synchronous_standby_names last changed (or after the agent started; 0 until then):
+	// every commit acknowledged under an earlier value lies at or below it, and a
+	// standby counts as synchronous only once it has flushed past it. One loop later
+	// than the change, so walsenders that reload late have reloaded.
 	SyncGUCSetAt uint64
 	// WatchdogActive: the watchdog was activated for this leadership (automatic mode
 	// counts it activated even when no device could be used).

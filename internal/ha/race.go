@@ -113,5 +113,8 @@ func healthiest(in Input) (bool, string) {
 			return false, fmt.Sprintf("%s has equal wal position and a higher failover_priority", p.Name)
 		}
 	}
+	if quorumActive(in) {
+		return quorumRace(in)
+	}
 	return true, ""
 }

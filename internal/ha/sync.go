@@ -26,8 +26,16 @@ func syncPlan(in Input) Plan {
 		}
 		return nil
 	}
+	if s.SynchronousQuorum {
+		return quorumPlan(in)
+	}
 	picked := pickSyncStandbys(in)
 	want := syncStandbyNames(picked, s.SynchronousModeStrict)
+	if ours && c.Sync.Quorum != nil && *c.Sync.Quorum > 0 {
+		// Left by quorum mode: its voters do not each hold every commit. Withdraw the
+		// promise before the parameter changes; confirmation starts over.
+		return Plan{{Kind: KindWriteSync, Standbys: []string{}}}
+	}
 	current := []string{}
 	if ours {
 		current = c.Sync.SyncStandby
@@ -55,8 +63,10 @@ func syncPlan(in Input) Plan {
 	return p
 }
 
-// pickSyncStandbys chooses synchronous_node_count streaming members without the nosync
-// tag, preferring those already synchronous, then the most advanced.
+// pickSyncStandbys chooses synchronous_node_count (in quorum mode: all) streaming members
+// without the nosync or nostream tag, preferring those already synchronous, then the most
+// advanced. With maximum_lag_on_syncnode above 0, a member further behind the most
+// advanced one (the primary when there is only one) is left out, as Patroni does.
 func pickSyncStandbys(in Input) []string {
 	eligible := map[string]bool{}
 	for _, m := range in.Cluster.Members {
@@ -81,10 +91,23 @@ func pickSyncStandbys(in Input) []string {
 		return rows[i].Name < rows[j].Name
 	})
 	n := max(1, in.Settings.SynchronousNodeCount)
+	if in.Settings.SynchronousQuorum {
+		n = len(rows)
+	}
+	top := in.PG.WAL
+	if len(rows) > 1 {
+		top = 0
+		for _, r := range rows {
+			top = max(top, r.FlushLSN)
+		}
+	}
 	names := []string{}
 	for _, r := range rows {
 		if len(names) == n {
 			break
+		}
+		if lag := in.Settings.MaximumLagOnSyncnode; lag > 0 && r.FlushLSN < top && top-r.FlushLSN > uint64(lag) {
+			continue
 		}
 		names = append(names, r.Name)
 	}
@@ -105,16 +128,19 @@ func syncStandbyNames(names []string, strict bool) string {
 	}
 	quoted := make([]string, len(names))
 	for i, n := range names {
-		if plainName.MatchString(n) && !strings.EqualFold(n, "first") && !strings.EqualFold(n, "any") {
-			quoted[i] = n
-		} else {
-			quoted[i] = `"` + strings.ReplaceAll(n, `"`, `""`) + `"`
-		}
+		quoted[i] = quoteStandby(n)
 	}
 	if len(names) == 1 {
 		return quoted[0]
 	}
 	return strconv.Itoa(len(names)) + " (" + strings.Join(quoted, ",") + ")"
+}
+
+func quoteStandby(n string) string {
+	if plainName.MatchString(n) && !strings.EqualFold(n, "first") && !strings.EqualFold(n, "any") {
+		return n
+	}
+	return `"` + strings.ReplaceAll(n, `"`, `""`) + `"`
 }
 
 func sameSet(a, b []string) bool { return subset(a, b) && subset(b, a) }
@@ -146,8 +172,12 @@ func promotionSyncSteps(in Input) Plan {
 	if !in.Settings.SynchronousMode {
 		return nil
 	}
+	var quorum *int
+	if in.Settings.SynchronousQuorum {
+		quorum = new(int)
+	}
 	return Plan{
-		{Kind: KindWriteSync, Standbys: []string{}},
+		{Kind: KindWriteSync, Standbys: []string{}, Quorum: quorum},
 		{Kind: KindSetSyncStandbys, Value: syncStandbyNames(nil, in.Settings.SynchronousModeStrict)},
 	}
 }

@@ -26,6 +26,8 @@ type node struct {
 	frozen    bool
 	apiURL    string
 	lateUntil time.Time
+	// stalledUntil: its WAL receiver receives nothing until then (synchronous schedules).
+	stalledUntil time.Time
 }
 
 // agent is the memory of one agent process; a kill loses all of it.
@@ -48,6 +50,9 @@ type agent struct {
 
 	failsafe    simFailsafe
 	lastCluster *cluster.Cluster
+
+	syncGUCSetAt   uint64
+	syncGUCChanged bool
 }
 
 // startAgent starts a fresh agent process with a new store session.
@@ -141,6 +146,11 @@ func (s *Sim) decide(n *node, a *agent, cl *cluster.Cluster) {
 		LastRefresh: a.lastRefresh, LockLost: a.lockLost, Busy: a.busy,
 		StartFailed: a.startFailed, Shutdown: a.shutdown, Failsafe: s.failsafeInput(n, a),
 	}
+	if n.pg.writable() {
+		in.PG.Replication = s.replicationRows(n)
+	}
+	a.noteSyncGUC(in.PG)
+	in.SyncGUCSetAt = a.syncGUCSetAt
 	lock := "?"
 	if cl != nil {
 		a.seenLdr = cl.LeaderName()
@@ -333,6 +343,8 @@ func (s *Sim) do(n *node, a *agent, act ha.Action) error {
 		s.startLong(n, a, act, s.between(200*time.Millisecond, 2*time.Second), func() error { return s.started(n) })
 	case ha.KindClone:
 		s.startLong(n, a, act, s.between(time.Second, 3*time.Second), func() error { return s.cloned(n, act.Member) })
+	case ha.KindSetSyncStandbys, ha.KindWriteSync, ha.KindDeleteSync:
+		return s.doSync(n, a, act)
 	case ha.KindEnsureSlots, ha.KindCopySlots:
 	case ha.KindCancelBusy:
 		a.busy = nil
@@ -526,6 +538,7 @@ func (s *Sim) bootstrapped(n *node, a *agent) error {
 
 // becameWritable checks the no-lost-write invariant for graceful-only schedules.
 func (s *Sim) becameWritable(n *node) {
+	s.checkAcknowledged(n)
 	if n.pg.writable() && s.cfg.Profile == GracefulOnly && n.pg.wal < s.safeAck {
 		s.violate("%s accepts writes at WAL %d, below %d acknowledged before a graceful stop with caught-up replicas", n.name, n.pg.wal, s.safeAck)
 	}

@@ -44,7 +44,12 @@
 //     primary holding the key and every other node streaming from it (or from its
 //     replicatefrom member, when that one streams from the primary);
 //  6. in GracefulOnly schedules, no server starts accepting writes below the WAL position
-//     acknowledged before a graceful stop of a primary whose replicas had caught up.
+//     acknowledged before a graceful stop of a primary whose replicas had caught up;
+//  7. in synchronous schedules (Config.SyncMode on or quorum), no server starts accepting
+//     writes below a position acknowledged synchronously: a primary acknowledges up to the
+//     K-th highest position its direct standbys named in synchronous_standby_names have
+//     received (ha.Acknowledged); those schedules also give standbys a random 0–400 bytes
+//     per tick and add stalled WAL receivers (Stall), so that voters differ.
 //
 // What is not modelled: real PostgreSQL timing and its failure modes (WAL divergence
 // needing pg_rewind, corrupt data directories, slots), the timing of individual store

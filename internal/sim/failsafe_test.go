@@ -136,7 +136,7 @@ func TestFailsafeMajorityWouldSplitBrain(t *testing.T) {
 // or all nodes, nodes cut off from their peers, kills, crashes, late loops) and fails on
 // any invariant violation, two writable nodes included.
 func TestFailsafeSchedules(t *testing.T) {
-	if *flagSeed >= failsafeSeeds {
+	if *flagSeed >= failsafeSeeds && *flagSeed < syncSeeds {
 		cfg := failsafeConfigFor(*flagSeed)
 		s := New(cfg)
 		res := s.Run()

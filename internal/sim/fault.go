@@ -24,7 +24,7 @@ func (s *Sim) tick() time.Duration { return s.cfg.Timing.LoopWait / 10 }
 func (s *Sim) replicate() {
 	for _, n := range s.nodes {
 		p := &n.pg
-		if !s.streaming(n) {
+		if !s.streaming(n) || s.now.Before(n.stalledUntil) {
 			continue
 		}
 		up := s.node(p.upstream)
@@ -33,9 +33,10 @@ func (s *Sim) replicate() {
 			p.history = append(p.history[:0:0], up.pg.history...)
 		}
 		if up.pg.wal > p.wal {
-			p.wal = min(up.pg.wal, p.wal+400)
+			p.wal = min(up.pg.wal, p.wal+s.received())
 		}
 	}
+	s.acknowledge()
 	// Writes land after the standbys received the previous tick's WAL: asynchronous
 	// replication always lags by one tick.
 	for _, n := range s.nodes {
@@ -44,6 +45,24 @@ func (s *Sim) replicate() {
 		}
 	}
 	s.after(s.tick(), s.replicate)
+}
+
+// received is how much WAL a streaming standby receives per tick: a fixed 400 bytes, or
+// in synchronous schedules anywhere from 0 to 400, so that standbys differ.
+func (s *Sim) received() uint64 {
+	if s.cfg.SyncMode == "" {
+		return 400
+	}
+	return s.rng.Uint64N(401)
+}
+
+// Stall stops a standby's WAL receiver for d (SIGSTOP of the walreceiver): its
+// PostgreSQL stays up and connected, and receives nothing.
+func (s *Sim) Stall(name string, d time.Duration) {
+	n := s.node(name)
+	s.stats.Faults++
+	s.logf(n, "FAULT WAL receiver stalled for %s", d)
+	n.stalledUntil = s.now.Add(d)
 }
 
 // Kill is kill -9 of the whole node: the agent's memory is gone and PostgreSQL stops
@@ -177,7 +196,7 @@ func (s *Sim) HealAll() {
 		s.StoreOutage(false)
 	}
 	for _, n := range s.nodes {
-		n.lateUntil = time.Time{}
+		n.lateUntil, n.stalledUntil = time.Time{}, time.Time{}
 		if n.partitioned || n.isolated {
 			s.Partition(n.name, false)
 		}
@@ -206,6 +225,9 @@ func (s *Sim) randomFault() {
 	case Failsafe:
 		kinds = append(kinds, "outage", "outage", "partition", "partition", "peers", "peers")
 	}
+	if s.cfg.SyncMode != "" {
+		kinds = append(kinds, "stall", "stall")
+	}
 	switch kinds[s.rng.IntN(len(kinds))] {
 	case "kill":
 		if n.agent != nil {
@@ -218,6 +240,8 @@ func (s *Sim) randomFault() {
 				return
 			}
 		}
+	case "stall":
+		s.Stall(n.name, s.between(time.Second, 2*ttl))
 	case "postmaster":
 		if n.pg.running {
 			s.KillPostmaster(n.name)

@@ -23,6 +23,8 @@ type postgres struct {
 	// shut down cleanly).
 	wasPrimary bool
 	history    []cluster.HistoryEntry
+	// syncNames is synchronous_standby_names (kept in postgresql.conf across restarts).
+	syncNames string
 }
 
 // writable: the server accepts writes right now.
@@ -39,6 +41,8 @@ func (p *postgres) observe() ha.Postgres {
 		WAL:          p.wal,
 		Upstream:     p.upstream,
 		WasPrimary:   p.wasPrimary,
+
+		SyncStandbyNames: p.syncNames,
 	}
 }
 

@@ -66,6 +66,11 @@ type Config struct {
 	// primary as if every member had confirmed. Only for the test that shows why it is
 	// unsafe.
 	FailsafeMajority bool
+	// SyncMode is synchronous_mode: "" (off), "on" or "quorum", with SyncNodeCount
+	// (synchronous_node_count, 0 = 1) and SyncStrict.
+	SyncMode      string
+	SyncNodeCount int
+	SyncStrict    bool
 }
 
 // backend is the shared consensus store all agents talk to, with the simulator's hand on
@@ -111,6 +116,7 @@ type Sim struct {
 	dualWindows int
 	dualTotal   time.Duration
 	safeAck     uint64 // highest WAL a graceful stop handed to caught-up replicas
+	acked       uint64 // highest WAL acknowledged synchronously (sync schedules)
 	stats       Stats
 	sameInstant int
 }
@@ -134,6 +140,11 @@ type Stats struct {
 	// FailsafeHeld counts a primary's cycles without the store on its members'
 	// confirmations alone (its lease no longer covering it).
 	FailsafeHeld int
+	// AckedWAL is how far (bytes of WAL) synchronous acknowledgements advanced;
+	// AckChecks how many servers that started accepting writes were checked to hold
+	// every acknowledged position.
+	AckedWAL  uint64
+	AckChecks int
 }
 
 // New builds a three-node cluster on an empty store; nothing runs until Start.
@@ -168,7 +179,9 @@ func (s *Sim) settings(n *node) ha.Settings {
 		MaximumLagOnFailover: 1 << 20, PrimaryStartTimeout: s.cfg.PrimaryStartTimeout,
 		FailoverPriority: 1, CanBootstrap: true, UseSlots: true,
 		ReplicateFrom: ha.ReplicateFrom(s.cfg.Tags[n.name]), NoStream: cluster.Truthy(s.cfg.Tags[n.name]["nostream"]),
-		FailsafeMode: s.cfg.FailsafeMode || s.cfg.Profile == Failsafe,
+		FailsafeMode:    s.cfg.FailsafeMode || s.cfg.Profile == Failsafe,
+		SynchronousMode: s.cfg.SyncMode != "", SynchronousQuorum: s.cfg.SyncMode == "quorum",
+		SynchronousModeStrict: s.cfg.SyncStrict, SynchronousNodeCount: max(1, s.cfg.SyncNodeCount),
 	}
 }
 

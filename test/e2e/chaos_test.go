@@ -114,7 +114,8 @@ func splitBrains(accepts []accept) int {
 // nodes accepted writes at the same time. The nodes run in network namespaces (netLab)
 // when this machine allows it, and the menu then includes network partitions;
 // CHAOS_NETNS=0 keeps them on loopback. CHAOS_FAULTS sets the count (default 20),
-// CHAOS_SEED the schedule, CHAOS_KINDS (comma-separated fault names) the menu.
+// CHAOS_SEED the schedule, CHAOS_KINDS (comma-separated fault names) the menu,
+// CHAOS_SYNC_MODE=quorum runs it with quorum commit.
 func TestChaos(t *testing.T) {
 	faults := 20
 	if v, err := strconv.Atoi(os.Getenv("CHAOS_FAULTS")); err == nil && v > 0 {
@@ -181,6 +182,10 @@ type chaos struct {
 	etcd    *etcdProcess
 	rng     *rand.Rand
 	results []faultResult
+	// role and voters: the members that must be in /sync again before a fault counts as
+	// recovered (sync_standby 1, or quorum_standby 2 with CHAOS_SYNC_MODE=quorum).
+	role   string
+	voters int
 }
 
 type faultResult struct {
@@ -192,10 +197,15 @@ type faultResult struct {
 func (ch *chaos) setup() {
 	c, t := ch.c, ch.c.t
 	p := c.up(t)
-	if code, body := c.api(p, "PATCH", "/config", map[string]any{"synchronous_mode": true}); code != 200 {
+	mode := any(true)
+	ch.role, ch.voters = "sync_standby", 1
+	if os.Getenv("CHAOS_SYNC_MODE") == "quorum" {
+		mode, ch.role, ch.voters = "quorum", "quorum_standby", 2
+	}
+	if code, body := c.api(p, "PATCH", "/config", map[string]any{"synchronous_mode": mode}); code != 200 {
 		t.Fatalf("synchronous_mode: %d %s", code, body)
 	}
-	c.eventually("a synchronous standby", 30*time.Second, func() bool { return len(c.syncStandbys(p)) == 1 })
+	c.eventually("synchronous standbys", 30*time.Second, func() bool { return len(c.membersWithRole(p, ch.role)) == ch.voters })
 }
 
 // fault injects one fault under the write workload, waits for recovery and checks it.
@@ -227,7 +237,7 @@ func (ch *chaos) fault(i int, kind string) {
 		restart = func() { c.start(victim) }
 	case "switchover":
 		var target string
-		if names := c.syncStandbys(p); len(names) > 0 {
+		if names := c.membersWithRole(p, ch.role); len(names) > 0 {
 			target = names[0]
 		}
 		code, msg := c.api(p, "POST", "/switchover", map[string]any{"leader": p.name, "candidate": target})
@@ -287,7 +297,7 @@ func (ch *chaos) fault(i int, kind string) {
 		}
 		// In synchronous mode only a member in /sync may take over: until one is there
 		// again the cluster cannot fail over, so it has not recovered.
-		return len(c.syncStandbys(np)) == 1
+		return len(c.membersWithRole(np, ch.role)) == ch.voters
 	}
 	c.eventually(fmt.Sprintf("recovery after fault %d (%s)", i, kind), chaosRecoverBound, healthy)
 	took := time.Since(began)

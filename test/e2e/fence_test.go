@@ -15,14 +15,33 @@ import (
 func TestFrozenAgentIsFenced(t *testing.T) {
 	c := newCluster(t, startEmbeddedEtcd(t), fast)
 	p := c.up(t)
+	n := freezePrimaryAgent(t, c, p, 1)
+	// The same agent frozen again after its fence fired once: the fence still guards the
+	// new postmaster.
+	c.eventually("a switchover back to "+p.name, 30*time.Second, func() bool {
+		code, _ := c.api(n, "POST", "/switchover", map[string]any{"leader": n.name, "candidate": p.name})
+		return code == 200
+	})
+	c.eventually(p.name+" primary again", 30*time.Second, func() bool { return p.health("/primary") == 200 })
+	freezePrimaryAgent(t, c, p, 1_000_000)
+}
+
+// freezePrimaryAgent SIGSTOPs p's agent, checks that p's last accepted write comes
+// before the new primary's first, resumes the agent and returns the new primary.
+func freezePrimaryAgent(t *testing.T, c *testCluster, p *node, id int) *node {
+	t.Helper()
 	pid := p.agentPid()
 	must(t, syscall.Kill(pid, syscall.SIGSTOP))
 	frozen := time.Now()
-	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGCONT) })
+	resumed := false
+	defer func() {
+		if !resumed {
+			_ = syscall.Kill(pid, syscall.SIGCONT)
+		}
+	}()
 
 	var lastOld, firstNew time.Time
 	var newPrimary *node
-	id := 1
 	for time.Since(frozen) < 40*time.Second {
 		if c.exec(p, "INSERT INTO e2e_rows (id) VALUES ($1)", id) == nil {
 			lastOld = time.Now()
@@ -50,5 +69,7 @@ func TestFrozenAgentIsFenced(t *testing.T) {
 		t.Fatalf("split brain: the frozen node accepted writes %.3fs after the new primary's first", lastOld.Sub(firstNew).Seconds())
 	}
 	must(t, syscall.Kill(pid, syscall.SIGCONT))
+	resumed = true
 	c.waitReplica(p, 90*time.Second)
+	return newPrimary
 }

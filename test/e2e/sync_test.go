@@ -11,7 +11,10 @@ import (
 )
 
 // syncStandbys reads the members /cluster reports as sync_standby.
-func (c *testCluster) syncStandbys(n *node) []string {
+func (c *testCluster) syncStandbys(n *node) []string { return c.membersWithRole(n, "sync_standby") }
+
+// membersWithRole reads the members /cluster reports with the role.
+func (c *testCluster) membersWithRole(n *node, role string) []string {
 	code, body := c.api(n, "GET", "/cluster", nil)
 	if code != 200 {
 		return nil
@@ -24,7 +27,7 @@ func (c *testCluster) syncStandbys(n *node) []string {
 	}
 	var out []string
 	for _, m := range cl.Members {
-		if m.Role == "sync_standby" {
+		if m.Role == role {
 			out = append(out, m.Name)
 		}
 	}

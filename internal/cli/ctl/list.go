@@ -54,7 +54,7 @@ func memberViews(c *cluster.Cluster) []memberView {
 		case m.Name == leader:
 			v.Role = "leader"
 		case sync[m.Name]:
-			v.Role = "sync_standby"
+			v.Role = c.SyncRole()
 		default:
 			v.Role = "replica"
 		}

@@ -86,3 +86,28 @@ func TestTopologyWithoutLeader(t *testing.T) {
 		t.Errorf("got\n%s\nwant\n%s", got, want)
 	}
 }
+
+func TestListQuorumStandby(t *testing.T) {
+	lsn := uint64(0)
+	q := 1
+	c := &cluster.Cluster{
+		Leader: &cluster.Leader{Name: "a"},
+		Config: map[string]any{"synchronous_mode": "quorum"},
+		Sync:   &cluster.SyncState{Leader: "a", SyncStandby: []string{"b", "c"}, Quorum: &q},
+		Members: []cluster.Member{
+			{Name: "a", ConnURL: "postgres://h1:5432/postgres", State: "running", Role: "primary", XLogLocation: &lsn},
+			{Name: "b", ConnURL: "postgres://h2:5432/postgres", State: "streaming", Role: "replica", XLogLocation: &lsn},
+			{Name: "c", ConnURL: "postgres://h3:5432/postgres", State: "streaming", Role: "replica", XLogLocation: &lsn},
+		},
+	}
+	got := renderMembers(c, "x", false, "list")
+	for _, row := range []string{"| b      | h2   | Quorum Standby |", "| c      | h3   | Quorum Standby |", "| a      | h1   | Leader         |"} {
+		if !strings.Contains(got, row) {
+			t.Errorf("missing %q in\n%s", row, got)
+		}
+	}
+	c.Config["synchronous_mode"] = true
+	if got := renderMembers(c, "x", false, "list"); !strings.Contains(got, "| b      | h2   | Sync Standby |") {
+		t.Errorf("synchronous_mode on: want Sync Standby rows, got\n%s", got)
+	}
+}
