@@ -26,6 +26,7 @@ import (
 	"github.com/warden-ha/warden/internal/dcs/etcd3"
 	"github.com/warden-ha/warden/internal/fence"
 	"github.com/warden-ha/warden/internal/keypair"
+	"github.com/warden-ha/warden/internal/procmem"
 	"github.com/warden-ha/warden/internal/watchdog"
 )
 
@@ -33,6 +34,7 @@ func runAgent(parent context.Context, path string, stderr io.Writer) error {
 	if os.Geteuid() == 0 {
 		return &ExitError{Code: 1, Err: errors.New("refusing to run as root: PostgreSQL refuses to run as root and Warden manages it as its own child process; run Warden as the postgres user, e.g. `sudo -u postgres warden " + path + "`")}
 	}
+	procmem.Tune()
 	cfg, warnings, err := config.Load(path, os.Environ())
 	if err != nil {
 		return &ExitError{Code: 1, Err: err}
@@ -124,6 +126,7 @@ func runAgent(parent context.Context, path string, stderr io.Writer) error {
 	if opts.Watchdog, err = watchdogFor(cfg.Watchdog, log); err != nil {
 		return &ExitError{Code: 1, Err: err}
 	}
+	opts.Settled = procmem.Release
 	a = agent.New(opts, store, node, peers, log)
 	go reloadOnSIGHUP(ctx, a, log)
 
