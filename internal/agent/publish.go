@@ -57,9 +57,9 @@ func (a *Agent) touchMember(ctx context.Context, obs Observation, s ha.Settings)
 		m.ReplicationState = obs.ReplicationState
 		m.PendingRestart, m.PendingRestartReason = obs.PendingRestart, obs.PendingRestartReason
 	}
-	value := cluster.EncodeMember(m)
+	value, wal := cluster.EncodeMember(m), m.XLogLocation
 	if a.positionMoveOnly(m) {
-		value = a.lastMember
+		value, wal = a.lastMember, a.lastMemberWAL
 	}
 	dctx, cancel := a.dcsCtx(ctx, s)
 	defer cancel()
@@ -67,7 +67,7 @@ func (a *Agent) touchMember(ctx context.Context, obs Observation, s ha.Settings)
 		a.log.Warn("could not update member key", "err", err)
 		return
 	}
-	a.lastMember, a.lastMemberWAL = value, m.XLogLocation
+	a.lastMember, a.lastMemberWAL = value, wal
 }
 
 // memberPositionStep is how far the WAL position must move before the member key is
