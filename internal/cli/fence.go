@@ -24,7 +24,6 @@ func fenceCommand(stdin io.Reader, stderr io.Writer) *cobra.Command {
 				return err
 			}
 			log = log.With("process", "fence")
-			procmem.Tune()
 			procmem.Release()
 			// The fence guards the postmaster that ran when it was last armed: a
 			// postmaster started later by a restarted agent is not its business.

@@ -34,7 +34,6 @@ func runAgent(parent context.Context, path string, stderr io.Writer) error {
 	if os.Geteuid() == 0 {
 		return &ExitError{Code: 1, Err: errors.New("refusing to run as root: PostgreSQL refuses to run as root and Warden manages it as its own child process; run Warden as the postgres user, e.g. `sudo -u postgres warden " + path + "`")}
 	}
-	procmem.Tune()
 	cfg, warnings, err := config.Load(path, os.Environ())
 	if err != nil {
 		return &ExitError{Code: 1, Err: err}

@@ -6,22 +6,7 @@
 // cache, and the few an idle agent still runs come back on first use as minor faults.
 package procmem
 
-import (
-	"os"
-	"runtime/debug"
-)
-
-// gcPercent is the garbage collector's target for the agent and the fence: their live
-// heap is a few megabytes and they allocate little between loops, so a tighter target
-// keeps the heap small for a negligible amount of extra collection work.
-const gcPercent = 50
-
-// Tune sets the garbage collector's target unless GOGC is set in the environment.
-func Tune() {
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(gcPercent)
-	}
-}
+import "runtime/debug"
 
 // Release returns memory the process no longer uses: the Go heap's free pages, and the
 // executable's read-only mappings (see package doc). It never changes what the process
