@@ -10,8 +10,8 @@ STATICCHECK := $(shell $(GO) env GOPATH)/bin/staticcheck
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
 
-build: ## build bin/warden
-	$(GO) build -o $(BIN) ./cmd/warden
+build: ## build bin/warden (static, without cgo: no libc mapped into the agent and its fence)
+	CGO_ENABLED=0 $(GO) build -o $(BIN) ./cmd/warden
 
 lint: ## go vet, gofmt and staticcheck
 	$(GO) vet ./...

@@ -51,6 +51,10 @@ type Options struct {
 	// Watchdog (unless its mode is off) is activated by the primary, fed after every
 	// lease refresh and closed when this node stops being primary.
 	Watchdog *watchdog.Watchdog
+	// Settled, when set, runs after the first cycle and after the first cycle that
+	// follows a long action, once no long action runs: memory used only by start-up or
+	// by the action can be returned then.
+	Settled func()
 }
 
 // Fence is the fencing process as the agent drives it.
@@ -79,14 +83,20 @@ type Agent struct {
 	dynamic atomic.Pointer[config.Dynamic]
 
 	// Loop-owned state.
-	lastRefresh time.Time
-	lockLost    bool
-	startFailed bool
-	lastCluster *cluster.Cluster
-	dcsLastSeen time.Time
-	upstream    string
-	lastMember  []byte
-	lastStatus  []byte
+	unsettled bool
+	// untilStreaming counts the quick cycles left to publish a new replica's streaming
+	// state after it was started.
+	untilStreaming int
+	lastRefresh    time.Time
+	lockLost       bool
+	startFailed    bool
+	lastCluster    *cluster.Cluster
+	dcsLastSeen    time.Time
+	upstream       string
+	lastMember     []byte
+	// lastMemberWAL is the WAL position in lastMember.
+	lastMemberWAL *uint64
+	lastStatus    []byte
 	// slotPositions are the permanent slots' positions this node (as primary) saw last.
 	slotPositions map[string]uint64
 	// slotCopyFailed is when the last copy of logical slots failed.
@@ -142,6 +152,7 @@ func (a *Agent) Cluster(ctx context.Context) (*cluster.Cluster, error) { return 
 // Run runs the HA loop until ctx is cancelled, then shuts down gracefully: PostgreSQL is
 // stopped and, if this node holds it, the leader key is deleted.
 func (a *Agent) Run(ctx context.Context) error {
+	a.unsettled = true
 	for {
 		if a.fatal != nil {
 			var r *refusal
@@ -154,6 +165,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		if a.fatal != nil {
 			continue
 		}
+		a.settle()
 		timer := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
@@ -246,13 +258,29 @@ func (a *Agent) cycle(ctx context.Context) time.Duration {
 	a.publish(ctx, cl, obs, s)
 	a.feedFence(obs, s)
 	a.settleWatchdog(obs, s)
+	wait := s.LoopWait
 	if out.RetryIn > 0 {
-		return out.RetryIn
+		wait = out.RetryIn
+	} else if err != nil {
+		wait = min(s.LoopWait, time.Second)
 	}
-	if err != nil {
-		return min(s.LoopWait, time.Second)
+	return a.untilStreamingWait(obs, wait)
+}
+
+// streamingPoll is how often a replica just started is observed until it streams, at
+// most streamingPolls times, instead of waiting loop_wait to publish its state.
+const (
+	streamingPoll  = 500 * time.Millisecond
+	streamingPolls = 20
+)
+
+func (a *Agent) untilStreamingWait(obs Observation, wait time.Duration) time.Duration {
+	if a.untilStreaming == 0 || !obs.Ready || !obs.InRecovery || obs.Streaming || a.currentBusy() != nil {
+		a.untilStreaming = 0
+		return wait
 	}
-	return s.LoopWait
+	a.untilStreaming--
+	return min(wait, streamingPoll)
 }
 
 func (a *Agent) loadCluster(ctx context.Context, s ha.Settings) *cluster.Cluster {
@@ -421,13 +449,29 @@ func (a *Agent) startWorker(ctx context.Context, act ha.Action, run func(context
 	return nil
 }
 
+// settle calls Options.Settled once the loop is idle after start-up or a long action.
+func (a *Agent) settle() {
+	if !a.unsettled || a.opts.Settled == nil || a.currentBusy() != nil {
+		return
+	}
+	a.unsettled = false
+	a.opts.Settled()
+}
+
 // finish records a finished long action; called from the loop goroutine.
 func (a *Agent) finish(r workerResult) {
 	a.mu.Lock()
 	a.busy, a.cancel = nil, nil
 	a.mu.Unlock()
+	a.unsettled = true
 	if r.action.Kind == ha.KindStartPrimary {
 		a.startFailed = r.err != nil
+	}
+	switch r.action.Kind {
+	case ha.KindFollow, ha.KindClone, ha.KindReinitialize:
+		if r.err == nil {
+			a.untilStreaming = streamingPolls
+		}
 	}
 	if r.action.Kind == ha.KindCopySlots {
 		a.slotCopyFailed = time.Time{}

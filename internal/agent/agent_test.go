@@ -24,9 +24,11 @@ type fakeNode struct {
 	empty   bool
 	running bool
 	primary bool
-	wal     uint64
-	stops   []time.Time
-	exits   chan struct{}
+	// streaming: a running replica's WAL receiver streams.
+	streaming bool
+	wal       uint64
+	stops     []time.Time
+	exits     chan struct{}
 }
 
 func newFakeNode() *fakeNode { return &fakeNode{empty: true, exits: make(chan struct{}, 1)} }
@@ -41,6 +43,7 @@ func (f *fakeNode) Observe(context.Context, []cluster.Member) Observation {
 	}
 	o.SysID = "7300000000000000001"
 	o.Running, o.Ready, o.InRecovery, o.WAL = f.running, f.running, !f.primary, f.wal
+	o.Streaming = f.running && !f.primary && f.streaming
 	if f.running {
 		o.State = "running"
 	}

@@ -57,16 +57,39 @@ func (a *Agent) touchMember(ctx context.Context, obs Observation, s ha.Settings)
 		m.ReplicationState = obs.ReplicationState
 		m.PendingRestart, m.PendingRestartReason = obs.PendingRestart, obs.PendingRestartReason
 	}
-	value := cluster.EncodeMember(m)
+	value, wal := cluster.EncodeMember(m), m.XLogLocation
+	if a.positionMoveOnly(m) {
+		value, wal = a.lastMember, a.lastMemberWAL
+	}
 	dctx, cancel := a.dcsCtx(ctx, s)
 	defer cancel()
 	if err := a.store.TouchMember(dctx, value); err != nil {
 		a.log.Warn("could not update member key", "err", err)
 		return
 	}
-	if !bytes.Equal(value, a.lastMember) {
-		a.lastMember = value
+	a.lastMember, a.lastMemberWAL = value, wal
+}
+
+// memberPositionStep is how far the WAL position must move before the member key is
+// rewritten for the position alone: an idle cluster's stray WAL records (standby
+// snapshots, checkpoints) then cost no etcd write, and what readers derive from it
+// (patronictl's lag in MB, /cluster's lag) stays within half a megabyte. Failover
+// decisions do not read it: a leader race asks the peers' REST APIs, and the
+// maximum_lag_on_failover check uses the leader's status key, written on every change.
+const memberPositionStep = 512 << 10
+
+// positionMoveOnly: m differs from the member key last written only by a WAL position
+// less than memberPositionStep away.
+func (a *Agent) positionMoveOnly(m cluster.Member) bool {
+	if a.lastMember == nil || m.XLogLocation == nil || a.lastMemberWAL == nil {
+		return false
 	}
+	now, was := *m.XLogLocation, *a.lastMemberWAL
+	if max(now, was)-min(now, was) >= memberPositionStep {
+		return false
+	}
+	m.XLogLocation = a.lastMemberWAL
+	return bytes.Equal(cluster.EncodeMember(m), a.lastMember)
 }
 
 func (a *Agent) buildStatus(cl *cluster.Cluster, obs Observation, s ha.Settings) *api.Status {

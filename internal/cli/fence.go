@@ -7,6 +7,7 @@ import (
 
 	"github.com/warden-ha/warden/internal/fence"
 	"github.com/warden-ha/warden/internal/postgres"
+	"github.com/warden-ha/warden/internal/procmem"
 )
 
 // fenceCommand is the agent's fencing child (see internal/fence): not for direct use.
@@ -23,6 +24,7 @@ func fenceCommand(stdin io.Reader, stderr io.Writer) *cobra.Command {
 				return err
 			}
 			log = log.With("process", "fence")
+			procmem.Release()
 			// The fence guards the postmaster that ran when it was last armed: a
 			// postmaster started later by a restarted agent is not its business.
 			guarded := 0

@@ -26,6 +26,7 @@ import (
 	"github.com/warden-ha/warden/internal/dcs/etcd3"
 	"github.com/warden-ha/warden/internal/fence"
 	"github.com/warden-ha/warden/internal/keypair"
+	"github.com/warden-ha/warden/internal/procmem"
 	"github.com/warden-ha/warden/internal/watchdog"
 )
 
@@ -124,6 +125,7 @@ func runAgent(parent context.Context, path string, stderr io.Writer) error {
 	if opts.Watchdog, err = watchdogFor(cfg.Watchdog, log); err != nil {
 		return &ExitError{Code: 1, Err: err}
 	}
+	opts.Settled = procmem.Release
 	a = agent.New(opts, store, node, peers, log)
 	go reloadOnSIGHUP(ctx, a, log)
 

@@ -103,6 +103,30 @@ func (e *etcdProc) revision(ctx context.Context) (int64, error) {
 	return r.Header.Revision, nil
 }
 
+// revisionsUnder counts the revisions in (from, to] that changed a key under prefix: the
+// writes of one cluster, without the lease expiries of clusters destroyed earlier.
+func (e *etcdProc) revisionsUnder(ctx context.Context, prefix string, from, to int64) (int, error) {
+	if to <= from {
+		return 0, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	revs := map[int64]bool{}
+	for resp := range e.cli.Watch(ctx, prefix, clientv3.WithPrefix(), clientv3.WithRev(from+1)) {
+		if err := resp.Err(); err != nil {
+			return 0, err
+		}
+		for _, ev := range resp.Events {
+			if ev.Kv.ModRevision > to {
+				return len(revs), nil
+			}
+			revs[ev.Kv.ModRevision] = true
+		}
+	}
+	// No event after to: the watch ran until the timeout.
+	return len(revs), nil
+}
+
 func (e *etcdProc) stop() {
 	if e == nil {
 		return

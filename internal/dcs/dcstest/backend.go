@@ -90,8 +90,9 @@ func (b *Backend) Put(key string, value []byte) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.rev++
+	_, existed := b.kv[key]
 	b.putLocked(key, value, 0)
-	b.notifyLocked([]string{key})
+	b.notifyLocked([]string{key}, !existed)
 }
 
 // Get returns a raw key's value.
@@ -132,7 +133,7 @@ func (b *Backend) expireLocked() {
 		for _, k := range gone {
 			delete(b.kv, k)
 		}
-		b.notifyLocked(gone)
+		b.notifyLocked(gone, true)
 	}
 }
 
@@ -163,13 +164,14 @@ func (b *Backend) keepAliveLocked(id int64) bool {
 	return true
 }
 
-func (b *Backend) notifyLocked(keys []string) {
+// notifyLocked wakes the watchers; membership: the keys were created or deleted.
+func (b *Backend) notifyLocked(keys []string, membership bool) {
 	for _, w := range b.watchers {
 		if b.unreachable[w.member] {
 			continue
 		}
 		for _, k := range keys {
-			if rel, ok := strings.CutPrefix(k, w.prefix); ok && wakes(rel) {
+			if rel, ok := strings.CutPrefix(k, w.prefix); ok && wakes(rel, membership) {
 				select {
 				case w.ch <- struct{}{}:
 				default:

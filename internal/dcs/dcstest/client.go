@@ -13,7 +13,7 @@ import (
 	"github.com/warden-ha/warden/internal/dcs/etcd3/layout"
 )
 
-func wakes(rel string) bool { return layout.Wakes(rel) }
+func wakes(rel string, membership bool) bool { return layout.Wakes(rel, membership) }
 
 // client mirrors the etcd3 store's lease handling: one lease, keep-alives only from
 // TouchMember and RefreshLeader, member writes only when the value or lease changed.
@@ -97,9 +97,11 @@ func (c *client) TouchMember(ctx context.Context, value []byte) error {
 	if c.lastLease == c.lease && bytes.Equal(c.lastMember, value) {
 		return nil
 	}
+	k := c.key(layout.MembersDir + c.opts.Member)
+	_, existed := c.b.kv[k]
 	c.b.rev++
-	c.b.putLocked(c.key(layout.MembersDir+c.opts.Member), value, c.lease)
-	c.b.notifyLocked([]string{c.key(layout.MembersDir + c.opts.Member)})
+	c.b.putLocked(k, value, c.lease)
+	c.b.notifyLocked([]string{k}, !existed)
 	c.lastMember, c.lastLease = append([]byte(nil), value...), c.lease
 	return nil
 }
@@ -118,7 +120,7 @@ func (c *client) AcquireLeader(ctx context.Context) (bool, error) {
 	}
 	c.b.rev++
 	c.b.putLocked(k, []byte(c.opts.Member), c.lease)
-	c.b.notifyLocked([]string{k})
+	c.b.notifyLocked([]string{k}, false)
 	return true, nil
 }
 
@@ -136,7 +138,7 @@ func (c *client) RefreshLeader(ctx context.Context) error {
 	if e.lease != c.lease {
 		c.b.rev++
 		c.b.putLocked(k, e.value, c.lease)
-		c.b.notifyLocked([]string{k})
+		c.b.notifyLocked([]string{k}, false)
 	}
 	return nil
 }
@@ -153,7 +155,7 @@ func (c *client) ReleaseLeader(ctx context.Context) error {
 	}
 	c.b.rev++
 	delete(c.b.kv, k)
-	c.b.notifyLocked([]string{k})
+	c.b.notifyLocked([]string{k}, false)
 	return nil
 }
 
@@ -169,7 +171,7 @@ func (c *client) put(rel string, value []byte, rev int64) bool {
 	}
 	c.b.rev++
 	c.b.putLocked(k, value, 0)
-	c.b.notifyLocked([]string{k})
+	c.b.notifyLocked([]string{k}, false)
 	return true
 }
 
@@ -197,7 +199,7 @@ func (c *client) del(rel string) {
 	}
 	c.b.rev++
 	delete(c.b.kv, k)
-	c.b.notifyLocked([]string{k})
+	c.b.notifyLocked([]string{k}, false)
 }
 
 func (c *client) CancelInitialize(ctx context.Context) error {
@@ -266,7 +268,7 @@ func (c *client) DeleteCluster(ctx context.Context) error {
 	for _, k := range gone {
 		delete(c.b.kv, k)
 	}
-	c.b.notifyLocked(gone)
+	c.b.notifyLocked(gone, true)
 	return nil
 }
 

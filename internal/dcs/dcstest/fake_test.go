@@ -76,8 +76,16 @@ func TestMemberChurnDoesNotWake(t *testing.T) {
 	if _, err := s[1].Load(ctx); err != nil {
 		t.Fatal(err)
 	}
+	if err := s[0].TouchMember(ctx, []byte(`{"i":0}`)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-s[1].Changes():
+	default:
+		t.Fatal("a new member key did not wake the loop")
+	}
 	for i := range 3 {
-		if err := s[0].TouchMember(ctx, fmt.Appendf(nil, `{"i":%d}`, i)); err != nil {
+		if err := s[0].TouchMember(ctx, fmt.Appendf(nil, `{"i":%d}`, i+1)); err != nil {
 			t.Fatal(err)
 		}
 	}

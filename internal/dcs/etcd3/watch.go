@@ -90,7 +90,7 @@ func (s *Store) watchOnce(ctx context.Context, rev int64) (int64, bool) {
 			progressed = true
 			rev = ev.Kv.ModRevision + 1
 			s.watched.Store(ev.Kv.ModRevision)
-			if layout.Wakes(strings.TrimPrefix(string(ev.Kv.Key), s.opts.Prefix)) {
+			if layout.Wakes(strings.TrimPrefix(string(ev.Kv.Key), s.opts.Prefix), ev.IsCreate() || ev.Type == clientv3.EventTypeDelete) {
 				wakes = true
 			}
 		}

@@ -52,6 +52,10 @@ func TestWatchIgnoresMemberChurn(t *testing.T) {
 	if _, err := s.Load(ctx); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := cli.Put(ctx, prefix+"members/b", `{"a":0}`); err != nil {
+		t.Fatal(err)
+	}
+	waitWake(t, s, "member key created")
 	for _, v := range []string{`{"a":1}`, `{"a":2}`, `{"a":3}`} {
 		if _, err := cli.Put(ctx, prefix+"members/b", v); err != nil {
 			t.Fatal(err)
@@ -74,6 +78,10 @@ func TestWatchIgnoresMemberChurn(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitWake(t, s, "config write")
+	if _, err := cli.Delete(ctx, prefix+"members/b"); err != nil {
+		t.Fatal(err)
+	}
+	waitWake(t, s, "member key deleted")
 }
 
 // waitWatched waits until the watch goroutine has processed revision rev.

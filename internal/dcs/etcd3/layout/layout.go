@@ -33,15 +33,18 @@ type KV struct {
 	Lease          int64
 }
 
-// Wakes reports whether a change to the relative key should wake the HA loop early.
-// Member keys churn every loop, and the status key is rewritten by the leader after
-// each refresh: both are left out, so the leader does not wake itself.
-func Wakes(rel string) bool {
+// Wakes reports whether a change to the relative key should wake the HA loop early;
+// membership is true when the change created or deleted the key. Member keys are
+// rewritten whenever a member's WAL position moves and the status key after each
+// refresh: neither wakes, so the leader does not wake itself. A member key appearing or
+// going away does: the leader creates or drops that member's replication slot at once,
+// and a rejoining replica does not wait a loop for its slot.
+func Wakes(rel string, membership bool) bool {
 	switch rel {
 	case Leader, Config, Failover, Sync:
 		return true
 	}
-	return false
+	return membership && strings.HasPrefix(rel, MembersDir)
 }
 
 // Decode builds the snapshot. Values that do not parse decode to Patroni's defaults; it

@@ -48,13 +48,21 @@ func TestDecodeStatusFallsBackToLegacyOptime(t *testing.T) {
 
 func TestWakes(t *testing.T) {
 	for _, k := range []string{Leader, Config, Failover, Sync} {
-		if !Wakes(k) {
+		if !Wakes(k, false) || !Wakes(k, true) {
 			t.Errorf("%s should wake", k)
 		}
 	}
 	for _, k := range []string{"members/a", History, Initialize, Failsafe, Status, LegacyOptime} {
-		if Wakes(k) {
-			t.Errorf("%s should not wake", k)
+		if Wakes(k, false) {
+			t.Errorf("an update of %s should not wake", k)
+		}
+	}
+	if !Wakes("members/a", true) {
+		t.Error("a member key created or deleted should wake")
+	}
+	for _, k := range []string{History, Initialize, Failsafe, Status} {
+		if Wakes(k, true) {
+			t.Errorf("creating or deleting %s should not wake", k)
 		}
 	}
 }
