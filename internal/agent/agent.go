@@ -222,6 +222,11 @@ func (a *Agent) noteSyncGUC(pg ha.Postgres) {
 func (a *Agent) cycle(ctx context.Context) time.Duration {
 	s := a.settings()
 	cl := a.loadCluster(ctx, s)
+	if cl != nil {
+		// Decide on the configuration just read: the first cycle after a start would
+		// otherwise run on bootstrap.dcs (synchronous mode off, other timings).
+		s = a.settings()
+	}
 	obs := a.node.Observe(ctx, members(cl))
 	if obs.Upstream == "" {
 		a.mu.Lock()

@@ -489,6 +489,15 @@ func TestSynchronousReplication(t *testing.T) {
 			plan: `refresh-leader -> delete-sync -> set-sync-standbys(released) -> ensure-slots(pg_2)`,
 		},
 		{
+			name: "sync mode off: a value kept from before the agent restarted is handed back",
+			in: Input{Settings: settings(), Cluster: snapshot("pg-1", "pg-1", "pg-2"), PG: func() Postgres {
+				pg := primaryWith("pg-2")
+				pg.SyncNamesHeld = true
+				return pg
+			}()},
+			plan: `refresh-leader -> set-sync-standbys(released) -> ensure-slots(pg_2)`,
+		},
+		{
 			name:   "race: an asynchronous replica never promotes in sync mode",
 			in:     Input{Settings: syncOn, Cluster: withSync(snapshot("", "pg-1", "pg-2", "pg-3"), "pg-3", "pg-2"), PG: replicaPG},
 			reason: "following a different leader because i am not the healthiest node: synchronous mode is on and I am not a synchronous standby",

@@ -154,6 +154,9 @@ type Postgres struct {
 	Replication []Replica
 	// SyncStandbyNames is synchronous_standby_names as the server uses it.
 	SyncStandbyNames string
+	// SyncNamesHeld: Warden, not the configuration, sets synchronous_standby_names (set
+	// by synchronous mode, or kept from the running server when the agent started).
+	SyncNamesHeld bool
 	// Insufficient names the settings of a standby whose replay is paused because the
 	// primary raised them above the standby's values ("max_connections = 100 is lower
 	// than on the primary (200)"): PostgreSQL replays no further, and refuses to promote,

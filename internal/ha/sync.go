@@ -24,6 +24,9 @@ func syncPlan(in Input) Plan {
 		if c.Sync != nil && c.Sync.Leader != "" {
 			return Plan{{Kind: KindDeleteSync}, {Kind: KindSetSyncStandbys, Release: true}}
 		}
+		if in.PG.SyncNamesHeld {
+			return Plan{{Kind: KindSetSyncStandbys, Release: true}}
+		}
 		return nil
 	}
 	if s.SynchronousQuorum {

@@ -5,7 +5,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
-
+	"syscall"
 	"testing"
 	"time"
 )
@@ -148,4 +148,56 @@ func countOccurrences(s, sub string) int {
 		}
 	}
 	return n
+}
+
+// TestSyncNamesSurviveAgentRestart: the primary's agent is killed (PostgreSQL keeps
+// running) and started again; the new agent must not write postgresql.conf without the
+// synchronous_standby_names synchronous mode had set, or commits turn asynchronous while
+// /sync still names a standby that may be promoted.
+func TestSyncNamesSurviveAgentRestart(t *testing.T) {
+	c := newCluster(t, startEmbeddedEtcd(t), fast)
+	p := c.up(t)
+	if code, body := c.api(p, "PATCH", "/config", map[string]any{"synchronous_mode": true}); code != 200 {
+		t.Fatalf("synchronous_mode: %d %s", code, body)
+	}
+	c.eventually("a synchronous standby", 30*time.Second, func() bool { return len(c.syncStandbys(p)) == 1 })
+	show := func() (string, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		conn, err := connect(ctx, p)
+		if err != nil {
+			return "", err
+		}
+		defer conn.Close(context.Background())
+		var v string
+		err = conn.QueryRow(ctx, "SHOW synchronous_standby_names").Scan(&v)
+		return v, err
+	}
+	before, err := show()
+	if err != nil || before == "" {
+		t.Fatalf("synchronous_standby_names before: %q, %v", before, err)
+	}
+	pid := p.agentPid()
+	must(t, syscall.Kill(pid, syscall.SIGKILL))
+	c.eventually("the killed agent to be gone", 10*time.Second, func() bool { return !alive(pid) })
+	c.start(p)
+	// The old agent's fencing process stops PostgreSQL once the lease can no longer be
+	// trusted (ttl - retry_timeout/2 after the last refresh); watch until then.
+	var seen int
+	for end := time.Now().Add(2500 * time.Millisecond); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		v, err := show()
+		if err != nil {
+			break
+		}
+		seen++
+		if v != before {
+			t.Fatalf("synchronous_standby_names changed from %q to %q after the agent restarted", before, v)
+		}
+	}
+	if seen < 10 {
+		t.Fatalf("PostgreSQL answered only %d times after the agent restarted", seen)
+	}
+	if !c.logContains(p, "keeping synchronous_standby_names of the running primary") {
+		t.Errorf("the restarted agent did not say it kept the running value")
+	}
 }

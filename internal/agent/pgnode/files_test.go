@@ -67,3 +67,28 @@ func TestPgIdentFromDynamicOrLocal(t *testing.T) {
 		t.Errorf("local pg_ident: %q, want %q", got, want)
 	}
 }
+
+// After an agent restart on a running primary, the value synchronous mode had set stays
+// until the core decides: rewriting the file without it would make commits asynchronous.
+func TestSeedSyncNamesKeepsTheRunningValue(t *testing.T) {
+	dyn := Dynamic{}
+	n := &Node{
+		opts:  Options{Name: "pg1", Scope: "batman", DataDir: t.TempDir(), ListenAddresses: "127.0.0.1", Port: 5432, Dynamic: func() Dynamic { return dyn }},
+		log:   slog.New(slog.NewTextHandler(io.Discard, nil)),
+		major: 15,
+	}
+	n.seedSyncNames(`"pg-2"`)
+	if got := n.merged().Parameters["synchronous_standby_names"]; got != `"pg-2"` {
+		t.Fatalf("after seeding: %q", got)
+	}
+	n.seedSyncNames(`"pg-3"`) // only the first observation counts
+	if got := n.merged().Parameters["synchronous_standby_names"]; got != `"pg-2"` {
+		t.Fatalf("seeded twice: %q", got)
+	}
+
+	same := &Node{opts: n.opts, log: n.log, major: 15}
+	same.seedSyncNames("")
+	if same.syncNames != nil {
+		t.Errorf("a running value equal to the configuration was taken over: %q", *same.syncNames)
+	}
+}

@@ -60,6 +60,28 @@ func (n *Node) Observe(ctx context.Context, members []cluster.Member) agent.Obse
 	return o
 }
 
+// seedSyncNames keeps the value a running primary had when this agent started, if the
+// configuration would set another: synchronous mode may have set it before a restart of
+// the agent, and rewriting the file without it would make commits asynchronous while
+// /sync still promises a synchronous standby. The core releases it when synchronous
+// mode is off (Postgres.SyncNamesHeld).
+func (n *Node) seedSyncNames(running string) {
+	n.mu.Lock()
+	seeded := n.syncSeeded
+	n.syncSeeded = true
+	n.mu.Unlock()
+	if seeded {
+		return
+	}
+	configured := n.merged().Parameters["synchronous_standby_names"]
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.syncNames == nil && running != configured {
+		n.syncNames = &running
+		n.log.Info("keeping synchronous_standby_names of the running primary until synchronous mode decides", "value", running)
+	}
+}
+
 // adopt finds a postmaster left running by a previous agent process and watches it.
 func (n *Node) adopt() *postgres.Postmaster {
 	pid, ok := postgres.FindRunning(n.opts.DataDir)
@@ -135,7 +157,11 @@ func (n *Node) fillRunning(ctx context.Context, conn *postgres.Conn, obs postgre
 		o.WAL = obs.CurrentLSN
 		if v, err := conn.Setting(ctx, "synchronous_standby_names"); err == nil {
 			o.SyncStandbyNames = v
+			n.seedSyncNames(v)
 		}
+		n.mu.Lock()
+		o.SyncNamesHeld = n.syncNames != nil
+		n.mu.Unlock()
 		if rows, err := conn.Replication(ctx); err == nil {
 			for _, r := range rows {
 				o.Postgres.Replication = append(o.Postgres.Replication, ha.Replica{

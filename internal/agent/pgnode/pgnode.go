@@ -103,8 +103,10 @@ type Node struct {
 	leader    *cluster.Member
 	// followed: leader was set by this process (nil then means "no upstream").
 	followed bool
-	// syncNames is synchronous_standby_names while synchronous mode owns it.
-	syncNames *string
+	// syncNames is synchronous_standby_names while synchronous mode owns it; syncSeeded
+	// once the running primary's value was looked at after the agent started.
+	syncNames  *string
+	syncSeeded bool
 	// sysid caches the data directory's system identifier.
 	sysid string
 	// unexpectedSlots and missingSlots are EnsureSlots' memory (loop goroutine only).
