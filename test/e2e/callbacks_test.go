@@ -87,10 +87,7 @@ func TestCallbacks(t *testing.T) {
 	c.waitCalls(target, 0, "on_start replica")
 	c.waitCalls(third, 0, "on_start replica")
 
-	code, msg := c.api(old, "POST", "/switchover", map[string]any{"leader": old.name, "candidate": target.name})
-	if code != 200 {
-		t.Fatalf("switchover: %d %q", code, msg)
-	}
+	c.switchover(old, target)
 	c.waitReplica(old, 60*time.Second)
 	c.waitCalls(target, 1, "on_role_change master")
 	c.waitCalls(old, 1, "on_stop master", "on_role_change replica")

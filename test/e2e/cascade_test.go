@@ -299,10 +299,7 @@ func TestReplicatefromSurvivesSwitchover(t *testing.T) {
 	must(t, c.exec(leader, "CREATE TABLE e2e_rows (id int PRIMARY KEY)"))
 	must(t, c.exec(leader, "INSERT INTO e2e_rows VALUES (1)"))
 
-	code, msg := c.api(leader, "POST", "/switchover", map[string]any{"leader": leader.name, "candidate": candidate.name})
-	if code != 200 {
-		t.Fatalf("switchover: %d %s", code, msg)
-	}
+	c.switchover(leader, candidate)
 	began := time.Now()
 	if p := c.waitPrimary(60 * time.Second); p != candidate {
 		t.Fatalf("primary is %s, want %s", p.name, candidate.name)

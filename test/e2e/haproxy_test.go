@@ -121,15 +121,7 @@ func TestHAProxySeedConfig(t *testing.T) {
 	}
 
 	target := c.others(p)[0]
-	// Right after the clones the candidate may still be replaying the WAL segments their
-	// backups switched; the leader refuses a candidate beyond maximum_lag_on_failover.
-	c.eventually("the switchover to "+target.name+" to be accepted", 30*time.Second, func() bool {
-		code, msg := c.api(p, "POST", "/switchover", map[string]any{"leader": p.name, "candidate": target.name})
-		if code != 200 {
-			t.Logf("switchover: %d %s", code, msg)
-		}
-		return code == 200
-	})
+	c.switchover(p, target)
 	c.eventually("the read-write port to reach the new primary "+target.name, 60*time.Second, routesTo(target))
 	c.waitReplica(p, 60*time.Second)
 }

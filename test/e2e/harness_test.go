@@ -531,3 +531,21 @@ func getBody(n *node, path string) string {
 	b, _ := io.ReadAll(resp.Body)
 	return string(b)
 }
+
+// switchover asks p to hand over to target. Right after a clone the candidate may still be
+// replaying the segments the backups switched, beyond maximum_lag_on_failover: the leader
+// answers 503 then, and a user would retry; so does this, for up to 30 s.
+func (c *testCluster) switchover(p, target *node) {
+	c.t.Helper()
+	var code int
+	var msg string
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(300 * time.Millisecond) {
+		code, msg = c.api(p, "POST", "/switchover", map[string]any{"leader": p.name, "candidate": target.name})
+		if code != http.StatusServiceUnavailable || time.Now().After(deadline) {
+			break
+		}
+	}
+	if code != 200 {
+		c.t.Fatalf("switchover %s -> %s: %d %q", p.name, target.name, code, msg)
+	}
+}

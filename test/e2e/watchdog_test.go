@@ -176,9 +176,7 @@ func TestWatchdogDevice(t *testing.T) {
 	// down, before the new one activates its own.
 	r := c.others(p)[0]
 	began := time.Now()
-	if code, msg := c.api(p, "POST", "/switchover", map[string]any{"leader": p.name, "candidate": r.name}); code != 200 {
-		t.Fatalf("switchover: %d %q", code, msg)
-	}
+	c.switchover(p, r)
 	c.eventually(p.name+"'s magic close", 20*time.Second, func() bool { return fifos[p].count("V", began) == 1 })
 	c.eventually(r.name+" feeding its watchdog", 20*time.Second, func() bool { return fifos[r].count("1", began) >= 3 })
 	closed, opened := fifos[p].first("V", began), fifos[r].first("timeout=", began)
