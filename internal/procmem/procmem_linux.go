@@ -2,6 +2,7 @@ package procmem
 
 import (
 	"bufio"
+	"debug/elf"
 	"os"
 	"strconv"
 	"strings"
@@ -10,12 +11,16 @@ import (
 
 // releaseExecutable applies MADV_DONTNEED to every read-only, private, file-backed
 // mapping of the executable (text, rodata, pclntab). Writable mappings are left alone:
-// for them MADV_DONTNEED would discard data. Errors are ignored: this is an optimisation.
+// for them MADV_DONTNEED would discard data. So are the read-only ones of an executable
+// with a RELRO segment (PIE or external linking): the dynamic linker wrote relocations
+// there before making it read-only, and a refault from the file would lose them; only
+// its code is released then. Errors are ignored: this is an optimisation.
 func releaseExecutable() {
 	exe, err := os.Executable()
 	if err != nil {
 		return
 	}
+	codeOnly := hasRELRO(exe)
 	f, err := os.Open("/proc/self/maps")
 	if err != nil {
 		return
@@ -24,7 +29,7 @@ func releaseExecutable() {
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		start, end, ok := readOnlyMapping(sc.Text(), exe)
-		if !ok {
+		if !ok || (codeOnly && !executable(sc.Text())) {
 			continue
 		}
 		_, _, _ = syscall.Syscall(syscall.SYS_MADVISE, start, end-start, syscall.MADV_DONTNEED)
@@ -48,4 +53,25 @@ func readOnlyMapping(line, path string) (uintptr, uintptr, bool) {
 		return 0, 0, false
 	}
 	return uintptr(start), uintptr(end), true
+}
+
+// hasRELRO reports whether the executable has a PT_GNU_RELRO segment (true when unsure).
+func hasRELRO(path string) bool {
+	f, err := elf.Open(path)
+	if err != nil {
+		return true
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_GNU_RELRO {
+			return true
+		}
+	}
+	return false
+}
+
+// executable: the /proc/self/maps line's permissions include x.
+func executable(line string) bool {
+	f := strings.Fields(line)
+	return len(f) > 1 && len(f[1]) == 4 && f[1][2] == 'x'
 }

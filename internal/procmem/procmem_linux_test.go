@@ -61,3 +61,19 @@ func TestReleaseDropsExecutablePages(t *testing.T) {
 		t.Fatal("code after Release misbehaved")
 	}
 }
+
+func TestRELROLimitsReleaseToCode(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Skip(err)
+	}
+	// The test binary is built like warden; either answer is fine, but it must not fail
+	// open on a readable ELF file, and an unreadable one counts as having RELRO.
+	t.Logf("test binary has RELRO: %v", hasRELRO(exe))
+	if !hasRELRO("/nonexistent/warden") {
+		t.Error("an unreadable executable must be treated as having RELRO")
+	}
+	if !executable("00400000-010fa000 r-xp 00000000 fe:00 1 /usr/bin/warden") || executable("010fa000-02048000 r--p 00cfa000 fe:00 1 /usr/bin/warden") {
+		t.Error("executable() misreads the permissions")
+	}
+}
