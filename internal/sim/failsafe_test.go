@@ -137,22 +137,10 @@ func TestFailsafeMajorityWouldSplitBrain(t *testing.T) {
 // any invariant violation, two writable nodes included.
 func TestFailsafeSchedules(t *testing.T) {
 	if *flagSeed >= failsafeSeeds && *flagSeed < syncSeeds {
-		cfg := failsafeConfigFor(*flagSeed)
-		s := New(cfg)
-		res := s.Run()
-		t.Logf("seed %d (%s, %s)\n%s", cfg.Seed, cfg.Timing.Name, cfg.Profile, s.Transcript())
-		if len(res.Violations) > 0 {
-			t.Fatalf("seed %d: %v", cfg.Seed, res.Violations)
-		}
+		replaySeed(t, failsafeConfigFor(*flagSeed))
 		return
 	}
-	seeds := 2000
-	if testing.Short() {
-		seeds = 200
-	}
-	if *flagSeeds > 0 {
-		seeds = *flagSeeds
-	}
+	seeds := seedCount(2000, 200)
 	var total Stats
 	failures := 0
 	for i := range seeds {

@@ -38,22 +38,10 @@ func configFor(seed uint64) Config {
 
 func TestRandomSchedules(t *testing.T) {
 	if *flagSeed != 0 && *flagSeed < failsafeSeeds {
-		cfg := configFor(*flagSeed)
-		s := New(cfg)
-		res := s.Run()
-		t.Logf("seed %d (%s, %s)\n%s", cfg.Seed, cfg.Timing.Name, cfg.Profile, s.Transcript())
-		if len(res.Violations) > 0 {
-			t.Fatalf("seed %d: %v", cfg.Seed, res.Violations)
-		}
+		replaySeed(t, configFor(*flagSeed))
 		return
 	}
-	seeds := 2000
-	if testing.Short() {
-		seeds = 300
-	}
-	if *flagSeeds > 0 {
-		seeds = *flagSeeds
-	}
+	seeds := seedCount(2000, 300)
 	var total Stats
 	byProfile := map[Profile]int{}
 	start := time.Now()
@@ -93,4 +81,26 @@ func ExampleSim_Run() {
 	res := s.Run()
 	fmt.Println(len(res.Violations))
 	// Output: 0
+}
+
+// replaySeed runs one schedule with its transcript, for -sim.seed.
+func replaySeed(t *testing.T, cfg Config) {
+	t.Helper()
+	s := New(cfg)
+	res := s.Run()
+	t.Logf("seed %d (%s, %s, synchronous_mode %q)\n%s", cfg.Seed, cfg.Timing.Name, cfg.Profile, cfg.SyncMode, s.Transcript())
+	if len(res.Violations) > 0 {
+		t.Fatalf("seed %d: %v", cfg.Seed, res.Violations)
+	}
+}
+
+// seedCount is how many schedules a test runs: -sim.seeds, else full or short.
+func seedCount(full, short int) int {
+	switch {
+	case *flagSeeds > 0:
+		return *flagSeeds
+	case testing.Short():
+		return short
+	}
+	return full
 }

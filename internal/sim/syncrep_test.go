@@ -29,25 +29,13 @@ func syncConfigFor(seed uint64) Config {
 // every position acknowledged synchronously before (invariant 7).
 func TestSyncSchedules(t *testing.T) {
 	if *flagSeed >= syncSeeds {
-		cfg := syncConfigFor(*flagSeed - syncSeeds)
-		s := New(cfg)
-		res := s.Run()
-		t.Logf("seed %d (%s, %s, synchronous_mode %s)\n%s", cfg.Seed, cfg.Timing.Name, cfg.Profile, cfg.SyncMode, s.Transcript())
-		if len(res.Violations) > 0 {
-			t.Fatalf("seed %d: %v", cfg.Seed, res.Violations)
-		}
+		replaySeed(t, syncConfigFor(*flagSeed-syncSeeds))
 		return
 	}
 	if *flagSeed != 0 {
 		t.Skip("replaying a seed of another test")
 	}
-	seeds := 2000
-	if testing.Short() {
-		seeds = 300
-	}
-	if *flagSeeds > 0 {
-		seeds = *flagSeeds
-	}
+	seeds := seedCount(2000, 300)
 	var total Stats
 	modes := map[string]int{}
 	failures := 0
