@@ -123,13 +123,17 @@ func TestSwitchover(t *testing.T) {
 			t.Fatal("switched before the scheduled time")
 		}
 		c.eventually("the scheduled switchover", 20*time.Second, func() bool { return c.primary() == r })
-		c.waitReplica(p, 60*time.Second)
+		for _, o := range c.others(r) {
+			c.waitReplica(o, 60*time.Second)
+		}
 	})
 
 	t.Run("failover to a replica", func(t *testing.T) {
 		c.t = t
 		p := c.waitPrimary(10 * time.Second)
 		r := c.others(p)[1]
+		// A candidate still rewinding is refused (412, no good candidates), as in Patroni.
+		c.waitReplica(r, 60*time.Second)
 		code, msg := c.api(p, "POST", "/failover", map[string]any{"candidate": r.name})
 		if code != 200 || msg != fmt.Sprintf("Successfully failed over to %q", r.name) {
 			t.Fatalf("failover: %d %q", code, msg)
