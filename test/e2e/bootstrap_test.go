@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -129,51 +130,70 @@ printf '%%s\n' "$1" "$PGOPTIONS" "$PGPASSFILE" "$(stat -c %%a "$PGPASSFILE")" >>
 	c.checkNoSecret(superPassword, replPassword, rewindPass)
 }
 
-// TestPostBootstrapFailure: a post_bootstrap exiting 3 fails the bootstrap as initdb's
-// failure does: the agent exits, the data directory is moved to data.failed, the
-// initialize key is removed, and another node then bootstraps the cluster.
-func TestPostBootstrapFailure(t *testing.T) {
-	c := newCluster(t, startEmbeddedEtcd(t), fast)
-	failing := c.writeScript("post_bootstrap_fail.sh", "echo 'cannot set up the application' >&2\nexit 3\n")
-	first, second := c.nodes[0], c.nodes[1]
-	c.bootstrapExtra = func(n *node) string {
-		if n == first {
-			return "  post_bootstrap: " + failing + "\n"
-		}
-		return ""
+// TestBootstrapFailure: a post_bootstrap exiting 3, or a custom bootstrap script exiting
+// 1, fails the bootstrap as initdb's failure does: the agent exits, PostgreSQL is
+// stopped, the data directory is moved to data.failed, the initialize key is removed,
+// and another node then bootstraps the cluster.
+func TestBootstrapFailure(t *testing.T) {
+	tests := []struct {
+		name, script, extra string
+		logs                []string
+	}{
+		{
+			name:   "post_bootstrap exits 3",
+			script: "echo 'cannot set up the application' >&2\nexit 3\n",
+			extra:  "  post_bootstrap: %s\n",
+			logs:   []string{"running post_bootstrap", "cannot set up the application", "post_init script %s returned non-zero code 3"},
+		},
+		{
+			name:   "custom bootstrap script exits 1",
+			script: "for a; do case \"$a\" in --datadir=*) d=\"${a#--datadir=}\";; esac; done\nmkdir -p \"$d\"\necho 15 > \"$d/PG_VERSION\"\necho 'no backup found' >&2\nexit 1\n",
+			extra:  "  method: restore\n  restore:\n    command: %s\n",
+			logs:   []string{"Running custom bootstrap script: %s", "no backup found", "custom bootstrap failed"},
+		},
 	}
-	c.writeConfigs(fast)
-	c.start(first)
-	pid := first.agentPid()
-	c.eventually(first.name+"'s agent to exit", 90*time.Second, func() bool { return !alive(pid) })
-	for _, s := range []string{
-		"running post_bootstrap",
-		"cannot set up the application",
-		"post_init script " + failing + " returned non-zero code 3",
-		"removing initialize key after failed attempt to bootstrap the cluster",
-		"Failed to bootstrap cluster",
-	} {
-		if !c.logContains(first, s) {
-			t.Errorf("%s's log lacks %q", first.name, s)
-		}
-	}
-	if _, err := os.Stat(filepath.Join(first.dir, "data.failed", "PG_VERSION")); err != nil {
-		t.Errorf("data.failed: %v", err)
-	}
-	if _, err := os.Stat(filepath.Join(first.dir, "data")); !os.IsNotExist(err) {
-		t.Errorf("the data directory is still in place: %v", err)
-	}
-	if pm := first.postmasterPid(); pm != 0 && alive(pm) {
-		t.Errorf("postgres %d still runs after the failed bootstrap", pm)
-	}
-	if v, ok := c.initializeKey(); ok {
-		t.Fatalf("the initialize key is still set (%q)", v)
-	}
-
-	c.start(second)
-	c.eventually(second.name+" to bootstrap the cluster instead", 90*time.Second, func() bool { return c.primary() == second })
-	if v, ok := c.initializeKey(); !ok || v == "" {
-		t.Errorf("initialize key after the second bootstrap: %q %v", v, ok)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newCluster(t, startEmbeddedEtcd(t), fast)
+			failing := c.writeScript("failing.sh", tt.script)
+			first, second := c.nodes[0], c.nodes[1]
+			c.bootstrapExtra = func(n *node) string {
+				if n == first {
+					return fmt.Sprintf(tt.extra, failing)
+				}
+				return ""
+			}
+			c.writeConfigs(fast)
+			c.start(first)
+			pid := first.agentPid()
+			c.eventually(first.name+"'s agent to exit", 90*time.Second, func() bool { return !alive(pid) })
+			logs := append(tt.logs, "removing initialize key after failed attempt to bootstrap the cluster", "Failed to bootstrap cluster")
+			for _, s := range logs {
+				if s = strings.ReplaceAll(s, "%s", failing); !c.logContains(first, s) {
+					t.Errorf("%s's log lacks %q", first.name, s)
+				}
+			}
+			failed := filepath.Join(first.dir, "data.failed")
+			if _, err := os.Stat(filepath.Join(failed, "PG_VERSION")); err != nil {
+				t.Errorf("data.failed: %v", err)
+			}
+			if _, err := os.Stat(filepath.Join(first.dir, "data")); !os.IsNotExist(err) {
+				t.Errorf("the data directory is still in place: %v", err)
+			}
+			if b, err := os.ReadFile(filepath.Join(failed, "postmaster.pid")); err == nil {
+				if pm, _ := strconv.Atoi(strings.SplitN(string(b), "\n", 2)[0]); alive(pm) {
+					t.Errorf("postgres %d still runs after the failed bootstrap", pm)
+				}
+			}
+			if v, ok := c.initializeKey(); ok {
+				t.Fatalf("the initialize key is still set (%q)", v)
+			}
+			c.start(second)
+			c.eventually(second.name+" to bootstrap the cluster instead", 90*time.Second, func() bool { return c.primary() == second })
+			if v, ok := c.initializeKey(); !ok || v == "" {
+				t.Errorf("initialize key after the second bootstrap: %q %v", v, ok)
+			}
+		})
 	}
 }
 
@@ -226,19 +246,12 @@ func (c *testCluster) makeSource(before, target, after int) sourceCluster {
 	return s
 }
 
-// TestCustomBootstrapFromBackup: bootstrap.method runs a restore script (with --scope and
-// --datadir) that copies a base backup of a cluster made outside Warden into the data
-// directory; recovery_conf makes it a point-in-time recovery from the WAL archive up to a
-// named restore point, promoted at the end. The new cluster has the source's system
-// identifier and exactly the rows up to the restore point, on a new timeline; the
-// superuser gets Warden's password (the source's no longer works); the replicas clone
-// from it; /primary answers 200; recovery settings are gone afterwards.
-func TestCustomBootstrapFromBackup(t *testing.T) {
-	c := newCluster(t, startEmbeddedEtcd(t), fast)
-	const before, target, after = 1000, 500, 250
-	src := c.makeSource(before, target, after)
-	argsFile := filepath.Join(c.dir, "restore.args")
-	restore := c.writeScript("restore.sh", fmt.Sprintf(`set -e
+// restoreScript writes the custom bootstrap command: it copies the source's base backup
+// into --datadir, records its arguments in restore.args, then runs extra (shell lines
+// with $datadir set).
+func (c *testCluster) restoreScript(src sourceCluster, extra string) string {
+	c.t.Helper()
+	return c.writeScript("restore.sh", fmt.Sprintf(`set -e
 for a in "$@"; do
   case "$a" in --datadir=*) datadir="${a#--datadir=}" ;; esac
 done
@@ -247,18 +260,13 @@ echo "$@" > %[2]s
 mkdir -p "$datadir"
 cp -a %[1]s/. "$datadir"/
 chmod 700 "$datadir"
-`, src.backup, argsFile))
-	c.bootstrapExtra = func(*node) string {
-		return fmt.Sprintf(`  method: from_backup
-  from_backup:
-    command: %s --from=e2e
-    recovery_conf:
-      restore_command: cp %s/%%f %%p
-      recovery_target_name: e2e_target
-      recovery_target_action: promote
-`, restore, src.archive)
-	}
-	c.writeConfigs(fast)
+%[3]s`, src.backup, filepath.Join(c.dir, "restore.args"), extra))
+}
+
+// bootstrapFromSource starts every node and returns the primary once both replicas
+// stream, logging how long it took.
+func (c *testCluster) bootstrapFromSource(what string) *node {
+	c.t.Helper()
 	began := time.Now()
 	for _, n := range c.nodes {
 		c.start(n)
@@ -268,17 +276,22 @@ chmod 700 "$datadir"
 	for _, n := range c.others(p) {
 		c.waitReplica(n, 120*time.Second)
 	}
-	t.Logf("measured: custom bootstrap (restore + archive recovery to a restore point + promote) until /primary answers: %.1fs, until both replicas stream: %.1fs",
-		tPrimary.Seconds(), time.Since(began).Seconds())
+	c.t.Logf("measured: custom bootstrap (%s) until /primary answers: %.1fs, until both replicas stream: %.1fs",
+		what, tPrimary.Seconds(), time.Since(began).Seconds())
+	return p
+}
 
-	args := strings.TrimSpace(strings.Join(readLines(argsFile), "\n"))
-	if want := fmt.Sprintf("--from=e2e --scope=%s --datadir=%s", c.scope, filepath.Join(p.dir, "data")); args != want {
-		t.Errorf("restore script arguments %q, want %q", args, want)
-	}
-	for _, s := range []string{"Running custom bootstrap script: " + restore, "restoring " + src.backup, "initialized a new cluster"} {
-		if !c.logContains(p, s) {
-			t.Errorf("%s's log lacks %q", p.name, s)
-		}
+// checkRestored: the cluster is the source restored to its restore point and promoted:
+// the source's system identifier in the initialize key and on every member, exactly the
+// rows up to the restore point (plus one written now) everywhere, a new timeline, Warden's
+// superuser password (the source's refused), no recovery settings or temporary access
+// left, the restored postgresql.conf kept as the base, no restart pending, no password
+// in a log.
+func (c *testCluster) checkRestored(p *node, src sourceCluster, rows int) {
+	t := c.t
+	t.Helper()
+	if !c.logContains(p, "Running custom bootstrap script: ") || !c.logContains(p, "restoring "+src.backup) || !c.logContains(p, "initialized a new cluster") {
+		t.Errorf("%s's log lacks the custom bootstrap lines", p.name)
 	}
 	if c.logContains(p, "initdb:") {
 		t.Error("initdb ran")
@@ -303,39 +316,110 @@ chmod 700 "$datadir"
 			t.Errorf("%s: system identifier %d (%v), want %s", n.name, id, err, src.sysid)
 		}
 		c.eventually(n.name+" to have the rows up to the restore point", 30*time.Second, func() bool {
-			rows, err1 := c.queryInt(n, "SELECT count(*) FROM e2e_rows")
+			count, err1 := c.queryInt(n, "SELECT count(*) FROM e2e_rows")
 			maxID, err2 := c.queryInt(n, "SELECT max(id) FROM e2e_rows")
-			return err1 == nil && err2 == nil && rows == before+target+1 && maxID == before+target
+			return err1 == nil && err2 == nil && count == int64(rows+1) && maxID == int64(rows)
 		})
 	}
-	// Warden's password replaced the source's.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if conn, err := pgxConnect(ctx, p, "postgres", sourcePassword); err == nil {
 		conn.Close(ctx)
 		t.Error("the source's superuser password still works")
 	}
-	conf, err := os.ReadFile(filepath.Join(p.dir, "data", "postgresql.conf"))
-	must(t, err)
-	for _, s := range []string{"restore_command", "recovery_target"} {
-		if strings.Contains(string(conf), s) {
-			t.Errorf("postgresql.conf still has %s after the bootstrap", s)
+	data := filepath.Join(p.dir, "data")
+	for _, f := range []string{"postgresql.conf", "postgresql.auto.conf"} {
+		b, err := os.ReadFile(filepath.Join(data, f))
+		must(t, err)
+		for _, s := range []string{"restore_command", "recovery_target"} {
+			if strings.Contains(string(b), s) {
+				t.Errorf("%s still has %s after the bootstrap", f, s)
+			}
 		}
 	}
 	for _, f := range []string{"recovery.signal", "standby.signal"} {
-		if _, err := os.Stat(filepath.Join(p.dir, "data", f)); err == nil {
+		if _, err := os.Stat(filepath.Join(data, f)); err == nil {
 			t.Errorf("%s left on the primary", f)
 		}
 	}
-	if _, err := os.Stat(filepath.Join(p.dir, "data", "postgresql.base.conf")); err != nil {
+	if _, err := os.Stat(filepath.Join(data, "postgresql.base.conf")); err != nil {
 		t.Errorf("the restored postgresql.conf was not kept as postgresql.base.conf: %v", err)
 	}
-	hba, err := os.ReadFile(filepath.Join(p.dir, "data", "pg_hba.conf"))
+	hba, err := os.ReadFile(filepath.Join(data, "pg_hba.conf"))
 	must(t, err)
 	if strings.Contains(string(hba), "warden_bootstrap") || !strings.Contains(string(hba), "host replication replicator") {
 		t.Errorf("pg_hba.conf after the bootstrap:\n%s", hba)
 	}
 	c.checkNoSecret(superPassword, replPassword, rewindPass)
+}
+
+// TestCustomBootstrapFromBackup: bootstrap.method runs a restore script (with --scope and
+// --datadir appended) that copies a base backup of a cluster made outside Warden;
+// recovery_conf makes it a point-in-time recovery from the WAL archive up to a named
+// restore point, promoted at the end; the replicas clone from the result (checkRestored).
+func TestCustomBootstrapFromBackup(t *testing.T) {
+	c := newCluster(t, startEmbeddedEtcd(t), fast)
+	const before, target, after = 1000, 500, 250
+	src := c.makeSource(before, target, after)
+	restore := c.restoreScript(src, "")
+	c.bootstrapExtra = func(*node) string {
+		return fmt.Sprintf(`  method: from_backup
+  from_backup:
+    command: %s --from=e2e
+    recovery_conf:
+      restore_command: cp %s/%%f %%p
+      recovery_target_name: e2e_target
+      recovery_target_action: promote
+`, restore, src.archive)
+	}
+	c.writeConfigs(fast)
+	p := c.bootstrapFromSource("restore + archive recovery to a restore point + promote")
+	args := strings.Join(readLines(filepath.Join(c.dir, "restore.args")), "\n")
+	if want := fmt.Sprintf("--from=e2e --scope=%s --datadir=%s", c.scope, filepath.Join(p.dir, "data")); args != want {
+		t.Errorf("restore script arguments %q, want %q", args, want)
+	}
+	c.checkRestored(p, src, before+target)
+}
+
+// TestCustomBootstrapKeepsScriptRecovery: a pgBackRest-style restore (no_params, the
+// recovery settings written by the script into postgresql.auto.conf with recovery.signal)
+// with keep_existing_recovery_conf: the script's recovery runs to its target, the
+// settings are removed afterwards, and post_bootstrap runs after the custom bootstrap,
+// connecting with the superuser's new password (checkRestored).
+func TestCustomBootstrapKeepsScriptRecovery(t *testing.T) {
+	c := newCluster(t, startEmbeddedEtcd(t), fast)
+	const before, target, after = 700, 300, 100
+	src := c.makeSource(before, target, after)
+	restore := c.restoreScript(src, fmt.Sprintf(`cat >> "$datadir/postgresql.auto.conf" <<'END'
+restore_command = 'cp %s/%%f %%p'
+recovery_target_name = 'e2e_target'
+recovery_target_action = 'promote'
+END
+touch "$datadir/recovery.signal"
+`, src.archive))
+	seen := filepath.Join(c.dir, "post_bootstrap.seen")
+	post := c.writeScript("post_bootstrap.sh", fmt.Sprintf("set -e\n%s/psql \"$1\" -X -A -t -v ON_ERROR_STOP=1 -c 'SELECT count(*) FROM e2e_rows' > %s\n", pgBin, seen))
+	c.bootstrapExtra = func(n *node) string {
+		return fmt.Sprintf(`  method: pgbackrest_like
+  pgbackrest_like:
+    command: %s --datadir=%s
+    no_params: true
+    keep_existing_recovery_conf: true
+  post_bootstrap: %s
+`, restore, filepath.Join(n.dir, "data"), post)
+	}
+	c.writeConfigs(fast)
+	p := c.bootstrapFromSource("the script's own recovery settings kept, then post_bootstrap")
+	if args := strings.Join(readLines(filepath.Join(c.dir, "restore.args")), "\n"); args != "--datadir="+filepath.Join(p.dir, "data") {
+		t.Errorf("restore script arguments %q: no_params must add nothing", args)
+	}
+	if got := strings.Join(readLines(seen), ""); got != fmt.Sprint(before+target) {
+		t.Errorf("post_bootstrap counted %q rows, want %d: it must run after the end of recovery", got, before+target)
+	}
+	if !c.logContains(p, "keeping the recovery settings the custom bootstrap script left") {
+		t.Error("the log does not say the script's recovery settings were kept")
+	}
+	c.checkRestored(p, src, before+target)
 }
 
 func pgxConnect(ctx context.Context, n *node, user, password string) (*pgx.Conn, error) {
