@@ -88,6 +88,8 @@ func (n *Node) appendBootstrapHBA() error {
 	return err
 }
 
+// ensureSuperuser gives the superuser its configured password (Patroni does it after
+// initdb too).
 func (n *Node) ensureSuperuser(ctx context.Context, conn *postgres.Conn) error {
 	su := n.opts.Superuser
 	return conn.EnsureRole(ctx, su.User, su.Password, []string{"SUPERUSER", "LOGIN"})
