@@ -290,6 +290,7 @@ func (a *Agent) bootstrap(ctx context.Context, s ha.Settings) error {
 	if err != nil {
 		cctx, cancel := a.dcsCtx(context.WithoutCancel(ctx), s)
 		defer cancel()
+		a.log.Info("removing initialize key after failed attempt to bootstrap the cluster")
 		if cerr := a.store.CancelInitialize(cctx); cerr != nil {
 			a.log.Error("could not remove the initialize key after a failed bootstrap", "err", cerr)
 		}

@@ -18,6 +18,11 @@ func pgnodeOptions(cfg *config.Config, dynamic func() config.Dynamic) pgnode.Opt
 	for name, u := range cfg.Bootstrap.Users {
 		users[name] = pgnode.UserSpec{Password: u.Password.Reveal(), Options: u.Options}
 	}
+	var custom *pgnode.CustomBootstrap
+	if m := cfg.Bootstrap.Custom; m != nil {
+		custom = &pgnode.CustomBootstrap{Name: m.Name, Command: m.Command, NoParams: m.NoParams,
+			KeepExistingRecoveryConf: m.KeepExistingRecoveryConf, RecoveryConf: m.RecoveryConf}
+	}
 	return pgnode.Options{
 		Name: cfg.Name, Scope: cfg.Scope,
 		DataDir: pg.DataDir, ConfigDir: pg.ConfigDir, BinDir: pg.BinDir, PGPass: pg.PGPass,
@@ -31,6 +36,7 @@ func pgnodeOptions(cfg *config.Config, dynamic func() config.Dynamic) pgnode.Opt
 			return pgnode.Dynamic{Parameters: d.Parameters, PgHBA: d.PgHBA, PgIdent: d.PgIdent, UsePgRewind: d.UsePgRewind, UseSlots: d.UseSlots, LogicalSlots: d.LogicalSlots()}
 		},
 		InitDB: cfg.Bootstrap.InitDB, BootstrapHBA: cfg.Bootstrap.PgHBA, Users: users, Basebackup: pg.Basebackup,
+		Custom: custom, PostBootstrap: cfg.Bootstrap.PostBootstrap,
 		PgCtlTimeout:                           pg.PgCtlTimeout,
 		RemoveDataDirectoryOnRewindFailure:     pg.RemoveDataDirectoryOnRewindFailure,
 		RemoveDataDirectoryOnDivergedTimelines: pg.RemoveDataDirectoryOnDivergedTimelines,

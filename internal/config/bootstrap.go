@@ -27,6 +27,8 @@ func decodeBootstrap(s *section) Bootstrap {
 		if b.MethodConfig == nil || b.MethodConfig["command"] == nil {
 			s.d.warn(s.key("method"), "bootstrap.%s.command is not set; initdb is used, as in Patroni", b.Method)
 			b.Method, b.MethodConfig = "", nil
+		} else {
+			b.Custom = decodeMethod(newSection(s.d, s.key(b.Method), b.MethodConfig, s.lenient), b.Method)
 		}
 	}
 	if v := s.get("initdb"); v != nil {
@@ -58,6 +60,27 @@ func decodeBootstrap(s *section) Bootstrap {
 	}
 	s.done(hints)
 	return b
+}
+
+// decodeMethod reads bootstrap.<method>: the keys Patroni's custom bootstrap uses.
+func decodeMethod(s *section, name string) *BootstrapMethod {
+	m := &BootstrapMethod{
+		Name:                     name,
+		Command:                  s.str("command"),
+		NoParams:                 s.boolean("no_params", false),
+		KeepExistingRecoveryConf: s.boolean("keep_existing_recovery_conf", false),
+	}
+	if s.has("recovery_conf") {
+		m.RecoveryConf = s.strMap("recovery_conf")
+		if m.RecoveryConf == nil {
+			m.RecoveryConf = map[string]string{}
+		}
+	}
+	if m.Command == "" {
+		s.d.fail(s.key("command"), "the custom bootstrap command is empty")
+	}
+	s.done(nil)
+	return m
 }
 
 func decodeUsers(s *section) map[string]User {

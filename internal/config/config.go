@@ -97,11 +97,27 @@ type Bootstrap struct {
 	Method string
 	// MethodConfig is bootstrap.<Method> as written (command, no_params,
 	// keep_existing_recovery_conf, recovery_conf).
-	MethodConfig  map[string]any
+	MethodConfig map[string]any
+	// Custom is the custom bootstrap method replacing initdb; nil means initdb.
+	Custom        *BootstrapMethod
 	InitDB        []string // initdb flags, e.g. "--encoding=UTF8", "--data-checksums"
 	PgHBA         []string
 	Users         map[string]User
 	PostBootstrap string
+}
+
+// BootstrapMethod is bootstrap.<method> of a custom bootstrap (Patroni's
+// _custom_bootstrap).
+type BootstrapMethod struct {
+	Name    string
+	Command string
+	// NoParams: do not append --scope=... --datadir=....
+	NoParams bool
+	// KeepExistingRecoveryConf keeps the recovery settings the command left when
+	// RecoveryConf is nil.
+	KeepExistingRecoveryConf bool
+	// RecoveryConf (nil: not set) is written as recovery parameters after the command.
+	RecoveryConf map[string]string
 }
 
 // User is a role created after bootstrap (Patroni 3.0 bootstrap.users).

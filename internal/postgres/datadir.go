@@ -74,6 +74,9 @@ type Config struct {
 	// CustomConf set means the user's file is included and the original
 	// postgresql.conf is left alone.
 	CustomConf bool
+	// KeepRecoveryFiles leaves the signal files alone (Standby is ignored): a
+	// custom bootstrap decides them itself.
+	KeepRecoveryFiles bool
 }
 
 // WriteConfig renders and writes postgresql.conf, pg_hba.conf, pg_ident.conf
@@ -112,6 +115,9 @@ func (d DataDir) WriteConfig(c Config) (bool, error) {
 		}
 		changed = changed || ch
 	}
+	if c.KeepRecoveryFiles {
+		return changed, nil
+	}
 	ch, err := d.SetStandby(c.Standby)
 	return changed || ch, err
 }
@@ -148,6 +154,16 @@ func (d DataDir) SetStandby(standby bool) (bool, error) {
 		return true, syncDir(d.Path)
 	}
 	return false, nil
+}
+
+// RemoveRecoveryFiles removes recovery.conf, standby.signal and recovery.signal.
+func (d DataDir) RemoveRecoveryFiles() error {
+	for _, name := range []string{"recovery.conf", "standby.signal", "recovery.signal"} {
+		if err := os.Remove(filepath.Join(d.Path, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("remove %s: %w", name, err)
+		}
+	}
+	return syncDir(d.Path)
 }
 
 // SanitizeAutoConf removes recovery parameters from postgresql.auto.conf

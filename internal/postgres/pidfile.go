@@ -17,6 +17,7 @@ type PidFile struct {
 	DataDir   string
 	StartTime int64 // Unix seconds
 	Port      int
+	SocketDir string // the first of unix_socket_directories; "" when none
 	Status    string // "starting", "ready", "stopping", "standby" (PG10+)
 }
 
@@ -41,6 +42,7 @@ func ReadPidFile(dataDir string) (PidFile, error) {
 	pf.DataDir = field(1)
 	pf.StartTime, _ = strconv.ParseInt(field(2), 10, 64)
 	pf.Port, _ = strconv.Atoi(field(3))
+	pf.SocketDir = field(4)
 	pf.Status = field(7)
 	return pf, nil
 }

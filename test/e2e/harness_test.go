@@ -121,6 +121,9 @@ type testCluster struct {
 	// pgExtra, when set, returns lines appended to a node's postgresql section (indented
 	// two spaces, e.g. callbacks).
 	pgExtra func(n *node) string
+	// bootstrapExtra, when set, returns lines appended to a node's bootstrap section
+	// (indented two spaces, e.g. post_bootstrap).
+	bootstrapExtra func(n *node) string
 	// clients is the network pg_hba admits (127.0.0.1/32, or the netLab's subnet); lab,
 	// when set, holds the namespaces the nodes run in.
 	clients string
@@ -229,7 +232,7 @@ restapi:
   pg_hba:
   - host replication replicator %s md5
   - host all all %s md5
-postgresql:
+%spostgresql:
   listen: %s:%d
   connect_address: %s:%d
   data_dir: %s/data
@@ -246,7 +249,14 @@ postgresql:
     max_wal_size: 64MB
     min_wal_size: 32MB
 %s`, c.scope, n.name, n.host, n.apiPort, n.host, n.apiPort, c.section, strings.Join(hosts, ","), c.dcsExtra, tm.ttl, tm.loopWait, tm.retryTimeout, tm.primaryStartTimeout,
-		c.clients, c.clients, n.host, n.pgPort, n.host, n.pgPort, n.dir, pgBin, n.dir, superPassword, replPassword, rewindPass, n.dir, c.pgExtraFor(n))
+		c.clients, c.clients, c.bootstrapExtraFor(n), n.host, n.pgPort, n.host, n.pgPort, n.dir, pgBin, n.dir, superPassword, replPassword, rewindPass, n.dir, c.pgExtraFor(n))
+}
+
+func (c *testCluster) bootstrapExtraFor(n *node) string {
+	if c.bootstrapExtra == nil {
+		return ""
+	}
+	return c.bootstrapExtra(n)
 }
 
 func (c *testCluster) pgExtraFor(n *node) string {

@@ -2,6 +2,7 @@ package pgnode
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -40,6 +41,9 @@ func (n *Node) Bootstrap(ctx context.Context) (string, error) {
 
 func (n *Node) bootstrap(ctx context.Context) (string, error) {
 	n.forgetSysID()
+	if n.opts.Custom != nil {
+		return n.customBootstrap(ctx, *n.opts.Custom)
+	}
 	if err := n.tools.InitDB(ctx, n.opts.DataDir, n.opts.Superuser.User, n.opts.Superuser.Password, n.opts.InitDB); err != nil {
 		return "", err
 	}
@@ -58,14 +62,10 @@ func (n *Node) bootstrap(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("connect after initdb: %w", err)
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	if err := n.createRoles(ctx, conn); err != nil {
+	if err := n.ensureSuperuser(ctx, conn); err != nil {
 		return "", err
 	}
-	cd, err := n.tools.ControlData(ctx, n.opts.DataDir)
-	if err != nil {
-		return "", err
-	}
-	return cd.SysID, nil
+	return n.finishBootstrap(ctx, conn)
 }
 
 // appendBootstrapHBA appends bootstrap.pg_hba to initdb's pg_hba.conf when neither the
@@ -76,7 +76,7 @@ func (n *Node) appendBootstrapHBA() error {
 	}
 	path := n.dir.HBAFile()
 	old, err := os.ReadFile(path)
-	if err != nil {
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("read pg_hba.conf: %w", err)
 	}
 	content := string(old)
@@ -88,11 +88,17 @@ func (n *Node) appendBootstrapHBA() error {
 	return err
 }
 
+// ensureSuperuser gives the superuser its configured password (Patroni does it after
+// initdb too).
+func (n *Node) ensureSuperuser(ctx context.Context, conn *postgres.Conn) error {
+	su := n.opts.Superuser
+	return conn.EnsureRole(ctx, su.User, su.Password, []string{"SUPERUSER", "LOGIN"})
+}
+
+// createRoles ensures the replication and rewind roles and bootstrap.users, after
+// the superuser and post_bootstrap (Patroni's order).
 func (n *Node) createRoles(ctx context.Context, conn *postgres.Conn) error {
 	su, repl, rw := n.opts.Superuser, n.opts.Replication, n.opts.Rewind
-	if err := conn.EnsureRole(ctx, su.User, su.Password, []string{"SUPERUSER", "LOGIN"}); err != nil {
-		return err
-	}
 	if repl.User != "" && repl.User != su.User {
 		if err := conn.EnsureRole(ctx, repl.User, repl.Password, []string{"REPLICATION", "LOGIN"}); err != nil {
 			return err

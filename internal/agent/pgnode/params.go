@@ -134,6 +134,9 @@ func pendingReason(rows []postgres.Setting, want map[string]string, cmdline map[
 	for _, s := range rows {
 		desired, ok := want[s.Name]
 		switch {
+		case pgconf.IsRecoveryParameter(s.Name):
+			// As in Patroni: recovery_target* left by a restore's recovery, or changed
+			// on a replica, never ask for a restart.
 		case s.PendingRestart:
 			if !ok {
 				// Removed from Warden's parameters: a restart falls back to the

@@ -58,6 +58,8 @@ func TestPendingReason(t *testing.T) {
 		{Name: "wal_level", Current: "replica", VarType: "enum", Context: "postmaster"},
 		{Name: "port", Current: "5432", VarType: "integer", Context: "postmaster"},
 		{Name: "huge_pages", Current: "try", VarType: "enum", Context: "postmaster"},
+		// Left by the point-in-time recovery of a custom bootstrap.
+		{Name: "recovery_target_name", Current: "before_drop", VarType: "string", Context: "postmaster", PendingRestart: true},
 	}
 	want := map[string]string{
 		"shared_buffers": "32MB", "max_connections": "200", "max_wal_senders": " 10", "wal_log_hints": "true",

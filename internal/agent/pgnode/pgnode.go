@@ -69,6 +69,12 @@ type Options struct {
 	InitDB       []string
 	BootstrapHBA []string
 	Users        map[string]UserSpec
+	// Custom, when set, restores the new cluster with a command instead of initdb.
+	Custom *CustomBootstrap
+	// PostBootstrap is bootstrap.post_bootstrap (or post_init): run once the new
+	// cluster's superuser exists, with a DSN for it as the last argument.
+	PostBootstrap string
+
 	Basebackup   []string
 	PgCtlTimeout time.Duration
 	// RemoveDataDirectoryOnRewindFailure / OnDivergedTimelines allow re-cloning; the
@@ -77,6 +83,16 @@ type Options struct {
 	RemoveDataDirectoryOnDivergedTimelines bool
 	// Credential runs PostgreSQL as another OS user (tests running as root).
 	Credential *syscall.Credential
+}
+
+// CustomBootstrap is bootstrap.<method> of a custom bootstrap method.
+type CustomBootstrap struct {
+	Name, Command string
+	// NoParams: --scope and --datadir are not appended.
+	NoParams                 bool
+	KeepExistingRecoveryConf bool
+	// RecoveryConf (nil: not set) replaces the recovery settings the command left.
+	RecoveryConf map[string]string
 }
 
 // UserSpec is a role from bootstrap.users.
@@ -288,10 +304,15 @@ func (n *Node) start(ctx context.Context, params map[string]string) error {
 	return nil
 }
 
-// standbyConfigured: the data directory starts in standby mode (standby.signal, or
-// recovery.conf before PostgreSQL 12).
+// standbyConfigured: the data directory starts in recovery (standby.signal, the
+// recovery.signal of a restored backup, or recovery.conf before PostgreSQL 12).
 func (n *Node) standbyConfigured() bool {
-	return fileExists(filepath.Join(n.opts.DataDir, "standby.signal")) || fileExists(filepath.Join(n.opts.DataDir, "recovery.conf"))
+	for _, f := range []string{"standby.signal", "recovery.signal", "recovery.conf"} {
+		if fileExists(filepath.Join(n.opts.DataDir, f)) {
+			return true
+		}
+	}
+	return false
 }
 
 // raiseForStandby starts a standby with max(configured, primary's) for the parameters

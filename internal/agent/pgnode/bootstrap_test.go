@@ -1,0 +1,141 @@
+package pgnode
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/warden-ha/warden/internal/postgres"
+)
+
+func TestBootstrapArgs(t *testing.T) {
+	tests := map[string]struct {
+		m    CustomBootstrap
+		want []string
+	}{
+		"scope and datadir appended": {
+			CustomBootstrap{Name: "pgbackrest", Command: `/usr/bin/pgbackrest --stanza=main --type='time' "--target=2024-01-01 10:00"`},
+			[]string{"/usr/bin/pgbackrest", "--stanza=main", "--type=time", "--target=2024-01-01 10:00", "--scope=batman", "--datadir=/data/pg"},
+		},
+		"no_params": {
+			CustomBootstrap{Name: "wal_g", Command: "wal-g backup-fetch /data/pg LATEST", NoParams: true},
+			[]string{"wal-g", "backup-fetch", "/data/pg", "LATEST"},
+		},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			got, err := bootstrapArgs(tt.m, "batman", "/data/pg")
+			if err != nil || !slices.Equal(got, tt.want) {
+				t.Errorf("got %q, %v; want %q", got, err, tt.want)
+			}
+		})
+	}
+	for _, bad := range []string{"", "  ", `restore "unterminated`} {
+		if _, err := bootstrapArgs(CustomBootstrap{Name: "restore", Command: bad}, "s", "/d"); err == nil || !strings.Contains(err.Error(), "bootstrap.restore.command") {
+			t.Errorf("command %q: err = %v, want one naming bootstrap.restore.command", bad, err)
+		}
+	}
+}
+
+func TestPostBootstrapDSN(t *testing.T) {
+	got := postBootstrapDSN(postgres.ConnParams{Host: "127.0.0.1", Port: 5433, User: "the admin", Password: "s3cret"}, "require")
+	want := `dbname=postgres user=the\ admin host=127.0.0.1 port=5433 sslmode=require`
+	if got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+func TestPeerAccessFiles(t *testing.T) {
+	hba, ident := peerAccessFiles("postgres", "admin")
+	if !strings.HasSuffix(string(hba), "\nlocal all admin peer map=warden_bootstrap\n") || strings.Contains(string(hba), "host") || strings.Contains(string(hba), "trust") {
+		t.Errorf("pg_hba.conf:\n%s", hba)
+	}
+	if !strings.HasSuffix(string(ident), "\nwarden_bootstrap postgres admin\n") {
+		t.Errorf("pg_ident.conf:\n%s", ident)
+	}
+	hba, ident = peerAccessFiles("pg", `we"ird all`)
+	if !strings.Contains(string(hba), `local all "we""ird all" peer`) || !strings.Contains(string(ident), `warden_bootstrap pg "we""ird all"`) {
+		t.Errorf("quoting:\n%s%s", hba, ident)
+	}
+	for in, want := range map[string]string{"all": `"all"`, "sameuser": `"sameuser"`, "app_1.x-y": "app_1.x-y", "": `""`} {
+		if got := hbaQuote(in); got != want {
+			t.Errorf("hbaQuote(%q) = %s, want %s", in, got, want)
+		}
+	}
+}
+
+type recordRunner struct {
+	cmds []postgres.Command
+	out  string
+	err  error
+}
+
+func (r *recordRunner) Run(_ context.Context, c postgres.Command) ([]byte, error) {
+	r.cmds = append(r.cmds, c)
+	return []byte(r.out), r.err
+}
+
+func postBootstrapNode(t *testing.T, r postgres.Runner, logs *bytes.Buffer) *Node {
+	dir := t.TempDir()
+	return &Node{
+		opts: Options{Name: "pg1", Scope: "batman", DataDir: dir, PGPass: filepath.Join(dir, "pgpass"), ListenAddresses: "127.0.0.1", Port: 5433,
+			Superuser: Auth{User: "postgres", Password: "zx:9-secret"}, PostBootstrap: "/bin/setup --flag 'two words'"},
+		log:   slog.New(slog.NewTextHandler(logs, nil)),
+		tools: postgres.Tools{Runner: r},
+		dir:   postgres.DataDir{Path: dir},
+	}
+}
+
+// TestRunPostBootstrap: the script gets the DSN last, PGPASSFILE naming a 0600 file
+// with the superuser's password and PGOPTIONS; its output is logged and the password
+// is neither in the arguments nor in the log.
+func TestRunPostBootstrap(t *testing.T) {
+	var logs bytes.Buffer
+	r := &recordRunner{out: "created role app\n"}
+	n := postBootstrapNode(t, r, &logs)
+	if err := n.runPostBootstrap(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	c := r.cmds[0]
+	wantArgs := []string{"--flag", "two words", "dbname=postgres user=postgres host=127.0.0.1 port=5433"}
+	if c.Path != "/bin/setup" || !slices.Equal(c.Args, wantArgs) {
+		t.Errorf("command = %s %q", c.Path, c.Args)
+	}
+	if !slices.Equal(c.Env, []string{"PGPASSFILE=" + n.opts.PGPass, "PGOPTIONS=-c synchronous_commit=local"}) {
+		t.Errorf("env = %q", c.Env)
+	}
+	st, err := os.Stat(n.opts.PGPass)
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("pgpass: %v %v", st, err)
+	}
+	if b, _ := os.ReadFile(n.opts.PGPass); string(b) != "127.0.0.1:5433:*:postgres:zx\\:9-secret\n" {
+		t.Errorf("pgpass = %q", b)
+	}
+	if !strings.Contains(logs.String(), "running post_bootstrap") || !strings.Contains(logs.String(), "setup: created role app") {
+		t.Errorf("log:\n%s", logs.String())
+	}
+	if strings.Contains(logs.String(), "secret") || strings.Contains(strings.Join(c.Args, " "), "secret") {
+		t.Errorf("the password leaked:\n%s", logs.String())
+	}
+}
+
+func TestRunPostBootstrapFailure(t *testing.T) {
+	var logs bytes.Buffer
+	n := postBootstrapNode(t, &recordRunner{err: &postgres.ExecError{Cmd: "setup", ExitCode: 3}}, &logs)
+	err := n.runPostBootstrap(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "code 3") {
+		t.Fatalf("err = %v", err)
+	}
+	if !strings.Contains(logs.String(), "post_init script /bin/setup --flag 'two words' returned non-zero code 3") {
+		t.Errorf("log:\n%s", logs.String())
+	}
+	n = postBootstrapNode(t, &recordRunner{err: &postgres.ExecError{Cmd: "setup", ExitCode: -1, Err: os.ErrNotExist}}, &logs)
+	if err := n.runPostBootstrap(context.Background()); err == nil || !strings.Contains(logs.String(), "post_init script /bin/setup --flag 'two words' failed") {
+		t.Errorf("err = %v, log:\n%s", err, logs.String())
+	}
+}
