@@ -28,11 +28,31 @@ func pgnodeOptions(cfg *config.Config, dynamic func() config.Dynamic) pgnode.Opt
 		UsePgRewind: pg.UsePgRewind,
 		Dynamic: func() pgnode.Dynamic {
 			d := dynamic()
-			return pgnode.Dynamic{Parameters: d.Parameters, PgHBA: d.PgHBA, PgIdent: d.PgIdent, UsePgRewind: d.UsePgRewind, UseSlots: d.UseSlots, LogicalSlots: d.LogicalSlots()}
+			return pgnode.Dynamic{Parameters: d.Parameters, PgHBA: d.PgHBA, PgIdent: d.PgIdent, UsePgRewind: d.UsePgRewind, UseSlots: d.UseSlots, LogicalSlots: d.LogicalSlots(), TTL: d.TTL}
 		},
 		InitDB: cfg.Bootstrap.InitDB, BootstrapHBA: cfg.Bootstrap.PgHBA, Users: users, Basebackup: pg.Basebackup,
+		ReplicaMethods: replicaMethods(pg), PrePromote: pg.PrePromote, BeforeStop: pg.BeforeStop,
 		PgCtlTimeout:                           pg.PgCtlTimeout,
 		RemoveDataDirectoryOnRewindFailure:     pg.RemoveDataDirectoryOnRewindFailure,
 		RemoveDataDirectoryOnDivergedTimelines: pg.RemoveDataDirectoryOnDivergedTimelines,
 	}
+}
+
+// replicaMethods lists create_replica_methods with their sections.
+func replicaMethods(pg config.PostgreSQL) []pgnode.ReplicaMethod {
+	out := make([]pgnode.ReplicaMethod, 0, len(pg.CreateReplicaMethods))
+	for _, name := range pg.CreateReplicaMethods {
+		out = append(out, pgnode.ReplicaMethod{Name: name, Config: pg.ReplicaMethods[name]})
+	}
+	return out
+}
+
+// cloneWithoutLeader: some replica method may run while the cluster has no leader.
+func cloneWithoutLeader(pg config.PostgreSQL) bool {
+	for _, m := range replicaMethods(pg) {
+		if m.NoLeader() {
+			return true
+		}
+	}
+	return false
 }

@@ -50,6 +50,10 @@ func TestLoadErrors(t *testing.T) {
 		{"bad listen port", strings.Replace(baseConfig, "  listen: 127.0.0.1:5432\n", "  listen: 127.0.0.1:pg\n", 1), "postgresql.listen", 9, "expected addresses:port"},
 		{"bad bool", baseConfig + "  use_unix_socket: maybe\n", "postgresql.use_unix_socket", 12, "expected a boolean"},
 		{"not a mapping", "- a\n- b\n", "", 1, "must be a YAML mapping"},
+		{"pre_promote unclosed quote", baseConfig + "  pre_promote: \"/bin/fence 'x\"\n", "postgresql.pre_promote", 12, "no closing quotation"},
+		{"before_stop a list", baseConfig + "  before_stop: [a]\n", "postgresql.before_stop", 12, "expected a string"},
+		{"replica method command unclosed quote", baseConfig + "  create_replica_methods: [wal_g]\n  wal_g:\n    command: \"wal-g 'x\"\n", "postgresql.wal_g.command", 14, "no closing quotation"},
+		{"replica method command a mapping", baseConfig + "  create_replica_methods: [wal_g]\n  wal_g:\n    command: {a: 1}\n", "postgresql.wal_g.command", 14, "expected a string"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -134,6 +138,9 @@ func TestLoadValues(t *testing.T) {
   create_replica_methods: [wal_g, basebackup]
   wal_g:
     command: wal-g backup-fetch
+    no_leader: true
+  pre_promote: /usr/local/bin/fence --now
+  before_stop: "/usr/local/bin/drain 'a b'"
 namespace: db
 log: {level: warn, type: json}
 watchdog: {mode: false, safety_margin: -1, driver: testing}
@@ -151,7 +158,10 @@ bootstrap:
 	if pg.PgCtlTimeout != 15*time.Second || pg.UsePgRewind == nil || !*pg.UsePgRewind {
 		t.Errorf("pg_ctl_timeout/use_pg_rewind = %v %v", pg.PgCtlTimeout, pg.UsePgRewind)
 	}
-	if pg.ReplicaMethods["wal_g"]["command"] != "wal-g backup-fetch" {
+	if pg.PrePromote != "/usr/local/bin/fence --now" || pg.BeforeStop != "/usr/local/bin/drain 'a b'" {
+		t.Errorf("pre_promote/before_stop = %q %q", pg.PrePromote, pg.BeforeStop)
+	}
+	if pg.ReplicaMethods["wal_g"]["command"] != "wal-g backup-fetch" || pg.ReplicaMethods["wal_g"]["no_leader"] != true {
 		t.Errorf("ReplicaMethods = %v", pg.ReplicaMethods)
 	}
 	if cfg.Namespace != "/db/" || cfg.Log.Level != "WARNING" || cfg.Log.Format != "json" {
