@@ -5,6 +5,7 @@ package e2e
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -286,4 +287,68 @@ func TestBeforeStop(t *testing.T) {
 func readFile(path string) string {
 	b, _ := os.ReadFile(path)
 	return string(b)
+}
+
+// TestReplicaMethodWithoutLeader: while the primary is down and nobody holds the leader
+// key, a new node whose replica method is marked no_leader restores its data directory
+// from a backup (with an empty --connstring) and runs as a standby; once the old primary
+// is back and leads again, the restored node streams from it.
+func TestReplicaMethodWithoutLeader(t *testing.T) {
+	c := newCluster(t, startEmbeddedEtcd(t), fast)
+	first, restored := c.nodes[0], c.nodes[1]
+	backup := filepath.Join(c.dir, "backup")
+	record := filepath.Join(restored.dir, "restore.log")
+	c.pgExtra = func(n *node) string {
+		if n != restored {
+			return ""
+		}
+		path := c.script(n, "restore.sh", fmt.Sprintf(`echo "args $*" >> %s
+for a in "$@"; do
+  case "$a" in --datadir=*) dir="${a#--datadir=}" ;; esac
+done
+mkdir -p "$dir" && cp -a %s/. "$dir"/
+`, record, backup))
+		// nofailover: the restored node must wait for the old primary, not lead.
+		return fmt.Sprintf("  create_replica_methods: [restore, basebackup]\n  restore:\n    command: %s\n    no_leader: true\ntags:\n  nofailover: true\n", path)
+	}
+	c.writeConfigs(fast)
+	c.startFirst()
+	cmd := exec.Command(pgBin+"/pg_basebackup", "-D", backup, "-X", "stream", "-h", first.host, "-p", fmt.Sprint(first.pgPort), "-U", "replicator", "-w")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: c.owner.uid, Gid: c.owner.gid}}
+	cmd.Env = []string{"PGPASSWORD=" + replPassword, "PATH=/usr/bin:/bin"}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("pg_basebackup for the test's backup: %v\n%s", err, out)
+	}
+	must(t, c.exec(first, "INSERT INTO e2e_rows VALUES (2)"))
+	c.kill9(first)
+	time.Sleep(time.Duration(fast.ttl+2) * time.Second) // the leader key expires
+
+	c.start(restored)
+	c.eventually(restored.name+" restored from the backup without a leader", 60*time.Second, func() bool {
+		v, err := c.queryInt(restored, "SELECT count(*) FROM e2e_rows")
+		return err == nil && v == 1
+	})
+	for _, want := range []string{"trying to bootstrap (without leader)", "clone(without leader)", "replica has been created using restore"} {
+		if !c.logContains(restored, want) {
+			t.Fatalf("%s: %q is not in the log", restored.name, want)
+		}
+	}
+	wantArgs := fmt.Sprintf("args --scope=%s --role=replica --datadir=%s/data --connstring= --no_leader=True", c.scope, restored.dir)
+	if got := readLines(record); len(got) != 1 || got[0] != wantArgs {
+		t.Fatalf("restore record %q, want [%q]", got, wantArgs)
+	}
+	if v, err := c.queryInt(restored, "SELECT CASE WHEN pg_is_in_recovery() THEN 1 ELSE 0 END"); err != nil || v != 1 {
+		t.Fatalf("%s is not a standby after the restore: %v %v", restored.name, v, err)
+	}
+
+	c.start(first)
+	p := c.waitPrimary(60 * time.Second)
+	if p != first {
+		t.Fatalf("primary %s, want %s", p.name, first.name)
+	}
+	c.waitReplica(restored, 60*time.Second)
+	c.eventually("the row written after the backup on "+restored.name, 30*time.Second, func() bool {
+		v, err := c.queryInt(restored, "SELECT count(*) FROM e2e_rows")
+		return err == nil && v == 2
+	})
 }
