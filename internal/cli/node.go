@@ -42,15 +42,16 @@ func pgnodeOptions(cfg *config.Config, dynamic func() config.Dynamic) pgnode.Opt
 func replicaMethods(pg config.PostgreSQL) []pgnode.ReplicaMethod {
 	out := make([]pgnode.ReplicaMethod, 0, len(pg.CreateReplicaMethods))
 	for _, name := range pg.CreateReplicaMethods {
-		out = append(out, pgnode.ReplicaMethod{Name: name, Config: pg.ReplicaMethods[name]})
+		o := pg.ReplicaMethodOptions(name)
+		out = append(out, pgnode.ReplicaMethod{Name: name, Config: pg.ReplicaMethods[name], NoParams: o.NoParams, NoLeader: o.NoLeader, KeepData: o.KeepData})
 	}
 	return out
 }
 
 // cloneWithoutLeader: some replica method may run while the cluster has no leader.
 func cloneWithoutLeader(pg config.PostgreSQL) bool {
-	for _, m := range replicaMethods(pg) {
-		if m.NoLeader() {
+	for _, name := range pg.CreateReplicaMethods {
+		if name != "basebackup" && pg.ReplicaMethodOptions(name).NoLeader {
 			return true
 		}
 	}

@@ -457,3 +457,21 @@ func TestYAMLAliasesAndMerge(t *testing.T) {
 		t.Error("alias bomb must be refused")
 	}
 }
+
+func TestReplicaMethodOptions(t *testing.T) {
+	pg := PostgreSQL{ReplicaMethods: map[string]map[string]any{
+		"a": {"no_leader": true, "keep_data": 1},
+		"b": {"no_master": "yes", "no_params": true},
+		"c": {"no_leader": false, "no_master": "", "keep_data": 0, "no_params": nil},
+	}}
+	for name, want := range map[string]ReplicaMethodOptions{
+		"a":       {NoLeader: true, KeepData: true},
+		"b":       {NoLeader: true, NoParams: true},
+		"c":       {},
+		"missing": {},
+	} {
+		if got := pg.ReplicaMethodOptions(name); got != want {
+			t.Errorf("%s: %+v, want %+v", name, got, want)
+		}
+	}
+}

@@ -218,6 +218,25 @@ func decodeReplicaMethods(s *section, pg *PostgreSQL) {
 	}
 }
 
+// ReplicaMethodOptions are the options of postgresql.<method> that Warden acts on, read
+// by Python's truth value as Patroni reads them.
+type ReplicaMethodOptions struct {
+	// NoParams: pass none of the standard arguments. NoLeader (or 3.0.2's no_master):
+	// the method may run without a source member. KeepData: do not wipe the data
+	// directory first.
+	NoParams, NoLeader, KeepData bool
+}
+
+// ReplicaMethodOptions reads the options of the custom method name.
+func (pg PostgreSQL) ReplicaMethodOptions(name string) ReplicaMethodOptions {
+	c := pg.ReplicaMethods[name]
+	return ReplicaMethodOptions{
+		NoParams: truthy(c["no_params"]),
+		NoLeader: truthy(c["no_leader"]) || truthy(c["no_master"]),
+		KeepData: truthy(c["keep_data"]),
+	}
+}
+
 // command reads a script's command line and checks that it splits into words the way
 // Patroni's shlex.split does.
 func command(s *section, k string) string {

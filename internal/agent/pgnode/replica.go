@@ -23,18 +23,17 @@ type ReplicaMethod struct {
 	// Config is postgresql.<Name> as written; nil for basebackup or a method without
 	// a section (its name is then the command, as in Patroni).
 	Config map[string]any
+	// NoParams (no_params): pass none of the standard arguments. NoLeader (no_leader or
+	// no_master): the method may run while the cluster has no leader, without a source
+	// member. KeepData (keep_data): do not wipe the data directory first.
+	NoParams, NoLeader, KeepData bool
 }
 
 // basebackupMethod is Warden's own pg_basebackup clone.
 const basebackupMethod = "basebackup"
 
-// NoLeader reports whether the method may run while the cluster has no leader (option
-// no_leader, or no_master as Patroni 3.0.2 also accepts): it needs no source member.
-func (m ReplicaMethod) NoLeader() bool {
-	return m.Name != basebackupMethod && (pyTruthy(m.Config["no_leader"]) || pyTruthy(m.Config["no_master"]))
-}
-
-func (m ReplicaMethod) keepData() bool { return pyTruthy(m.Config["keep_data"]) }
+// withoutLeader reports whether the method may run without a source member.
+func (m ReplicaMethod) withoutLeader() bool { return m.Name != basebackupMethod && m.NoLeader }
 
 // replicaFlags are the options Warden acts on; they are passed on as --k=v too unless
 // no_params is set (Patroni's rule).
@@ -61,7 +60,7 @@ func replicaArgv(m ReplicaMethod, scope, dataDir, connstring string) ([]string, 
 	if len(argv) == 0 {
 		return nil, fmt.Errorf("postgresql.%s.command: empty command", m.Name)
 	}
-	noParams := pyTruthy(m.Config["no_params"])
+	noParams := m.NoParams
 	std := map[string]bool{"scope": true, "role": true, "datadir": true, "connstring": true}
 	if !noParams {
 		argv = append(argv, "--scope="+scope, "--role=replica", "--datadir="+dataDir, "--connstring="+connstring)
@@ -79,27 +78,6 @@ func replicaArgv(m ReplicaMethod, scope, dataDir, connstring string) ([]string, 
 		argv = append(argv, fmt.Sprintf("--%s=%s", k, pyStr(m.Config[k])))
 	}
 	return argv, nil
-}
-
-// pyTruthy is Python's truth value of a decoded YAML value.
-func pyTruthy(v any) bool {
-	switch t := v.(type) {
-	case nil:
-		return false
-	case bool:
-		return t
-	case string:
-		return t != ""
-	case int:
-		return t != 0
-	case float64:
-		return t != 0
-	case []any:
-		return len(t) > 0
-	case map[string]any:
-		return len(t) > 0
-	}
-	return true
 }
 
 // pyStr formats a scalar the way Python's str() does, as Patroni's "--k=v" shows it.
@@ -139,7 +117,7 @@ func (n *Node) createReplica(ctx context.Context, from cluster.Member) error {
 			return err
 		}
 	} else {
-		methods = slices.DeleteFunc(slices.Clone(methods), func(m ReplicaMethod) bool { return !m.NoLeader() })
+		methods = slices.DeleteFunc(slices.Clone(methods), func(m ReplicaMethod) bool { return !m.withoutLeader() })
 		if len(methods) == 0 {
 			return errors.New("no replica method can create a replica without a leader (none has no_leader)")
 		}
@@ -194,7 +172,7 @@ func (n *Node) runReplicaMethod(ctx context.Context, m ReplicaMethod, dsn string
 		return err
 	}
 	if empty, _ := n.dir.IsEmpty(); !empty {
-		if m.keepData() {
+		if m.KeepData {
 			n.log.Info("Leaving data directory uncleaned", "method", m.Name)
 		} else if err := os.RemoveAll(n.opts.DataDir); err != nil {
 			return fmt.Errorf("wipe the data directory: %w", err)

@@ -17,16 +17,16 @@ func TestReplicaArgv(t *testing.T) {
 			ReplicaMethod{Name: "wal_g", Config: map[string]any{"command": "/usr/bin/wal-g 'backup fetch'", "threads": 4, "delta": true, "target": "LATEST"}},
 			append(append([]string{"/usr/bin/wal-g", "backup fetch"}, std...), "--delta=True", "--target=LATEST", "--threads=4")},
 		{"flags are passed on when no_params is unset (Patroni)",
-			ReplicaMethod{Name: "pgbackrest", Config: map[string]any{"command": "restore", "keep_data": true, "no_leader": true, "no_master": false, "no_params": false}},
+			ReplicaMethod{Name: "pgbackrest", Config: map[string]any{"command": "restore", "keep_data": true, "no_leader": true, "no_master": false, "no_params": false}, KeepData: true, NoLeader: true},
 			append(append([]string{"restore"}, std...), "--keep_data=True", "--no_leader=True", "--no_master=False", "--no_params=False")},
 		{"no_params drops the standard four and the flags",
-			ReplicaMethod{Name: "pgbackrest", Config: map[string]any{"command": "restore --stanza=x", "no_params": true, "keep_data": true, "no_leader": "yes", "stanza2": "y"}},
+			ReplicaMethod{Name: "pgbackrest", Config: map[string]any{"command": "restore --stanza=x", "no_params": true, "keep_data": true, "no_leader": "yes", "stanza2": "y"}, NoParams: true, KeepData: true, NoLeader: true},
 			[]string{"restore", "--stanza=x", "--stanza2=y"}},
 		{"a section key named like a standard one is replaced by Warden's",
 			ReplicaMethod{Name: "m", Config: map[string]any{"command": "m", "scope": "other", "datadir": "/x"}},
 			append([]string{"m"}, std...)},
 		{"without a command the name is the command",
-			ReplicaMethod{Name: "restore_from_archive", Config: map[string]any{"no_leader": 1}},
+			ReplicaMethod{Name: "restore_from_archive", Config: map[string]any{"no_leader": 1}, NoLeader: true},
 			append(append([]string{"restore_from_archive"}, std...), "--no_leader=1")},
 		{"no section at all",
 			ReplicaMethod{Name: "clone.sh"},
@@ -50,22 +50,5 @@ func TestReplicaArgv(t *testing.T) {
 	}
 	if _, err := replicaArgv(ReplicaMethod{Name: "m", Config: map[string]any{"command": 5}}, scope, dir, dsn); err == nil {
 		t.Error("a command that is no string must fail")
-	}
-}
-
-func TestReplicaMethodNoLeader(t *testing.T) {
-	for _, tc := range []struct {
-		m    ReplicaMethod
-		want bool
-	}{
-		{ReplicaMethod{Name: "basebackup", Config: map[string]any{"no_leader": true}}, false},
-		{ReplicaMethod{Name: "m", Config: map[string]any{"no_leader": true}}, true},
-		{ReplicaMethod{Name: "m", Config: map[string]any{"no_master": 1}}, true},
-		{ReplicaMethod{Name: "m", Config: map[string]any{"no_leader": false, "no_master": ""}}, false},
-		{ReplicaMethod{Name: "m"}, false},
-	} {
-		if got := tc.m.NoLeader(); got != tc.want {
-			t.Errorf("%+v: NoLeader() = %v, want %v", tc.m, got, tc.want)
-		}
 	}
 }
