@@ -178,9 +178,10 @@ func (n *Node) runReplicaMethod(ctx context.Context, m ReplicaMethod, dsn string
 			return fmt.Errorf("wipe the data directory: %w", err)
 		}
 	}
-	n.log.Info("creating replica using "+m.Name, "cmd", strings.Join(argv, " "))
+	shown, hide := maskSecrets(argv)
+	n.log.Info("creating replica using "+m.Name, "cmd", strings.Join(shown, " "))
 	code, err := callbacks.Call(ctx, callbacks.Script{
-		Name: "replica method " + m.Name, Argv: argv, Credential: n.opts.Credential, Hide: n.secrets(),
+		Name: "replica method " + m.Name, Argv: argv, Credential: n.opts.Credential, Hide: append(n.secrets(), hide...),
 		Env: append(postgres.FilterEnv(os.Environ()), "PGPASSFILE="+n.opts.PGPass),
 	}, n.log)
 	if err != nil {
@@ -198,4 +199,24 @@ func (n *Node) runReplicaMethod(ctx context.Context, m ReplicaMethod, dsn string
 // secrets are the passwords a script's output must not show.
 func (n *Node) secrets() []string {
 	return []string{n.opts.Replication.Password, n.opts.Superuser.Password, n.opts.Rewind.Password}
+}
+
+// secretWords mark a --key=value argument whose value must not be logged.
+var secretWords = []string{"pass", "secret", "token", "key", "credential"}
+
+// maskSecrets returns argv for the log, with the values of --key=value arguments whose
+// key looks secret replaced by ***, and those values.
+func maskSecrets(argv []string) (shown, hidden []string) {
+	shown = slices.Clone(argv)
+	for i, a := range shown {
+		k, v, ok := strings.Cut(strings.TrimPrefix(a, "--"), "=")
+		if !ok || !strings.HasPrefix(a, "--") || v == "" {
+			continue
+		}
+		lower := strings.ToLower(k)
+		if slices.ContainsFunc(secretWords, func(w string) bool { return strings.Contains(lower, w) }) {
+			shown[i], hidden = "--"+k+"=***", append(hidden, v)
+		}
+	}
+	return shown, hidden
 }

@@ -52,3 +52,15 @@ func TestReplicaArgv(t *testing.T) {
 		t.Error("a command that is no string must fail")
 	}
 }
+
+func TestMaskSecrets(t *testing.T) {
+	argv := []string{"restore", "--scope=demo", "--connstring=host=a user=r", "--aws-secret-key=abc", "--repo1-cipher-pass=xyz", "--token=", "--threads=2"}
+	shown, hidden := maskSecrets(argv)
+	want := []string{"restore", "--scope=demo", "--connstring=host=a user=r", "--aws-secret-key=***", "--repo1-cipher-pass=***", "--token=", "--threads=2"}
+	if !slices.Equal(shown, want) || !slices.Equal(hidden, []string{"abc", "xyz"}) {
+		t.Fatalf("shown %q hidden %q", shown, hidden)
+	}
+	if argv[3] != "--aws-secret-key=abc" {
+		t.Fatal("argv itself was changed")
+	}
+}
