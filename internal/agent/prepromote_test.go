@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/warden-ha/warden/internal/cluster"
 	"github.com/warden-ha/warden/internal/dcs"
 	"github.com/warden-ha/warden/internal/dcs/dcstest"
+	"github.com/warden-ha/warden/internal/watchdog"
 )
 
 // refusingNode is a replica whose pre_promote script always fails.
@@ -27,9 +29,19 @@ func (r *refusingNode) Promote(context.Context) (Promotion, error) {
 	return Promotion{}, fmt.Errorf("%w: exit code 1", ErrPrePromote)
 }
 
+// recordingFence counts arms.
+type recordingFence struct {
+	mu   sync.Mutex
+	arms int
+}
+
+func (f *recordingFence) Arm(time.Duration) { f.mu.Lock(); f.arms++; f.mu.Unlock() }
+func (f *recordingFence) Disarm()           {}
+
 // TestPrePromoteFailureReleasesAndBacksOff: the only candidate takes the key, its
 // pre_promote fails, it releases the key at the next cycle, and it does not take the
-// key again within ttl of the release; PostgreSQL is never promoted.
+// key again within ttl of the release; PostgreSQL is never promoted, the watchdog
+// opened for each attempt is closed again, and the fence is never armed.
 func TestPrePromoteFailureReleasesAndBacksOff(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		d := testDynamic(10*time.Second, 2*time.Second, 4*time.Second)
@@ -38,7 +50,11 @@ func TestPrePromoteFailureReleasesAndBacksOff(t *testing.T) {
 		store := backend.Client("pg-1", dcs.Options{Prefix: "/service/t/", Member: "pg-1", TTL: d.TTL, RetryTimeout: d.RetryTimeout})
 		node := &refusingNode{fakeNode: newFakeNode()}
 		node.empty, node.running, node.wal = false, true, 100
-		a := New(Options{Name: "pg-1", Scope: "t", Dynamic: d, BootstrapDCS: d.Raw}, store, node, noPeers{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		log := slog.New(slog.NewTextHandler(io.Discard, nil))
+		dev := &fakeDevice{}
+		wd := watchdog.New(watchdog.Config{Mode: "required", SafetyMargin: 5 * time.Second}, func(watchdog.Config) watchdog.Device { return dev }, log)
+		fence := &recordingFence{}
+		a := New(Options{Name: "pg-1", Scope: "t", Dynamic: d, BootstrapDCS: d.Raw, Watchdog: wd, Fence: fence}, store, node, noPeers{}, log)
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
 		go func() { done <- a.Run(ctx) }()
@@ -54,6 +70,12 @@ func TestPrePromoteFailureReleasesAndBacksOff(t *testing.T) {
 			}
 			if held && !cl.Locked() {
 				releases = append(releases, time.Now())
+				dev.mu.Lock()
+				open := dev.lastOpen
+				dev.mu.Unlock()
+				if open {
+					t.Errorf("the watchdog is still open after the key was released")
+				}
 			}
 			held = cl.LeaderName() == "pg-1"
 			if st := a.Status(); st.Role == cluster.RolePrimary {
@@ -64,6 +86,17 @@ func TestPrePromoteFailureReleasesAndBacksOff(t *testing.T) {
 		if err := <-done; err != nil {
 			t.Fatal(err)
 		}
+		dev.mu.Lock()
+		opened := len(dev.opened)
+		dev.mu.Unlock()
+		if opened < 2 {
+			t.Errorf("the watchdog was opened %d times, want once per attempt", opened)
+		}
+		fence.mu.Lock()
+		if fence.arms != 0 {
+			t.Errorf("the fence was armed %d times for a node that never became primary", fence.arms)
+		}
+		fence.mu.Unlock()
 		node.mu.Lock()
 		promotes := append([]time.Time(nil), node.promotes...)
 		node.mu.Unlock()
