@@ -51,6 +51,8 @@ type Options struct {
 	// Watchdog (unless its mode is off) is activated by the primary, fed after every
 	// lease refresh and closed when this node stops being primary.
 	Watchdog *watchdog.Watchdog
+	// CloneWithoutLeader: a replica creation method marked no_leader is configured.
+	CloneWithoutLeader bool
 	// Settled, when set, runs after the first cycle and after the first cycle that
 	// follows a long action, once no long action runs: memory used only by start-up or
 	// by the action can be returned then.
@@ -110,6 +112,10 @@ type Agent struct {
 	syncGUCSetAt   uint64
 	syncGUCChanged bool
 	failsafe       failsafeState
+	// prePromoteFailed: the last promotion was refused by the pre_promote script and
+	// the key not released yet; prePromoteReleased is when it was released.
+	prePromoteFailed   bool
+	prePromoteReleased time.Time
 
 	// requests carries operator requests to the loop; pending is the one this cycle
 	// decides on; awaiting answers when the long action carrying it finishes.
@@ -197,7 +203,7 @@ func (a *Agent) settings() ha.Settings {
 		MaximumLagOnSyncnode: d.MaximumLagOnSyncnode,
 		SynchronousNodeCount: d.SynchronousNodeCount, Watchdog: a.opts.Watchdog != nil && a.opts.Watchdog.Enabled(),
 		PermanentSlots: permanentSlots(d.PermanentSlots), IgnoreSlots: ignoreSlots(d.IgnoreSlots),
-		FailsafeMode: d.FailsafeMode,
+		FailsafeMode: d.FailsafeMode, CloneWithoutLeader: a.opts.CloneWithoutLeader,
 	}
 	if d.MaximumLagOnFailover > 0 {
 		s.MaximumLagOnFailover = uint64(d.MaximumLagOnFailover)
@@ -237,10 +243,14 @@ func (a *Agent) cycle(ctx context.Context) time.Duration {
 		a.failsafeRound(ctx, obs, s)
 	}
 	a.noteSyncGUC(obs.Postgres)
+	if cl != nil && cl.LeaderName() != s.Name {
+		a.prePromoteFailed = false
+	}
 	in := ha.Input{
 		Now: a.now(), Settings: s, Cluster: cl, PG: obs.Postgres,
 		LastRefresh: a.lastRefresh, LockLost: a.lockLost, StartFailed: a.startFailed,
 		Busy: a.currentBusy(), SyncGUCSetAt: a.syncGUCSetAt, SlotCopyFailed: a.slotCopyFailed, Failsafe: a.failsafe.input(),
+		PrePromoteFailed: a.prePromoteFailed, PrePromoteReleased: a.prePromoteReleased,
 	}
 	if wd := a.opts.Watchdog; wd != nil {
 		in.WatchdogActive, in.WatchdogUnusable = wd.Activated(), !wd.Healthy(s.TTL, s.LoopWait)
@@ -471,6 +481,9 @@ func (a *Agent) finish(r workerResult) {
 	a.unsettled = true
 	if r.action.Kind == ha.KindStartPrimary {
 		a.startFailed = r.err != nil
+	}
+	if r.action.Kind == ha.KindPromote {
+		a.prePromoteFailed = errors.Is(r.err, ErrPrePromote)
 	}
 	switch r.action.Kind {
 	case ha.KindFollow, ha.KindClone, ha.KindReinitialize:

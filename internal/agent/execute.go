@@ -87,7 +87,14 @@ func (a *Agent) step(ctx context.Context, act ha.Action, cl *cluster.Cluster, s 
 		dctx, cancel := a.dcsCtx(ctx, s)
 		defer cancel()
 		a.dropLock()
-		return a.store.ReleaseLeader(dctx)
+		if err := a.store.ReleaseLeader(dctx); err != nil {
+			return err
+		}
+		if act.Backoff {
+			a.log.Warn("Releasing the leader key voluntarily because the pre-promote script failed")
+			a.prePromoteFailed, a.prePromoteReleased = false, a.now()
+		}
+		return nil
 	case ha.KindStop:
 		// Once PostgreSQL is told to stop, this node no longer presents itself as the
 		// lock holder (Patroni clears its leader flag on demotion), before the stop.

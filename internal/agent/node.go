@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 
 	"github.com/warden-ha/warden/internal/api"
 	"github.com/warden-ha/warden/internal/cluster"
@@ -46,7 +47,9 @@ type Node interface {
 	// Bootstrap runs initdb, writes the configuration, starts PostgreSQL as a primary and
 	// creates the roles; it returns the new system identifier.
 	Bootstrap(ctx context.Context) (string, error)
-	// Clone creates a replica from the member with pg_basebackup and starts it.
+	// Clone creates a replica with the replica creation methods (pg_basebackup from the
+	// member by default) and starts it; a member without a name means no source, so only
+	// methods marked no_leader run.
 	Clone(ctx context.Context, from cluster.Member) error
 	// Follow makes PostgreSQL a replica streaming from upstream (no primary_conninfo
 	// when nil): if the data diverged from the leader's timeline it rewinds (or re-clones
@@ -56,8 +59,9 @@ type Node interface {
 	Follow(ctx context.Context, upstream, leader *cluster.Member) error
 	// StartPrimary starts PostgreSQL as a primary after a crash, waiting until it is ready.
 	StartPrimary(ctx context.Context) error
-	// Promote promotes the replica, waits for it, and checkpoints so that pg_rewind can
-	// use it as a source.
+	// Promote runs the pre_promote script, then promotes the replica, waits for it, and
+	// checkpoints so that pg_rewind can use it as a source. A failed script returns an
+	// error wrapping ErrPrePromote with PostgreSQL untouched.
 	Promote(ctx context.Context) (Promotion, error)
 	// Stop stops PostgreSQL in the given mode; a stopped server is not an error.
 	Stop(ctx context.Context, mode ha.StopMode) error
@@ -77,3 +81,7 @@ type Node interface {
 	// the parameter back to the configuration.
 	SetSyncStandbyNames(ctx context.Context, value string, release bool) error
 }
+
+// ErrPrePromote: the pre_promote script exited non-zero (or could not run), so the
+// promotion did not happen; the node releases the leader key and backs off.
+var ErrPrePromote = errors.New("pre_promote script failed")

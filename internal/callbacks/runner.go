@@ -167,7 +167,7 @@ func (r *Runner) Run(a Action, role string) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { killGroup(cmd.Process.Pid); return nil }
 	cmd.WaitDelay = time.Second
-	out := &lineLog{log: r.log, action: a}
+	out := &lineLog{log: r.log, msg: "callback output", attrs: []any{"callback", a}}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		cancel()
@@ -212,12 +212,14 @@ func killGroup(pid int) {
 	}
 }
 
-// lineLog logs a callback's output line by line; stdout and stderr share it (exec then
-// serialises the writes).
+// lineLog logs a script's output line by line under msg; stdout and stderr share it
+// (exec then serialises the writes). Every text in hide is replaced by ***.
 type lineLog struct {
-	log    *slog.Logger
-	action Action
-	buf    []byte
+	log   *slog.Logger
+	msg   string
+	attrs []any
+	hide  []string
+	buf   []byte
 }
 
 func (l *lineLog) Write(p []byte) (int, error) {
@@ -245,5 +247,11 @@ func (l *lineLog) flush() {
 }
 
 func (l *lineLog) emit(line []byte) {
-	l.log.Info("callback output", "callback", l.action, "line", string(bytes.TrimRight(line, "\r")))
+	text := string(bytes.TrimRight(line, "\r"))
+	for _, h := range l.hide {
+		if h != "" {
+			text = strings.ReplaceAll(text, h, "***")
+		}
+	}
+	l.log.Info(l.msg, append(slices.Clip(l.attrs), "line", text)...)
 }

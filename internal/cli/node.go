@@ -33,12 +33,33 @@ func pgnodeOptions(cfg *config.Config, dynamic func() config.Dynamic) pgnode.Opt
 		UsePgRewind: pg.UsePgRewind,
 		Dynamic: func() pgnode.Dynamic {
 			d := dynamic()
-			return pgnode.Dynamic{Parameters: d.Parameters, PgHBA: d.PgHBA, PgIdent: d.PgIdent, UsePgRewind: d.UsePgRewind, UseSlots: d.UseSlots, LogicalSlots: d.LogicalSlots()}
+			return pgnode.Dynamic{Parameters: d.Parameters, PgHBA: d.PgHBA, PgIdent: d.PgIdent, UsePgRewind: d.UsePgRewind, UseSlots: d.UseSlots, LogicalSlots: d.LogicalSlots(), TTL: d.TTL}
 		},
 		InitDB: cfg.Bootstrap.InitDB, BootstrapHBA: cfg.Bootstrap.PgHBA, Users: users, Basebackup: pg.Basebackup,
 		Custom: custom, PostBootstrap: cfg.Bootstrap.PostBootstrap,
+		ReplicaMethods: replicaMethods(pg), PrePromote: pg.PrePromote, BeforeStop: pg.BeforeStop,
 		PgCtlTimeout:                           pg.PgCtlTimeout,
 		RemoveDataDirectoryOnRewindFailure:     pg.RemoveDataDirectoryOnRewindFailure,
 		RemoveDataDirectoryOnDivergedTimelines: pg.RemoveDataDirectoryOnDivergedTimelines,
 	}
+}
+
+// replicaMethods lists create_replica_methods with their sections.
+func replicaMethods(pg config.PostgreSQL) []pgnode.ReplicaMethod {
+	out := make([]pgnode.ReplicaMethod, 0, len(pg.CreateReplicaMethods))
+	for _, name := range pg.CreateReplicaMethods {
+		o := pg.ReplicaMethodOptions(name)
+		out = append(out, pgnode.ReplicaMethod{Name: name, Config: pg.ReplicaMethods[name], NoParams: o.NoParams, NoLeader: o.NoLeader, KeepData: o.KeepData})
+	}
+	return out
+}
+
+// cloneWithoutLeader: some replica method may run while the cluster has no leader.
+func cloneWithoutLeader(pg config.PostgreSQL) bool {
+	for _, name := range pg.CreateReplicaMethods {
+		if name != "basebackup" && pg.ReplicaMethodOptions(name).NoLeader {
+			return true
+		}
+	}
+	return false
 }

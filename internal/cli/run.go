@@ -201,6 +201,8 @@ func agentOptions(cfg *config.Config) agent.Options {
 		CanBootstrap: true,
 		Dynamic:      cfg.Bootstrap.Dynamic,
 		UsePgRewind:  cfg.PostgreSQL.UsePgRewind,
+
+		CloneWithoutLeader: cloneWithoutLeader(cfg.PostgreSQL),
 	}
 }
 

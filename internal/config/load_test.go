@@ -50,6 +50,10 @@ func TestLoadErrors(t *testing.T) {
 		{"bad listen port", strings.Replace(baseConfig, "  listen: 127.0.0.1:5432\n", "  listen: 127.0.0.1:pg\n", 1), "postgresql.listen", 9, "expected addresses:port"},
 		{"bad bool", baseConfig + "  use_unix_socket: maybe\n", "postgresql.use_unix_socket", 12, "expected a boolean"},
 		{"not a mapping", "- a\n- b\n", "", 1, "must be a YAML mapping"},
+		{"pre_promote unclosed quote", baseConfig + "  pre_promote: \"/bin/fence 'x\"\n", "postgresql.pre_promote", 12, "no closing quotation"},
+		{"before_stop a list", baseConfig + "  before_stop: [a]\n", "postgresql.before_stop", 12, "expected a string"},
+		{"replica method command unclosed quote", baseConfig + "  create_replica_methods: [wal_g]\n  wal_g:\n    command: \"wal-g 'x\"\n", "postgresql.wal_g.command", 14, "no closing quotation"},
+		{"replica method command a mapping", baseConfig + "  create_replica_methods: [wal_g]\n  wal_g:\n    command: {a: 1}\n", "postgresql.wal_g.command", 14, "expected a string"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -134,6 +138,9 @@ func TestLoadValues(t *testing.T) {
   create_replica_methods: [wal_g, basebackup]
   wal_g:
     command: wal-g backup-fetch
+    no_leader: true
+  pre_promote: /usr/local/bin/fence --now
+  before_stop: "/usr/local/bin/drain 'a b'"
 namespace: db
 log: {level: warn, type: json}
 watchdog: {mode: false, safety_margin: -1, driver: testing}
@@ -151,7 +158,10 @@ bootstrap:
 	if pg.PgCtlTimeout != 15*time.Second || pg.UsePgRewind == nil || !*pg.UsePgRewind {
 		t.Errorf("pg_ctl_timeout/use_pg_rewind = %v %v", pg.PgCtlTimeout, pg.UsePgRewind)
 	}
-	if pg.ReplicaMethods["wal_g"]["command"] != "wal-g backup-fetch" {
+	if pg.PrePromote != "/usr/local/bin/fence --now" || pg.BeforeStop != "/usr/local/bin/drain 'a b'" {
+		t.Errorf("pre_promote/before_stop = %q %q", pg.PrePromote, pg.BeforeStop)
+	}
+	if pg.ReplicaMethods["wal_g"]["command"] != "wal-g backup-fetch" || pg.ReplicaMethods["wal_g"]["no_leader"] != true {
 		t.Errorf("ReplicaMethods = %v", pg.ReplicaMethods)
 	}
 	if cfg.Namespace != "/db/" || cfg.Log.Level != "WARNING" || cfg.Log.Format != "json" {
@@ -445,5 +455,23 @@ func TestYAMLAliasesAndMerge(t *testing.T) {
 	bomb := "a: &a [x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]\ng: [*f,*f,*f,*f,*f,*f,*f,*f,*f]\n"
 	if _, _, err := Load(writeFile(t, bomb), nil); err == nil {
 		t.Error("alias bomb must be refused")
+	}
+}
+
+func TestReplicaMethodOptions(t *testing.T) {
+	pg := PostgreSQL{ReplicaMethods: map[string]map[string]any{
+		"a": {"no_leader": true, "keep_data": 1},
+		"b": {"no_master": "yes", "no_params": true},
+		"c": {"no_leader": false, "no_master": "", "keep_data": 0, "no_params": nil},
+	}}
+	for name, want := range map[string]ReplicaMethodOptions{
+		"a":       {NoLeader: true, KeepData: true},
+		"b":       {NoLeader: true, NoParams: true},
+		"c":       {},
+		"missing": {},
+	} {
+		if got := pg.ReplicaMethodOptions(name); got != want {
+			t.Errorf("%s: %+v, want %+v", name, got, want)
+		}
 	}
 }

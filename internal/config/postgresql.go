@@ -4,6 +4,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/warden-ha/warden/internal/callbacks"
 )
 
 // authKeys are the libpq options Patroni keeps for each role (A.8).
@@ -48,8 +50,8 @@ func decodePostgreSQL(top *section, env map[string]string) PostgreSQL {
 	pg.UsePgRewind = s.optBool("use_pg_rewind")
 	pg.PgCtlTimeout = s.seconds("pg_ctl_timeout", pg.PgCtlTimeout)
 	pg.Callbacks = decodeCallbacks(s)
-	pg.PrePromote = s.str("pre_promote")
-	pg.BeforeStop = s.str("before_stop")
+	pg.PrePromote = command(s, "pre_promote")
+	pg.BeforeStop = command(s, "before_stop")
 	decodeReplicaMethods(s, &pg)
 	pg.RemoveDataDirectoryOnRewindFailure = s.boolean("remove_data_directory_on_rewind_failure", false)
 	pg.RemoveDataDirectoryOnDivergedTimelines = s.boolean("remove_data_directory_on_diverged_timelines", false)
@@ -196,15 +198,59 @@ func decodeReplicaMethods(s *section, pg *PostgreSQL) {
 		if m == "basebackup" {
 			continue
 		}
-		if conf := s.rawMap(m); conf != nil {
-			if pg.ReplicaMethods == nil {
-				pg.ReplicaMethods = map[string]map[string]any{}
+		conf := s.rawMap(m)
+		if conf == nil {
+			if _, err := callbacks.Split(m); err != nil || m == "" {
+				s.d.fail(s.key("create_replica_methods"), "replica method %q has no postgresql.%s section with a command and its name is no command", m, m)
+			} else {
+				s.d.warn(s.key("create_replica_methods"), "replica method %s has no postgresql.%s section: the command %s is run, as in Patroni", m, m, m)
 			}
-			pg.ReplicaMethods[m] = conf
-		} else {
-			s.d.warn(s.key("create_replica_methods"), "replica method %s has no postgresql.%s section with a command; it will be skipped", m, m)
+			continue
 		}
+		sub := s.sub(m)
+		if sub.has("command") {
+			command(sub, "command")
+		}
+		if pg.ReplicaMethods == nil {
+			pg.ReplicaMethods = map[string]map[string]any{}
+		}
+		pg.ReplicaMethods[m] = conf
 	}
+}
+
+// ReplicaMethodOptions are the options of postgresql.<method> that Warden acts on, read
+// by Python's truth value as Patroni reads them.
+type ReplicaMethodOptions struct {
+	// NoParams: pass none of the standard arguments. NoLeader (or 3.0.2's no_master):
+	// the method may run without a source member. KeepData: do not wipe the data
+	// directory first.
+	NoParams, NoLeader, KeepData bool
+}
+
+// ReplicaMethodOptions reads the options of the custom method name.
+func (pg PostgreSQL) ReplicaMethodOptions(name string) ReplicaMethodOptions {
+	c := pg.ReplicaMethods[name]
+	return ReplicaMethodOptions{
+		NoParams: truthy(c["no_params"]),
+		NoLeader: truthy(c["no_leader"]) || truthy(c["no_master"]),
+		KeepData: truthy(c["keep_data"]),
+	}
+}
+
+// command reads a script's command line and checks that it splits into words the way
+// Patroni's shlex.split does.
+func command(s *section, k string) string {
+	line := s.str(k)
+	if line == "" {
+		return ""
+	}
+	argv, err := callbacks.Split(line)
+	if err == nil && len(argv) == 0 {
+		s.d.fail(s.key(k), "empty command")
+	} else if err != nil {
+		s.d.fail(s.key(k), "%v", err)
+	}
+	return line
 }
 
 // absPath resolves a relative path against the working directory now, so

@@ -77,6 +77,9 @@ type Action struct {
 	Quorum   *int
 	Value    string
 	Release  bool
+	// Backoff (ReleaseLeader): the release follows a failed pre_promote script; the
+	// shell records its time as Input.PrePromoteReleased.
+	Backoff bool
 }
 
 // Long reports whether the action runs in the background worker: the HA loop keeps
@@ -100,7 +103,14 @@ func (a Action) String() string {
 		}
 		return fmt.Sprintf("%s(%s, leader %s)", a.Kind, a.Member, a.Leader)
 	case KindClone, KindReinitialize:
+		if a.Member == "" {
+			return fmt.Sprintf("%s(without leader)", a.Kind)
+		}
 		return fmt.Sprintf("%s(%s)", a.Kind, a.Member)
+	case KindReleaseLeader:
+		if a.Backoff {
+			return fmt.Sprintf("%s(backoff)", a.Kind)
+		}
 	case KindStop:
 		return fmt.Sprintf("%s(%s)", a.Kind, a.Mode)
 	case KindWriteInitialize:

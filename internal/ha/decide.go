@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/warden-ha/warden/internal/cluster"
 )
 
 // Decide is the whole HA policy: one call per loop cycle.
@@ -72,6 +74,12 @@ func housekeeping(in Input, iHold bool) Plan {
 
 func decideWithData(in Input, iHold bool) Output {
 	c := in.Cluster
+	if iHold && in.PrePromoteFailed {
+		return Output{
+			Plan:   Plan{{Kind: KindReleaseLeader, Backoff: true}},
+			Reason: "Promotion cancelled because the pre-promote script failed",
+		}
+	}
 	if in.Request != nil {
 		if out, ok := request(in, iHold); ok {
 			return out
@@ -207,8 +215,15 @@ func uninitialized(in Input, iHold bool) Output {
 			FailReason: "failed to acquire initialize lock",
 		}
 	}
+	if in.Settings.CloneWithoutLeader && !bootstrapping(c) {
+		return Output{Plan: Plan{{Kind: KindClone}}, Reason: "trying to bootstrap (without leader)"}
+	}
 	return Output{Reason: "waiting for leader to bootstrap"}
 }
+
+// bootstrapping: another member holds the initialize key for a bootstrap in progress
+// (the key exists and is still empty).
+func bootstrapping(c *cluster.Cluster) bool { return c.Initialize != nil && *c.Initialize == "" }
 
 func recoverPostgres(in Input, iHold bool) Output {
 	if in.Settings.Pause {

@@ -123,6 +123,10 @@ type Settings struct {
 	// FailsafeMode is failsafe_mode: a primary that cannot reach the DCS stays primary
 	// while every other member listed in /failsafe confirms it over the REST API.
 	FailsafeMode bool
+	// CloneWithoutLeader: a custom replica method marked no_leader (or no_master) can
+	// create this node's data directory while the cluster has no leader, e.g. by
+	// restoring a backup from the archive.
+	CloneWithoutLeader bool
 }
 
 // Postgres is the local PostgreSQL as observed this cycle.
@@ -232,6 +236,12 @@ type Input struct {
 	SlotCopyFailed time.Time
 	// Failsafe is this node's failsafe_mode state.
 	Failsafe Failsafe
+	// PrePromoteFailed: the last promotion stopped because the pre_promote script
+	// failed, before pg_ctl promote, and the key has not been released since.
+	PrePromoteFailed bool
+	// PrePromoteReleased is when this node last released the leader key voluntarily
+	// after a failed pre_promote; it does not race for the key for ttl after it.
+	PrePromoteReleased time.Time
 }
 
 // RequestKind names an operator request.

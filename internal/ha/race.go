@@ -59,6 +59,9 @@ func race(in Input) Output {
 // and the atomic create of the leader key decides.
 func healthiest(in Input) (bool, string) {
 	s, c, pg := in.Settings, in.Cluster, in.PG
+	if prePromoteBackoff(in) {
+		return false, PrePromoteBackoff
+	}
 	if !pg.InRecovery {
 		if tl := c.Timeline(); tl > 0 && pg.Timeline > 0 && pg.Timeline < tl {
 			return false, fmt.Sprintf("my timeline %d is behind the cluster timeline %d", pg.Timeline, tl)
@@ -117,4 +120,14 @@ func healthiest(in Input) (bool, string) {
 		return quorumRace(in)
 	}
 	return true, ""
+}
+
+// PrePromoteBackoff is Patroni's line for a node that skips the leader race after
+// releasing the key because its pre_promote script failed.
+const PrePromoteBackoff = "backoff: skip leader race after pre_promote script failure and releasing the lock voluntarily"
+
+// prePromoteBackoff: this node released the key after a failed pre_promote less than
+// ttl ago, so the others get one lease length to take over before it races again.
+func prePromoteBackoff(in Input) bool {
+	return !in.PrePromoteReleased.IsZero() && in.Now.Sub(in.PrePromoteReleased) < in.Settings.TTL
 }

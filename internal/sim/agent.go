@@ -53,6 +53,10 @@ type agent struct {
 
 	syncGUCSetAt   uint64
 	syncGUCChanged bool
+
+	// prePromoteFailed and prePromoteReleased are the agent's pre_promote memory.
+	prePromoteFailed   bool
+	prePromoteReleased time.Time
 }
 
 // startAgent starts a fresh agent process with a new store session.
@@ -145,7 +149,12 @@ func (s *Sim) decide(n *node, a *agent, cl *cluster.Cluster) {
 		Now: s.now, Settings: s.settings(n), Cluster: cl, PG: n.pg.observe(),
 		LastRefresh: a.lastRefresh, LockLost: a.lockLost, Busy: a.busy,
 		StartFailed: a.startFailed, Shutdown: a.shutdown, Failsafe: s.failsafeInput(n, a),
+		PrePromoteReleased: a.prePromoteReleased,
 	}
+	if cl != nil && cl.LeaderName() != n.name {
+		a.prePromoteFailed = false
+	}
+	in.PrePromoteFailed = a.prePromoteFailed
 	if n.pg.writable() {
 		in.PG.Replication = s.replicationRows(n)
 	}
@@ -321,12 +330,15 @@ func (s *Sim) do(n *node, a *agent, act ha.Action) error {
 		}
 		a.lastRefresh = time.Time{}
 		s.viewDirty = true
+		if act.Backoff {
+			a.prePromoteFailed, a.prePromoteReleased = false, s.now
+		}
 	case ha.KindPromote:
 		s.refreshView()
 		if s.holder != n.name {
 			s.violate("%s starts a promotion while the store shows the leader key held by %q", n.name, s.holder)
 		}
-		s.startLong(n, a, act, s.between(100*time.Millisecond, 500*time.Millisecond), func() error { return s.promoted(n) })
+		s.startLong(n, a, act, s.between(100*time.Millisecond, 500*time.Millisecond), func() error { return s.promoted(n, a) })
 	case ha.KindStop:
 		s.stopPostgres(n, a, act.Mode)
 	case ha.KindStartPrimary:
@@ -503,7 +515,12 @@ func (s *Sim) started(n *node) error {
 	return nil
 }
 
-func (s *Sim) promoted(n *node) error {
+func (s *Sim) promoted(n *node, a *agent) error {
+	if s.cfg.PrePromoteFails[n.name] || (s.prePromoteFlaky && s.rng.IntN(3) == 0) {
+		s.stats.PrePromoteRefusals++
+		a.prePromoteFailed = true
+		return errors.New("pre_promote script exited with 1")
+	}
 	if !n.pg.running || !n.pg.ready || !n.pg.inRecovery {
 		return fmt.Errorf("cannot promote: %s", n.pg.String())
 	}

@@ -27,6 +27,9 @@
 //     schedules — SIGSTOPped agents whose PostgreSQL keeps accepting writes. Failsafe
 //     schedules turn failsafe_mode on, make store outages longer (up to 4*ttl) and add
 //     nodes cut off from their peers' REST APIs while still reaching the store.
+//     Flaky pre_promote schedules (Config.PrePromoteFlaky) make a third of the promotions'
+//     pre_promote scripts fail until the faults are healed: the holder releases the key
+//     and skips leader races for ttl.
 //   - failsafe_mode: the leader writes /failsafe after each acquire or refresh; a primary
 //     whose store read failed sends POST /failsafe to the other listed members, each
 //     answered at once by ha.AnswerFailsafe (a member whose last read succeeded reads the

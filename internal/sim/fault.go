@@ -192,6 +192,7 @@ func (s *Sim) thaw(n *node) {
 // HealAll ends every fault: store up, partitions healed, agents thawed and restarted.
 func (s *Sim) HealAll() {
 	s.logf(nil, "heal all faults")
+	s.prePromoteFlaky = false
 	if !s.storeUp {
 		s.StoreOutage(false)
 	}

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -159,4 +160,38 @@ func TestIsolatedPrimaryDemotesBeforeReplicaPromotes(t *testing.T) {
 			failIfViolated(t, s)
 		})
 	}
+}
+
+// TestPrePromoteRefusalHandsOver: a replica whose pre_promote script always fails never
+// becomes writable; when it wins the race after the primary is killed it releases the key
+// and backs off, and the other replica takes over.
+func TestPrePromoteRefusalHandsOver(t *testing.T) {
+	refused := 0
+	for seed := uint64(1); seed <= 20; seed++ {
+		timing := Default
+		if seed%2 == 0 {
+			timing = Tight
+		}
+		s, primary := healthyClusterWith(t, Config{Seed: seed, Timing: timing, Profile: Scripted, PrimaryStartTimeout: 300 * time.Second})
+		var refusing string
+		for _, n := range s.nodes {
+			if n.name != primary && refusing == "" {
+				refusing = n.name
+			}
+		}
+		s.cfg.PrePromoteFails = map[string]bool{refusing: true}
+		s.Kill(primary)
+		waitFor(t, s, 3*timing.TTL+timing.LoopWait, "the other replica promotes", func() bool {
+			w := s.Writable()
+			return len(w) == 1 && w[0] != primary && w[0] != refusing && s.Holder() == w[0]
+		})
+		refused += s.Stats().PrePromoteRefusals
+		if strings.Contains(s.Transcript(), "release-leader(backoff)") != (s.Stats().PrePromoteRefusals > 0) {
+			t.Fatalf("seed %d: refusals and backoff releases disagree\n%s", seed, s.Transcript())
+		}
+	}
+	if refused == 0 {
+		t.Fatal("the refusing replica never won a race in 20 schedules: the case is not exercised")
+	}
+	t.Logf("20 schedules: %d promotions refused by pre_promote before the other replica took over", refused)
 }

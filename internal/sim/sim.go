@@ -71,6 +71,11 @@ type Config struct {
 	SyncMode      string
 	SyncNodeCount int
 	SyncStrict    bool
+	// PrePromoteFlaky: until every fault is healed, each promotion's pre_promote script
+	// fails with probability 1/3 (a fencing target that does not answer).
+	PrePromoteFlaky bool
+	// PrePromoteFails names nodes whose pre_promote script always fails.
+	PrePromoteFails map[string]bool
 }
 
 // backend is the shared consensus store all agents talk to, with the simulator's hand on
@@ -98,6 +103,8 @@ type Sim struct {
 	sysid   string
 	ctx     context.Context
 	storeUp bool
+	// prePromoteFlaky: Config.PrePromoteFlaky until the faults are healed.
+	prePromoteFlaky bool
 
 	// god's view of the leader key, re-read when something may have changed it.
 	viewDirty bool
@@ -145,6 +152,8 @@ type Stats struct {
 	// every acknowledged position.
 	AckedWAL  uint64
 	AckChecks int
+	// PrePromoteRefusals counts promotions stopped by a failing pre_promote script.
+	PrePromoteRefusals int
 }
 
 // New builds a three-node cluster on an empty store; nothing runs until Start.
@@ -157,6 +166,8 @@ func New(cfg Config) *Sim {
 		storeUp:    true,
 		leaseOwner: map[string]time.Time{},
 		sysid:      fmt.Sprintf("7%018d", cfg.Seed%1e18),
+
+		prePromoteFlaky: cfg.PrePromoteFlaky,
 	}
 	s.store = newBackend(func() time.Time { return s.now })
 	s.view = s.store.Client(observerName, s.options(observerName))

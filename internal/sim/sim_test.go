@@ -33,6 +33,7 @@ func configFor(seed uint64) Config {
 	if seed%3 == 0 {
 		cfg.Tags = ring
 	}
+	cfg.PrePromoteFlaky = seed%5 == 1
 	return cfg
 }
 
@@ -58,6 +59,7 @@ func TestRandomSchedules(t *testing.T) {
 		total.FailsafeHeld += res.Stats.FailsafeHeld
 		total.DualWindows += res.Stats.DualWindows
 		total.DualTotal += res.Stats.DualTotal
+		total.PrePromoteRefusals += res.Stats.PrePromoteRefusals
 		if len(res.Violations) > 0 {
 			failures++
 			if failures <= 3 {
@@ -68,6 +70,7 @@ func TestRandomSchedules(t *testing.T) {
 	}
 	t.Logf("%d schedules (%v) in %s: %d events, %d agent cycles, %d faults, %d promotions; %d failed",
 		seeds, byProfile, time.Since(start).Round(time.Millisecond), total.Events, total.Cycles, total.Faults, total.Promotions, failures)
+	t.Logf("flaky pre_promote schedules: %d promotions refused by the script", total.PrePromoteRefusals)
 	t.Logf("failsafe schedules: %d primary cycles without the store kept by confirmations alone", total.FailsafeHeld)
 	t.Logf("frozen-agent schedules: %d windows with two writable nodes, %s in total (closed later by fencing)",
 		total.DualWindows, total.DualTotal)

@@ -134,32 +134,20 @@ func (n *Node) replicationDSN(m cluster.Member) (string, error) {
 		pgconf.Escape(n.opts.Replication.User), n.opts.Name), nil
 }
 
-// Clone creates the data directory from a running member with pg_basebackup and starts
-// it as a replica of that member.
+// Clone creates the data directory with the replica creation methods (pg_basebackup
+// from a running member unless create_replica_methods says otherwise) and starts it as
+// a replica of that member. A member without a name means no source (no leader): the
+// replica starts without primary_conninfo and the next decision points it at a leader.
 func (n *Node) Clone(ctx context.Context, from cluster.Member) error {
 	n.forgetSysID()
-	dsn, err := n.replicationDSN(from)
-	if err != nil {
-		return err
-	}
-	const attempts = 2
-	for i := 1; ; i++ {
-		err = n.tools.BaseBackup(ctx, n.opts.DataDir, dsn, n.opts.Basebackup)
-		if err == nil || i == attempts || ctx.Err() != nil {
-			break
-		}
-		n.log.Warn("pg_basebackup failed, retrying", "from", from.Name, "err", err)
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(2 * time.Second):
-		}
-	}
-	if err != nil {
+	if err := n.createReplica(ctx, from); err != nil {
 		return err
 	}
 	if err := n.dir.EnsureMode(); err != nil {
 		return err
+	}
+	if from.Name == "" || from.ConnURL == "" {
+		return n.startReplica(ctx, nil)
 	}
 	return n.startReplica(ctx, &from)
 }
@@ -205,6 +193,9 @@ func (n *Node) Stop(ctx context.Context, mode ha.StopMode) error {
 	if pm == nil {
 		return nil
 	}
+	if mode != ha.StopImmediate {
+		n.beforeStop(ctx)
+	}
 	n.closeConn()
 	timeout := n.opts.PgCtlTimeout
 	if mode == ha.StopImmediate {
@@ -223,6 +214,9 @@ func (n *Node) Stop(ctx context.Context, mode ha.StopMode) error {
 // Promote promotes the replica, checkpoints so pg_rewind can use this server as a
 // source at once, and returns the timeline switch.
 func (n *Node) Promote(ctx context.Context) (agent.Promotion, error) {
+	if err := n.prePromote(ctx); err != nil {
+		return agent.Promotion{}, err
+	}
 	conn, err := n.dedicatedConn(ctx)
 	if err != nil {
 		return agent.Promotion{}, err

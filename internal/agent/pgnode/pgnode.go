@@ -39,6 +39,8 @@ type Dynamic struct {
 	// LogicalSlots: permanent logical slots are configured, so replicas keep copies
 	// and need hot_standby_feedback.
 	LogicalSlots bool
+	// TTL bounds the pre_promote and before_stop scripts.
+	TTL time.Duration
 }
 
 // Options describe the node; the agent builds them from the configuration.
@@ -76,6 +78,12 @@ type Options struct {
 	PostBootstrap string
 
 	Basebackup   []string
+	// ReplicaMethods is create_replica_methods in order; empty means basebackup.
+	ReplicaMethods []ReplicaMethod
+	// PrePromote and BeforeStop are the postgresql.pre_promote and before_stop
+	// command lines; empty when unset.
+	PrePromote   string
+	BeforeStop   string
 	PgCtlTimeout time.Duration
 	// RemoveDataDirectoryOnRewindFailure / OnDivergedTimelines allow re-cloning; the
 	// old data directory is moved aside, never deleted.
