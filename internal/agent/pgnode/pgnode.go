@@ -77,7 +77,7 @@ type Options struct {
 	// cluster's superuser exists, with a DSN for it as the last argument.
 	PostBootstrap string
 
-	Basebackup   []string
+	Basebackup []string
 	// ReplicaMethods is create_replica_methods in order; empty means basebackup.
 	ReplicaMethods []ReplicaMethod
 	// PrePromote and BeforeStop are the postgresql.pre_promote and before_stop
