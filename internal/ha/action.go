@@ -99,6 +99,10 @@ func (a Action) String() string {
 			return fmt.Sprintf("%s(no stream, leader %s)", a.Kind, a.Leader)
 		}
 		return fmt.Sprintf("%s(%s, leader %s)", a.Kind, a.Member, a.Leader)
+	case KindBootstrap:
+		if a.Member != "" {
+			return fmt.Sprintf("%s(%s)", a.Kind, a.Member)
+		}
 	case KindClone, KindReinitialize:
 		return fmt.Sprintf("%s(%s)", a.Kind, a.Member)
 	case KindStop:
