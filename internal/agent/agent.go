@@ -199,6 +199,9 @@ func (a *Agent) settings() ha.Settings {
 		PermanentSlots: permanentSlots(d.PermanentSlots), IgnoreSlots: ignoreSlots(d.IgnoreSlots),
 		FailsafeMode: d.FailsafeMode,
 	}
+	if d.Standby != nil {
+		s.StandbyCluster = d.Standby.Remote()
+	}
 	if d.MaximumLagOnFailover > 0 {
 		s.MaximumLagOnFailover = uint64(d.MaximumLagOnFailover)
 	}
@@ -541,7 +544,7 @@ func (a *Agent) shutdown() {
 			wd.Disable()
 		}
 	}
-	a.touchMember(ctx, obs, s)
+	a.touchMember(ctx, cl, obs, s)
 }
 
 // Dynamic is the dynamic configuration in force.

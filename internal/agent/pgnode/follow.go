@@ -2,6 +2,7 @@ package pgnode
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/warden-ha/warden/internal/cluster"
@@ -146,6 +147,11 @@ func (n *Node) diverged(ctx context.Context, local pgconf.LocalPosition, leader 
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 	tl, err := conn.Timeline(ctx)
+	if errors.Is(err, postgres.ErrNotPrimary) {
+		// The standby leader of a standby cluster: IDENTIFY_SYSTEM names the timeline it
+		// replays.
+		_, tl, err = postgres.IdentifySystem(ctx, postgres.ConnParams{Host: host, Port: port, User: n.opts.Replication.User, Password: n.opts.Replication.Password})
+	}
 	if err != nil {
 		return false, fmt.Errorf("leader %s: %w", leader.Name, err)
 	}

@@ -39,6 +39,18 @@ type Dynamic struct {
 	// LogicalSlots: permanent logical slots are configured, so replicas keep copies
 	// and need hot_standby_feedback.
 	LogicalSlots bool
+	// Standby is standby_cluster's recovery settings; nil outside a standby cluster.
+	Standby *Standby
+}
+
+// Standby is what a standby cluster changes in the recovery settings: the standby
+// leader's slot on the remote primary, and archive settings overriding recovery_conf.
+type Standby struct {
+	PrimarySlotName       string
+	RestoreCommand        string
+	ArchiveCleanupCommand string
+	// RecoveryMinApplyDelay applies to the standby leader only.
+	RecoveryMinApplyDelay string
 }
 
 // Options describe the node; the agent builds them from the configuration.
