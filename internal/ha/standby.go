@@ -49,18 +49,36 @@ func standbyLeader(in Input) Output {
 		return Output{Plan: Plan{refresh}, Reason: "updated leader lock while PostgreSQL is starting up"}
 	case len(in.PG.Insufficient) > 0 && !s.Pause:
 		return Output{Plan: Plan{refresh, {Kind: KindRestart}}, Reason: "restarting: " + insufficient(in.PG), FailReason: failed}
-	case in.PG.Upstream != u.Member:
+	}
+	if out, ok := manualFailover(in); ok {
+		return out
+	}
+	if in.PG.Upstream != u.Member {
 		return Output{
 			Plan:       Plan{refresh, followAction(u)},
 			Reason:     withWhy("promoted self to a standby leader because i had the session lock", u),
 			FailReason: failed,
 		}
 	}
-	p := Plan{refresh}
+	return standbySteady(in)
+}
+
+// standbySteady is the standby leader's cycle when nothing is to change.
+func standbySteady(in Input) Output {
+	s := in.Settings
+	const failed = "not promoting because failed to update leader lock in DCS"
+	p := Plan{{Kind: KindRefreshLeader}}
 	if s.UseSlots {
 		p = append(p, standbyLeaderSlots(in))
 	}
 	return Output{Plan: p, Reason: fmt.Sprintf("no action. I am (%s), the standby leader with the lock", s.Name), FailReason: failed}
+}
+
+// standbyLeaderRunning: this node is a standby leader whose PostgreSQL answers; it can
+// hand the key over in a switchover (Patroni's process_manual_failover_from_leader runs
+// for a standby leader too).
+func standbyLeaderRunning(in Input) bool {
+	return inStandbyCluster(in) && in.PG.Ready && in.PG.InRecovery
 }
 
 // standbyLeaderSlots: a standby leader keeps a physical slot for each member following

@@ -114,6 +114,20 @@ func TestStandbyCluster(t *testing.T) {
 			reason: "trying to bootstrap from leader 'pg-2'",
 		},
 		{
+			name: "switchover requested: the standby leader hands the key over",
+			in: Input{Cluster: withFailover(snapshot("pg-1", "pg-1", "pg-2"), cluster.Failover{Leader: "pg-1", Candidate: "pg-2"}), PG: standbyLeaderPG,
+				Peers: []Peer{{Name: "pg-2", Reachable: true, InRecovery: true, WAL: 1000, FailoverPriority: 1}}},
+			plan:   "refresh-leader -> demote",
+			reason: "switchover: demoting myself",
+		},
+		{
+			name: "switchover candidate becomes the standby leader",
+			in: Input{Cluster: withFailover(snapshot("", "pg-1", "pg-2"), cluster.Failover{Leader: "pg-2", Candidate: "pg-1"}), PG: with(replicaPG, func(p *Postgres) { p.Upstream = "pg-2" }),
+				Peers: []Peer{{Name: "pg-2", Reachable: false}}},
+			plan:   "take-leader -> follow(" + remote + ")",
+			reason: "promoted self to a standby leader by acquiring session lock",
+		},
+		{
 			name:   "standby_cluster removed: the standby leader promotes",
 			in:     Input{Cluster: snapshot("pg-1", "pg-1", "pg-2"), PG: standbyLeaderPG},
 			normal: true,

@@ -101,6 +101,24 @@ func TestStandbyCluster(t *testing.T) {
 	if role := leader.status()["role"]; role != "standby_leader" {
 		t.Errorf("%s: /patroni role = %v, want standby_leader", leader.name, role)
 	}
+	for _, n := range sc.nodes {
+		wantReplica, wantReadOnly := 200, 200
+		if n == leader {
+			wantReplica = 503 // a standby leader is not a load-balanced replica
+		}
+		if got := n.health("/replica"); got != wantReplica {
+			t.Errorf("%s: /replica = %d, want %d", n.name, got, wantReplica)
+		}
+		if got := n.health("/read-only"); got != wantReadOnly {
+			t.Errorf("%s: /read-only = %d, want %d", n.name, got, wantReadOnly)
+		}
+		if got, want := n.health("/leader"), map[bool]int{true: 200, false: 503}[n == leader]; got != want {
+			t.Errorf("%s: /leader = %d, want %d", n.name, got, want)
+		}
+	}
+	if m := getBody(leader, "/metrics"); !strings.Contains(m, fmt.Sprintf("patroni_standby_leader{name=%q,scope=%q} 1", leader.name, sc.scope)) {
+		t.Errorf("%s: /metrics does not report patroni_standby_leader 1", leader.name)
+	}
 	src.eventually("the source's slot standby_dr in use by the standby leader", 30*time.Second, func() bool {
 		v, err := src.queryInt(p, "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'standby_dr' AND active")
 		return err == nil && v == 1
@@ -149,6 +167,22 @@ func TestStandbyCluster(t *testing.T) {
 		sc.waitRow(n, 4, 60*time.Second)
 	}
 	sc.assertStandbyCluster(sc.nodes)
+
+	// A switchover inside the standby cluster moves the standby leader, still no promotion.
+	began = time.Now()
+	sc.switchover(next, old)
+	sc.eventually(old.name+" to be the standby leader after the switchover", 30*time.Second, func() bool { return sc.standbyLeader() == old })
+	t.Logf("measured: switchover of the standby leader %s -> %s in %.2fs", next.name, old.name, time.Since(began).Seconds())
+	sc.waitReplica(next, 60*time.Second)
+	must(t, src.exec(p, "INSERT INTO e2e_rows (id) VALUES (6)"))
+	for _, n := range sc.nodes {
+		sc.waitRow(n, 6, 60*time.Second)
+	}
+	sc.assertStandbyCluster(sc.nodes)
+	if got := timelineOf(old); got != tl {
+		t.Errorf("%s: timeline %d after the switchover inside the standby cluster, want %d", old.name, got, tl)
+	}
+	next = old
 
 	// c) promotion: standby_cluster removed from the configuration.
 	began = time.Now()
