@@ -217,4 +217,23 @@ func TestStandbyCluster(t *testing.T) {
 	if v, err := sc.queryInt(next, "SELECT count(*) FROM e2e_rows WHERE id = 5"); err != nil || v != 0 {
 		t.Errorf("row 5 written on the source reached the promoted cluster (%d, %v)", v, err)
 	}
+
+	// d) standby_cluster added to the running cluster (Patroni 3.0.2's behaviour): the
+	// primary keeps the key, stops at once and comes back as the standby leader. Its
+	// new timeline forked off the source's, so it cannot stream from it; what counts is
+	// that nothing in the cluster accepts writes any more.
+	began = time.Now()
+	sc.mustCtl("edit-config", "-s", "standby_cluster.host="+p.host, "-s", fmt.Sprintf("standby_cluster.port=%d", p.pgPort), "--force")
+	id := 200
+	sc.eventually(next.name+" to stop accepting writes", 30*time.Second, func() bool {
+		id++
+		_, ok := sc.writeOnce(id)
+		return !ok
+	})
+	t.Logf("measured: edit-config adding standby_cluster -> no member accepts writes after %.2fs", time.Since(began).Seconds())
+	sc.eventually(next.name+" to be the standby leader again", 30*time.Second, func() bool { return sc.standbyLeader() == next })
+	if !sc.logContains(next, "cannot be a real primary in standby cluster") {
+		t.Errorf("%s's log does not show the demotion of the primary in the standby cluster", next.name)
+	}
+	sc.assertStandbyCluster(sc.nodes)
 }
