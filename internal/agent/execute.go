@@ -134,6 +134,12 @@ func (a *Agent) step(ctx context.Context, act ha.Action, cl *cluster.Cluster, s 
 		if ha.IsRemote(act.Member) {
 			upstream = a.remoteMember(act.Member)
 		}
+		if ha.IsRemote(act.Leader) {
+			// Without an address (restore_command only) there is nothing to check against.
+			if leader = a.remoteMember(act.Leader); leader.ConnURL == "" {
+				leader = nil
+			}
+		}
 		return a.startWorker(ctx, act, func(ctx context.Context) error {
 			if err := a.node.Follow(ctx, upstream, leader); err != nil {
 				return err

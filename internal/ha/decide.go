@@ -332,6 +332,9 @@ func follower(in Input, holder string) Output {
 		}
 		return Output{Plan: Plan{{Kind: KindRestart}}, Reason: "restarting: " + insufficient(in.PG)}
 	}
+	if why, ahead := aheadOfStandbyLeader(in); ahead && !s.Pause {
+		return Output{Plan: Plan{followAction(u)}, Reason: why}
+	}
 	if in.PG.Upstream != u.Member {
 		return Output{
 			Plan:   Plan{followAction(u)},

@@ -23,9 +23,24 @@ func IsRemote(name string) bool { return strings.HasPrefix(name, RemotePrefix) }
 
 func inStandbyCluster(in Input) bool { return in.Settings.StandbyCluster != "" }
 
-// remoteUpstream is the standby leader's upstream: the remote primary.
+// remoteUpstream is the standby leader's upstream: the remote primary, whose timeline
+// the local data must follow too (diverged data is rewound from it, as Patroni does).
 func remoteUpstream(s Settings) Upstream {
-	return Upstream{Member: RemotePrefix + s.StandbyCluster, Why: "standby cluster: following the remote primary " + s.StandbyCluster}
+	name := RemotePrefix + s.StandbyCluster
+	return Upstream{Member: name, Leader: name, Why: "standby cluster: following the remote primary " + s.StandbyCluster}
+}
+
+// aheadOfStandbyLeader: in a standby cluster, this replica runs on a later timeline than
+// the standby leader publishes (the cluster was a normal one, promoted, and made a
+// standby cluster again: the standby leader was rewound to the remote's timeline).
+// Streaming cannot resume until the replica's data is checked and rewound; a Follow does
+// that. Patroni triggers the same check from the leader's timeline.
+func aheadOfStandbyLeader(in Input) (string, bool) {
+	m, ok := in.Cluster.LeaderMember()
+	if !inStandbyCluster(in) || !ok || m.Timeline == 0 || in.PG.Timeline <= m.Timeline {
+		return "", false
+	}
+	return fmt.Sprintf("my timeline %d is ahead of the standby leader's (%d): checking whether my data diverged", in.PG.Timeline, m.Timeline), true
 }
 
 // standbyLeader is the lock holder's cycle in a standby cluster (Patroni's

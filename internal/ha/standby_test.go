@@ -114,6 +114,16 @@ func TestStandbyCluster(t *testing.T) {
 			reason: "trying to bootstrap from leader 'pg-2'",
 		},
 		{
+			name: "replica on a later timeline than the standby leader checks for divergence",
+			in: Input{Cluster: func() *cluster.Cluster {
+				c := snapshot("pg-2", "pg-1", "pg-2")
+				c.Members[1].Timeline = 1
+				return c
+			}(), PG: with(replicaPG, func(p *Postgres) { p.Upstream, p.Timeline = "pg-2", 2 })},
+			plan:   "follow(pg-2)",
+			reason: "my timeline 2 is ahead of the standby leader's (1): checking whether my data diverged",
+		},
+		{
 			name: "switchover requested: the standby leader hands the key over",
 			in: Input{Cluster: withFailover(snapshot("pg-1", "pg-1", "pg-2"), cluster.Failover{Leader: "pg-1", Candidate: "pg-2"}), PG: standbyLeaderPG,
 				Peers: []Peer{{Name: "pg-2", Reachable: true, InRecovery: true, WAL: 1000, FailoverPriority: 1}}},

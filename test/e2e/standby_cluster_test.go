@@ -218,10 +218,11 @@ func TestStandbyCluster(t *testing.T) {
 		t.Errorf("row 5 written on the source reached the promoted cluster (%d, %v)", v, err)
 	}
 
-	// d) standby_cluster added to the running cluster (Patroni 3.0.2's behaviour): the
-	// primary keeps the key, stops at once and comes back as the standby leader. Its
-	// new timeline forked off the source's, so it cannot stream from it; what counts is
-	// that nothing in the cluster accepts writes any more.
+	// d) standby_cluster added to the running cluster (Patroni's behaviour): the primary
+	// keeps the key, stops at once and comes back as the standby leader. Its timeline
+	// forked off the source's, so it is rewound from the source (row 5, written on the
+	// source after the split, arrives); the replicas, now on a later timeline than the
+	// standby leader, are rewound from it.
 	began = time.Now()
 	sc.mustCtl("edit-config", "-s", "standby_cluster.host="+p.host, "-s", fmt.Sprintf("standby_cluster.port=%d", p.pgPort), "--force")
 	id := 200
@@ -235,5 +236,19 @@ func TestStandbyCluster(t *testing.T) {
 	if !sc.logContains(next, "cannot be a real primary in standby cluster") {
 		t.Errorf("%s's log does not show the demotion of the primary in the standby cluster", next.name)
 	}
+	must(t, src.exec(p, "INSERT INTO e2e_rows (id) VALUES (7)"))
+	for _, n := range sc.nodes {
+		sc.waitRow(n, 5, 90*time.Second)
+		sc.waitRow(n, 7, 90*time.Second)
+	}
+	t.Logf("measured: edit-config adding standby_cluster -> every member rewound and replicating from the source after %.2fs", time.Since(began).Seconds())
 	sc.assertStandbyCluster(sc.nodes)
+	for _, n := range sc.nodes {
+		if v, err := sc.queryInt(n, "SELECT count(*) FROM e2e_rows WHERE id = 100"); err != nil || v != 0 {
+			t.Errorf("%s still has row 100, written after the promotion (%d, %v): not rewound to the source", n.name, v, err)
+		}
+	}
+	if !sc.logContains(next, "running pg_rewind from "+"remote_member:") {
+		t.Errorf("%s's log does not show pg_rewind from the remote primary", next.name)
+	}
 }
