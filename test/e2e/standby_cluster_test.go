@@ -54,6 +54,17 @@ func (c *testCluster) assertStandbyCluster(members []*node) {
 	}
 }
 
+// newStandbyCluster prepares (but does not start) a standby cluster of three nodes
+// replicating from the source's primary p, in its own scope; extra is added to its
+// standby_cluster section (lines indented six spaces).
+func newStandbyCluster(t *testing.T, endpoints []string, src *testCluster, p *node, extra string) *testCluster {
+	sc := newCluster(t, endpoints, fast)
+	sc.scope = src.scope + "-standby"
+	sc.bootstrapDCS = fmt.Sprintf("    standby_cluster:\n      host: %s\n      port: %d\n%s", p.host, p.pgPort, extra)
+	sc.writeConfigs(fast)
+	return sc
+}
+
 func timelineOf(n *node) int {
 	tl, _ := n.status()["timeline"].(float64)
 	return int(tl)
@@ -74,10 +85,7 @@ func TestStandbyCluster(t *testing.T) {
 	})
 	must(t, src.exec(p, "INSERT INTO e2e_rows (id) VALUES (1)"))
 
-	sc := newCluster(t, endpoints, fast)
-	sc.scope = src.scope + "-standby"
-	sc.bootstrapDCS = fmt.Sprintf("    standby_cluster:\n      host: %s\n      port: %d\n      primary_slot_name: standby_dr\n", p.host, p.pgPort)
-	sc.writeConfigs(fast)
+	sc := newStandbyCluster(t, endpoints, src, p, "      primary_slot_name: standby_dr\n")
 	began := time.Now()
 	for _, n := range sc.nodes {
 		sc.start(n)
@@ -250,5 +258,56 @@ func TestStandbyCluster(t *testing.T) {
 	}
 	if !sc.logContains(next, "running pg_rewind from "+"remote_member:") {
 		t.Errorf("%s's log does not show pg_rewind from the remote primary", next.name)
+	}
+}
+
+// TestStandbyClusterSourceLost is the disaster the standby cluster exists for: the
+// source cluster is gone. The standby cluster keeps a standby leader (a kill -9 of it
+// still fails over, with the remote unreachable) and is promoted to take the writes.
+func TestStandbyClusterSourceLost(t *testing.T) {
+	endpoints := startEmbeddedEtcd(t)
+	src := newCluster(t, endpoints, fast)
+	p := src.up(t)
+	must(t, src.exec(p, "INSERT INTO e2e_rows (id) VALUES (1)"))
+	sc := newStandbyCluster(t, endpoints, src, p, "")
+	for _, n := range sc.nodes {
+		sc.start(n)
+	}
+	leader := sc.waitStandbyLeader(90 * time.Second)
+	for _, n := range sc.others(leader) {
+		sc.waitReplica(n, 90*time.Second)
+	}
+	for _, n := range sc.nodes {
+		sc.waitRow(n, 1, 30*time.Second)
+	}
+
+	for _, n := range src.nodes {
+		src.kill9(n)
+	}
+	began := time.Now()
+	sc.kill9(leader)
+	var next *node
+	sc.eventually("a new standby leader with the source gone", 60*time.Second, func() bool { next = sc.standbyLeader(); return next != nil && next != leader })
+	t.Logf("measured: source lost, kill -9 of standby leader %s -> %s is standby leader after %.2fs", leader.name, next.name, time.Since(began).Seconds())
+	if !sc.logContains(next, "following it without the check") {
+		t.Errorf("%s's log does not say the remote could not be checked", next.name)
+	}
+	sc.start(leader)
+	sc.eventually(leader.name+" running as a standby again", 60*time.Second, func() bool {
+		st := leader.status()
+		return st != nil && st["state"] == "running" && st["role"] == "replica"
+	})
+	sc.assertStandbyCluster(sc.nodes)
+
+	began = time.Now()
+	sc.mustCtl("edit-config", "-s", "standby_cluster=null", "--force")
+	w, took := sc.timeToWrite(began, 100, 60*time.Second)
+	t.Logf("measured: source lost, edit-config removing standby_cluster -> first write accepted on %s after %.2fs", w.name, took.Seconds())
+	if w != next {
+		t.Errorf("the write went to %s, want the standby leader %s promoted", w.name, next.name)
+	}
+	for _, n := range sc.others(next) {
+		sc.waitReplica(n, 60*time.Second)
+		sc.waitRow(n, 100, 30*time.Second)
 	}
 }
