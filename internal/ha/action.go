@@ -54,7 +54,8 @@ const (
 // Action is one step of a plan.
 type Action struct {
 	Kind Kind
-	// Member: the source for Follow/Clone ("" for Follow: no primary_conninfo).
+	// Member: the source for Follow/Clone ("" for Follow: no primary_conninfo); for
+	// Bootstrap in a standby cluster, the remote primary (RemotePrefix...).
 	Member string
 	// Leader (Follow): the leader key holder, whose timeline the data must follow ("":
 	// none, no check); it differs from Member for a cascading replica.
