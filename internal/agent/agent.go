@@ -205,6 +205,9 @@ func (a *Agent) settings() ha.Settings {
 		PermanentSlots: permanentSlots(d.PermanentSlots), IgnoreSlots: ignoreSlots(d.IgnoreSlots),
 		FailsafeMode: d.FailsafeMode, CloneWithoutLeader: a.opts.CloneWithoutLeader,
 	}
+	if d.Standby != nil {
+		s.StandbyCluster = d.Standby.Remote()
+	}
 	if d.MaximumLagOnFailover > 0 {
 		s.MaximumLagOnFailover = uint64(d.MaximumLagOnFailover)
 	}
@@ -554,7 +557,7 @@ func (a *Agent) shutdown() {
 			wd.Disable()
 		}
 	}
-	a.touchMember(ctx, obs, s)
+	a.touchMember(ctx, cl, obs, s)
 }
 
 // Dynamic is the dynamic configuration in force.

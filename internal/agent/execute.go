@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"slices"
+	"strconv"
 	"time"
 
 	"github.com/warden-ha/warden/internal/cluster"
@@ -119,6 +122,10 @@ func (a *Agent) step(ctx context.Context, act ha.Action, cl *cluster.Cluster, s 
 		a.fatal = &refusal{msg: act.Message}
 		return nil
 	case ha.KindBootstrap:
+		if ha.IsRemote(act.Member) {
+			remote := a.remoteMember(act.Member)
+			return a.startWorker(ctx, act, func(ctx context.Context) error { return a.bootstrapStandby(ctx, s, remote) })
+		}
 		return a.startWorker(ctx, act, func(ctx context.Context) error { return a.bootstrap(ctx, s) })
 	case ha.KindClone:
 		from, _ := cl.Member(act.Member)
@@ -131,6 +138,15 @@ func (a *Agent) step(ctx context.Context, act ha.Action, cl *cluster.Cluster, s 
 		})
 	case ha.KindFollow:
 		upstream, leader := followedMember(cl, act.Member), followedMember(cl, act.Leader)
+		if ha.IsRemote(act.Member) {
+			upstream = a.remoteMember(act.Member)
+		}
+		if ha.IsRemote(act.Leader) {
+			// Without an address (restore_command only) there is nothing to check against.
+			if leader = a.remoteMember(act.Leader); leader.ConnURL == "" {
+				leader = nil
+			}
+		}
 		return a.startWorker(ctx, act, func(ctx context.Context) error {
 			if err := a.node.Follow(ctx, upstream, leader); err != nil {
 				return err
@@ -288,6 +304,58 @@ func (a *Agent) feedWatchdog(s ha.Settings) {
 	if a.opts.Watchdog != nil {
 		a.opts.Watchdog.Keepalive(s.TTL, s.LoopWait)
 	}
+}
+
+// remoteMember is the standby cluster's remote primary as a member to follow or clone
+// from (Patroni's RemoteMember): no conn_url when only restore_command is configured.
+func (a *Agent) remoteMember(name string) *cluster.Member {
+	m := &cluster.Member{Name: name}
+	if sb := a.dynamic.Load().Standby; sb != nil && (sb.Host != "" || sb.Port != 0) {
+		host, port := sb.Host, sb.Port
+		if host == "" {
+			host = "localhost"
+		}
+		if port == 0 {
+			port = 5432
+		}
+		m.ConnURL = fmt.Sprintf("postgres://%s/postgres", net.JoinHostPort(host, strconv.Itoa(port)))
+	}
+	return m
+}
+
+// bootstrapStandby initialises a new standby cluster (Patroni's
+// bootstrap_standby_leader): a copy of the remote primary with pg_basebackup, started as
+// a standby following it. The next cycles take the leader key as the standby leader and
+// then, as its holder, write the initialize key with the remote's system identifier and
+// the config key (housekeeping); nothing is promoted.
+func (a *Agent) bootstrapStandby(ctx context.Context, s ha.Settings, remote *cluster.Member) error {
+	fail := func(err error) error {
+		cctx, cancel := a.dcsCtx(context.WithoutCancel(ctx), s)
+		defer cancel()
+		a.log.Info("removing initialize key after failed attempt to bootstrap the cluster")
+		if cerr := a.store.CancelInitialize(cctx); cerr != nil {
+			a.log.Error("could not remove the initialize key after a failed bootstrap", "err", cerr)
+		}
+		a.log.Error("failed to bootstrap clone from remote member "+remote.ConnURL, "err", err)
+		return &fatalError{fmt.Errorf("failed to bootstrap the standby cluster: %w", err)}
+	}
+	sb := a.dynamic.Load().Standby
+	if sb == nil {
+		return fail(errors.New("standby_cluster is no longer configured"))
+	}
+	if remote.ConnURL == "" {
+		return fail(errors.New("standby_cluster sets neither host nor port: a standby leader can only be created with pg_basebackup from the remote primary"))
+	}
+	if m := sb.CreateReplicaMethods; len(m) > 0 && !slices.Contains(m, "basebackup") {
+		return fail(fmt.Errorf("standby_cluster.create_replica_methods %v: only basebackup can create a standby leader", m))
+	}
+	a.log.Info("clone from remote member " + remote.ConnURL)
+	if err := a.node.Clone(ctx, *remote); err != nil {
+		return fail(err)
+	}
+	a.setUpstream(remote.Name)
+	a.log.Info("bootstrapped clone from remote member " + remote.ConnURL)
+	return nil
 }
 
 // bootstrap initialises a new cluster: initdb and roles in the node, then the keys that

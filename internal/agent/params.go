@@ -24,7 +24,11 @@ type configState struct {
 
 func configFingerprint(d *config.Dynamic) string {
 	// fmt prints maps sorted by key, so equal configurations print equally.
-	return fmt.Sprintf("%v|%q|%q|%t", d.Parameters, d.PgHBA, d.PgIdent, d.LogicalSlots())
+	standby := ""
+	if d.Standby != nil {
+		standby = fmt.Sprintf("%+v", *d.Standby)
+	}
+	return fmt.Sprintf("%v|%q|%q|%t|%s", d.Parameters, d.PgHBA, d.PgIdent, d.LogicalSlots(), standby)
 }
 
 // applyConfig brings a change of the dynamic postgresql section (parameters, pg_hba,

@@ -12,16 +12,17 @@ import (
 )
 
 // publish writes the member key (only when changed, the store keeps the lease alive
-// either way), the leader's status key, and the REST status.
+// either way), the leader's status key (a standby leader's too, with its received
+// position, as Patroni), and the REST status.
 func (a *Agent) publish(ctx context.Context, cl *cluster.Cluster, obs Observation, s ha.Settings) {
 	if cl != nil {
-		a.touchMember(ctx, obs, s)
+		a.touchMember(ctx, cl, obs, s)
 	}
 	holds := !a.lastRefresh.IsZero() && cl != nil && cl.LeaderName() == s.Name
 	if !holds || obs.InRecovery {
 		a.slotPositions = nil
 	}
-	if value := cluster.EncodeStatus(cluster.Status{Optime: obs.WAL, Slots: a.slotPositions}); holds && obs.Ready && !obs.InRecovery && !bytes.Equal(value, a.lastStatus) {
+	if value := cluster.EncodeStatus(cluster.Status{Optime: obs.WAL, Slots: a.slotPositions}); holds && obs.Ready && (!obs.InRecovery || s.StandbyCluster != "") && !bytes.Equal(value, a.lastStatus) {
 		dctx, cancel := a.dcsCtx(ctx, s)
 		if err := a.store.SetStatus(dctx, value); err == nil {
 			a.lastStatus = value
@@ -31,7 +32,17 @@ func (a *Agent) publish(ctx context.Context, cl *cluster.Cluster, obs Observatio
 	a.status.Store(a.buildStatus(cl, obs, s))
 }
 
-func (a *Agent) role(obs Observation) cluster.Role {
+// role is the role published for this node: in a standby cluster the lock holder in
+// recovery is its standby leader.
+func (a *Agent) role(cl *cluster.Cluster, obs Observation, s ha.Settings) cluster.Role {
+	r := a.pgRole(obs)
+	if r == cluster.RoleReplica && s.StandbyCluster != "" && cl != nil && cl.LeaderName() == s.Name && !a.lastRefresh.IsZero() {
+		return cluster.RoleStandbyLeader
+	}
+	return r
+}
+
+func (a *Agent) pgRole(obs Observation) cluster.Role {
 	switch {
 	case obs.Ready && obs.InRecovery:
 		return cluster.RoleReplica
@@ -45,9 +56,9 @@ func (a *Agent) role(obs Observation) cluster.Role {
 	return cluster.RoleReplica
 }
 
-func (a *Agent) touchMember(ctx context.Context, obs Observation, s ha.Settings) {
+func (a *Agent) touchMember(ctx context.Context, cl *cluster.Cluster, obs Observation, s ha.Settings) {
 	m := cluster.Member{
-		ConnURL: a.opts.ConnURL, APIURL: a.opts.APIURL, State: obs.State, Role: a.role(obs),
+		ConnURL: a.opts.ConnURL, APIURL: a.opts.APIURL, State: obs.State, Role: a.role(cl, obs, s),
 		Version: cluster.Version, Tags: cluster.PublishedTags(a.opts.Tags), Pause: s.Pause, ScheduledRestart: a.scheduledRestartJSON(),
 	}
 	if obs.Ready {
@@ -94,7 +105,7 @@ func (a *Agent) positionMoveOnly(m cluster.Member) bool {
 
 func (a *Agent) buildStatus(cl *cluster.Cluster, obs Observation, s ha.Settings) *api.Status {
 	st := &api.Status{
-		Name: s.Name, Scope: a.opts.Scope, State: obs.State, Role: a.role(obs),
+		Name: s.Name, Scope: a.opts.Scope, State: obs.State, Role: a.role(cl, obs, s), StandbyCluster: s.StandbyCluster != "",
 		PostgresReachable: obs.Ready, ServerVersion: obs.ServerVersion, PostmasterStartTime: obs.PostmasterStartTime,
 		Timeline: obs.Timeline, ReplicationState: obs.ReplicationState, Replication: obs.Replication,
 		Tags: cluster.PublishedTags(a.opts.Tags), SysID: obs.SysID, DCSLastSeen: a.dcsLastSeen, TTL: s.TTL,

@@ -37,23 +37,23 @@ func TestMemberKeySkipsSmallPositionMoves(t *testing.T) {
 	}
 	obs := Observation{State: "running", ReplicationState: "streaming"}
 	obs.Running, obs.Ready, obs.InRecovery, obs.WAL, obs.Timeline = true, true, true, 1<<26, 1
-	a.touchMember(ctx, obs, s)
+	a.touchMember(ctx, nil, obs, s)
 	rev := backend.Revision()
 	for range 3 {
 		obs.WAL += 56
-		a.touchMember(ctx, obs, s)
+		a.touchMember(ctx, nil, obs, s)
 		if got := published(); got != 1<<26 || backend.Revision() != rev {
 			t.Errorf("a 56-byte move was written: position %d, revision %d -> %d", got, rev, backend.Revision())
 		}
 	}
 	obs.WAL = 1<<26 + memberPositionStep
-	a.touchMember(ctx, obs, s)
+	a.touchMember(ctx, nil, obs, s)
 	if got := published(); got != obs.WAL {
 		t.Errorf("a move of %d bytes was not written: position %d", memberPositionStep, got)
 	}
 	obs.WAL += 100
 	obs.Timeline = 2
-	a.touchMember(ctx, obs, s)
+	a.touchMember(ctx, nil, obs, s)
 	cl, _ := store.Load(ctx)
 	if m, _ := cl.Member("pg-1"); m.Timeline != 2 || *m.XLogLocation != obs.WAL {
 		t.Errorf("a timeline change was not written with the current position: %+v", m)

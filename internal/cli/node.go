@@ -33,7 +33,12 @@ func pgnodeOptions(cfg *config.Config, dynamic func() config.Dynamic) pgnode.Opt
 		UsePgRewind: pg.UsePgRewind,
 		Dynamic: func() pgnode.Dynamic {
 			d := dynamic()
-			return pgnode.Dynamic{Parameters: d.Parameters, PgHBA: d.PgHBA, PgIdent: d.PgIdent, UsePgRewind: d.UsePgRewind, UseSlots: d.UseSlots, LogicalSlots: d.LogicalSlots(), TTL: d.TTL}
+			pd := pgnode.Dynamic{Parameters: d.Parameters, PgHBA: d.PgHBA, PgIdent: d.PgIdent, UsePgRewind: d.UsePgRewind, UseSlots: d.UseSlots, LogicalSlots: d.LogicalSlots(), TTL: d.TTL}
+			if sb := d.Standby; sb != nil {
+				pd.Standby = &pgnode.Standby{PrimarySlotName: sb.PrimarySlotName, RestoreCommand: sb.RestoreCommand,
+					ArchiveCleanupCommand: sb.ArchiveCleanupCommand, RecoveryMinApplyDelay: sb.RecoveryMinApplyDelay}
+			}
+			return pd
 		},
 		InitDB: cfg.Bootstrap.InitDB, BootstrapHBA: cfg.Bootstrap.PgHBA, Users: users, Basebackup: pg.Basebackup,
 		Custom: custom, PostBootstrap: cfg.Bootstrap.PostBootstrap,

@@ -31,6 +31,8 @@ type Dynamic struct {
 	MaxTimelinesHistory  int
 	// StandbyCluster keeps only the keys Patroni honours; nil when absent.
 	StandbyCluster map[string]any
+	// Standby is standby_cluster, typed; nil unless it makes this a standby cluster.
+	Standby *Standby
 	// Slots is the permanent slots map (slots / permanent_slots /
 	// permanent_replication_slots), as written; PermanentSlots the valid entries.
 	Slots          map[string]any
@@ -123,6 +125,7 @@ func parseDynamic(d *diags, path string, raw map[string]any) Dynamic {
 				dyn.StandbyCluster[k] = scs.get(k)
 			}
 		}
+		dyn.Standby = parseStandby(scs)
 		scs.done(nil)
 	}
 	for _, k := range []string{"slots", "permanent_slots", "permanent_replication_slots"} {
@@ -207,4 +210,63 @@ func parameters(s *section, k string, local bool) map[string]any {
 		}
 	}
 	return out
+}
+
+// Standby is the standby_cluster section: the cluster's leader is a standby leader that
+// replicates from a remote primary (Host/Port) and/or replays an archive
+// (RestoreCommand), and the other members cascade from it.
+type Standby struct {
+	Host                  string
+	Port                  int
+	PrimarySlotName       string
+	CreateReplicaMethods  []string
+	RestoreCommand        string
+	ArchiveCleanupCommand string
+	RecoveryMinApplyDelay string
+}
+
+// parseStandby reads standby_cluster; nil when none of host, port and restore_command
+// is set (Patroni's is_standby_cluster).
+func parseStandby(s *section) *Standby {
+	sb := &Standby{
+		Host:                  s.str("host"),
+		PrimarySlotName:       s.str("primary_slot_name"),
+		CreateReplicaMethods:  s.strList("create_replica_methods"),
+		RestoreCommand:        s.str("restore_command"),
+		ArchiveCleanupCommand: s.str("archive_cleanup_command"),
+		RecoveryMinApplyDelay: s.str("recovery_min_apply_delay"),
+	}
+	if s.has("port") && s.str("port") != "" {
+		port := s.integer("port", 0)
+		if port < 1 || port > 65535 {
+			s.d.warn(s.key("port"), "must be a port number (1-65535), got %d; ignored", port)
+			port = 0
+		}
+		sb.Port = int(port)
+	}
+	if sb.Host == "" && sb.Port == 0 && sb.RestoreCommand == "" {
+		return nil
+	}
+	return sb
+}
+
+// Remote names what the standby leader replicates from: host:port (5432 when the port
+// is not given, as libpq), plus the slot it uses; "archive" when only restore_command
+// is set.
+func (s *Standby) Remote() string {
+	if s.Host == "" && s.Port == 0 {
+		return "archive"
+	}
+	host, port := s.Host, s.Port
+	if host == "" {
+		host = "localhost"
+	}
+	if port == 0 {
+		port = 5432
+	}
+	r := fmt.Sprintf("%s:%d", host, port)
+	if s.PrimarySlotName != "" {
+		r += "/" + s.PrimarySlotName
+	}
+	return r
 }

@@ -232,3 +232,44 @@ func TestParseDynamicQuorum(t *testing.T) {
 		t.Fatalf("synchronous_mode true: got %+v", d)
 	}
 }
+
+// TestDynamicStandbyCluster: standby_cluster makes a standby cluster only with host, port
+// or restore_command (Patroni's is_standby_cluster); a bad port is a warning naming the
+// key; Remote identifies what the standby leader follows.
+func TestDynamicStandbyCluster(t *testing.T) {
+	tests := []struct {
+		name   string
+		sc     map[string]any
+		remote string // "" : not a standby cluster
+		warn   string
+	}{
+		{name: "host and port", sc: map[string]any{"host": "10.0.0.9", "port": 5433}, remote: "10.0.0.9:5433"},
+		{name: "port as a string, slot", sc: map[string]any{"host": "db", "port": "5432", "primary_slot_name": "dr"}, remote: "db:5432/dr"},
+		{name: "host only", sc: map[string]any{"host": "db"}, remote: "db:5432"},
+		{name: "archive only", sc: map[string]any{"restore_command": "cp /a/%f %p"}, remote: "archive"},
+		{name: "only a slot: not a standby cluster", sc: map[string]any{"primary_slot_name": "dr"}},
+		{name: "empty values: not a standby cluster", sc: map[string]any{"host": "", "port": nil}},
+		{name: "bad port", sc: map[string]any{"host": "db", "port": 70000}, remote: "db:5432", warn: "standby_cluster.port"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			d, warns := ParseDynamic(map[string]any{"standby_cluster": tc.sc})
+			got := ""
+			if d.Standby != nil {
+				got = d.Standby.Remote()
+			}
+			if got != tc.remote {
+				t.Errorf("remote = %q, want %q (%+v)", got, tc.remote, d.Standby)
+			}
+			text := fmt.Sprint(warns)
+			if (tc.warn == "") != (len(warns) == 0) || !strings.Contains(text, tc.warn) {
+				t.Errorf("warnings = %v, want one naming %q", warns, tc.warn)
+			}
+		})
+	}
+	d, _ := ParseDynamic(map[string]any{"standby_cluster": map[string]any{"host": "db", "create_replica_methods": []any{"basebackup"},
+		"archive_cleanup_command": "x", "recovery_min_apply_delay": "5min"}})
+	if sb := d.Standby; sb == nil || !reflect.DeepEqual(sb.CreateReplicaMethods, []string{"basebackup"}) || sb.ArchiveCleanupCommand != "x" || sb.RecoveryMinApplyDelay != "5min" {
+		t.Errorf("standby = %+v", d.Standby)
+	}
+}

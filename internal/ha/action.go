@@ -54,7 +54,8 @@ const (
 // Action is one step of a plan.
 type Action struct {
 	Kind Kind
-	// Member: the source for Follow/Clone ("" for Follow: no primary_conninfo).
+	// Member: the source for Follow/Clone ("" for Follow: no primary_conninfo); for
+	// Bootstrap in a standby cluster, the remote primary (RemotePrefix...).
 	Member string
 	// Leader (Follow): the leader key holder, whose timeline the data must follow ("":
 	// none, no check); it differs from Member for a cascading replica.
@@ -102,6 +103,10 @@ func (a Action) String() string {
 			return fmt.Sprintf("%s(no stream, leader %s)", a.Kind, a.Leader)
 		}
 		return fmt.Sprintf("%s(%s, leader %s)", a.Kind, a.Member, a.Leader)
+	case KindBootstrap:
+		if a.Member != "" {
+			return fmt.Sprintf("%s(%s)", a.Kind, a.Member)
+		}
 	case KindClone, KindReinitialize:
 		if a.Member == "" {
 			return fmt.Sprintf("%s(without leader)", a.Kind)

@@ -206,6 +206,14 @@ func uninitialized(in Input, iHold bool) Output {
 		return Output{Plan: Plan{{Kind: KindClone, Member: c.LeaderName()}}, Reason: fmt.Sprintf("trying to bootstrap from leader '%s'", c.LeaderName())}
 	}
 	if c.Initialize == nil && in.Settings.CanBootstrap && !in.Settings.NoFailover {
+		if inStandbyCluster(in) {
+			// A standby leader is not a primary: no watchdog needed.
+			return Output{
+				Plan:       Plan{{Kind: KindTakeInitialize}, {Kind: KindBootstrap, Member: remoteUpstream(in.Settings).Member}},
+				Reason:     "trying to bootstrap a new standby leader",
+				FailReason: "failed to acquire initialize lock",
+			}
+		}
 		if in.WatchdogUnusable {
 			return Output{Reason: "not bootstrapping a new cluster: " + watchdogNotUsable}
 		}
@@ -217,6 +225,9 @@ func uninitialized(in Input, iHold bool) Output {
 	}
 	if in.Settings.CloneWithoutLeader && !bootstrapping(c) {
 		return Output{Plan: Plan{{Kind: KindClone}}, Reason: "trying to bootstrap (without leader)"}
+	}
+	if inStandbyCluster(in) {
+		return Output{Reason: "waiting for standby_leader to bootstrap"}
 	}
 	return Output{Reason: "waiting for leader to bootstrap"}
 }
@@ -233,7 +244,7 @@ func recoverPostgres(in Input, iHold bool) Output {
 		return Output{Reason: "postgres is not running"}
 	}
 	if iHold {
-		if in.WatchdogUnusable {
+		if in.WatchdogUnusable && !inStandbyCluster(in) {
 			return Output{Plan: Plan{{Kind: KindReleaseLeader}}, Reason: "Not promoting self because watchdog could not be activated"}
 		}
 		if in.StartFailed {
@@ -242,13 +253,22 @@ func recoverPostgres(in Input, iHold bool) Output {
 		if in.Settings.PrimaryStartTimeout == 0 && failoverPossible(in) {
 			return Output{Plan: Plan{{Kind: KindReleaseLeader}}, Reason: "stopped PostgreSQL to fail over after a crash"}
 		}
+		if inStandbyCluster(in) {
+			return Output{Plan: Plan{{Kind: KindRefreshLeader}, followAction(remoteUpstream(in.Settings))}, Reason: "starting as a standby leader because i had the session lock"}
+		}
 		return Output{Plan: Plan{{Kind: KindRefreshLeader}, {Kind: KindStartPrimary}}, Reason: "starting primary after failure"}
 	}
 	u := myUpstream(in)
+	if inStandbyCluster(in) && !in.Cluster.Locked() {
+		return Output{Plan: Plan{followAction(u)}, Reason: "trying to follow a remote member because standby cluster is unhealthy"}
+	}
 	return Output{Plan: Plan{followAction(u)}, Reason: withWhy("starting as a secondary", u)}
 }
 
 func leader(in Input) Output {
+	if inStandbyCluster(in) {
+		return standbyLeader(in)
+	}
 	s := in.Settings
 	lockFailing := in.LockLost || (!in.LastRefresh.IsZero() && !in.Now.Before(leaseDeadline(in)))
 	if s.Pause {
@@ -307,11 +327,16 @@ func follower(in Input, holder string) Output {
 		return Output{Reason: "continue to run as primary without lock"}
 	}
 	u := myUpstream(in)
+	leaderWord := "a leader"
+	if inStandbyCluster(in) {
+		leaderWord = "a standby leader"
+	}
 	if primaryRunning(in.PG) {
-		return Output{
-			Plan:   Plan{{Kind: KindStop, Mode: StopImmediate}, followAction(u)},
-			Reason: "demoting self because I do not have the lock and I was a leader",
+		reason := "demoting self because I do not have the lock and I was a leader"
+		if inStandbyCluster(in) {
+			reason = "cannot be a real primary in a standby cluster"
 		}
+		return Output{Plan: Plan{{Kind: KindStop, Mode: StopImmediate}, followAction(u)}, Reason: reason}
 	}
 	if !in.PG.Ready {
 		return Output{Reason: fmt.Sprintf("no action. I am (%s), a secondary, waiting for PostgreSQL to accept connections", s.Name)}
@@ -322,13 +347,16 @@ func follower(in Input, holder string) Output {
 		}
 		return Output{Plan: Plan{{Kind: KindRestart}}, Reason: "restarting: " + insufficient(in.PG)}
 	}
+	if why, ahead := aheadOfStandbyLeader(in); ahead && !s.Pause {
+		return Output{Plan: Plan{followAction(u)}, Reason: why}
+	}
 	if in.PG.Upstream != u.Member {
 		return Output{
 			Plan:   Plan{followAction(u)},
-			Reason: withWhy(fmt.Sprintf("changing primary_conninfo to follow a leader (%s)", holder), u),
+			Reason: withWhy(fmt.Sprintf("changing primary_conninfo to follow %s (%s)", leaderWord, holder), u),
 		}
 	}
-	out := Output{Reason: withWhy(fmt.Sprintf("no action. I am (%s), a secondary, and following a leader (%s)", s.Name, holder), u)}
+	out := Output{Reason: withWhy(fmt.Sprintf("no action. I am (%s), a secondary, and following %s (%s)", s.Name, leaderWord, holder), u)}
 	if s.UseSlots {
 		if names := slotsToCopy(in); len(names) > 0 {
 			return Output{

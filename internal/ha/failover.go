@@ -43,6 +43,9 @@ func manualFailover(in Input) (Output, bool) {
 		}
 		if wait := at.Sub(in.Now); wait > 0 {
 			out := steadyLeader(in)
+			if inStandbyCluster(in) {
+				out = standbySteady(in)
+			}
 			out.Reason = fmt.Sprintf("Awaiting %s at %s (in %.0f seconds)", word, at.Format(time.RFC3339), wait.Seconds())
 			out.RetryIn = min(wait, s.LoopWait)
 			return out, true
@@ -59,7 +62,7 @@ func manualFailover(in Input) (Output, bool) {
 	if f.Leader != "" && f.Leader != s.Name {
 		return clear(fmt.Sprintf("%s: leader name does not match: %s != %s", word, f.Leader, s.Name))
 	}
-	if !primaryRunning(in.PG) {
+	if !primaryRunning(in.PG) && !standbyLeaderRunning(in) {
 		return Output{}, false
 	}
 	if _, ok := healthyCandidate(in, f); !ok {

@@ -120,6 +120,10 @@ type Settings struct {
 	// Watchdog: a watchdog is configured (mode automatic or required); the primary
 	// activates it before it promotes or keeps the lock.
 	Watchdog bool
+	// StandbyCluster names the remote a standby cluster replicates from (see
+	// config.Standby.Remote); "" when the cluster is not a standby cluster. Its lock
+	// holder is a standby leader: it follows the remote and never promotes.
+	StandbyCluster string
 	// FailsafeMode is failsafe_mode: a primary that cannot reach the DCS stays primary
 	// while every other member listed in /failsafe confirms it over the REST API.
 	FailsafeMode bool

@@ -23,6 +23,9 @@ func race(in Input) Output {
 		}
 	}
 	ok, why := healthiest(in)
+	if ok && inStandbyCluster(in) {
+		return standbyRaceWon(in)
+	}
 	if ok {
 		if primary {
 			p := append(Plan{{Kind: KindTakeLeader}}, watchdogStep(in)...)
@@ -87,7 +90,7 @@ func healthiest(in Input) (bool, string) {
 	if c.Status.Optime > pg.WAL && c.Status.Optime-pg.WAL > s.MaximumLagOnFailover {
 		return false, fmt.Sprintf("my wal position exceeds maximum replication lag (%d > %d bytes)", c.Status.Optime-pg.WAL, s.MaximumLagOnFailover)
 	}
-	if s.CheckTimeline {
+	if s.CheckTimeline && !inStandbyCluster(in) {
 		if tl := c.Timeline(); tl > 0 && pg.Timeline < tl {
 			return false, fmt.Sprintf("my timeline %d is behind the cluster timeline %d", pg.Timeline, tl)
 		}

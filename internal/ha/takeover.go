@@ -35,6 +35,13 @@ func takeOver(in Input) (Output, bool) {
 	// FailReason applies when the first step, the claim, fails.
 	const claimLost = "not taking over the existing cluster: another member claimed it first"
 	standby := pg.InRecovery || (!pg.Running && pg.Standby)
+	if !standby && !pg.Running && inStandbyCluster(in) {
+		return Output{
+			Plan:       Plan{claim, {Kind: KindTakeLeader}, followAction(remoteUpstream(s))},
+			Reason:     prefix + "starting it as the standby leader of the standby cluster",
+			FailReason: claimLost,
+		}, true
+	}
 	if !standby && !pg.Running {
 		return Output{
 			Plan:       Plan{claim, {Kind: KindTakeLeader}, {Kind: KindStartPrimary}},

@@ -85,8 +85,12 @@ func ReplicateFrom(tags map[string]any) string {
 	return s
 }
 
-// myUpstream is this node's upstream, from its own configured tags.
+// myUpstream is this node's upstream, from its own configured tags; in a standby
+// cluster without a leader, or for its standby leader, the remote primary.
 func myUpstream(in Input) Upstream {
+	if leader := in.Cluster.LeaderName(); inStandbyCluster(in) && (leader == "" || leader == in.Settings.Name) {
+		return remoteUpstream(in.Settings)
+	}
 	return upstreamFor(in.Cluster, in.Cluster.LeaderName(), in.Settings.Name, in.Settings.ReplicateFrom, in.Settings.NoStream)
 }
 

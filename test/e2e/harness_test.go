@@ -124,6 +124,9 @@ type testCluster struct {
 	// bootstrapExtra, when set, returns lines appended to a node's bootstrap section
 	// (indented two spaces, e.g. post_bootstrap).
 	bootstrapExtra func(n *node) string
+	// bootstrapDCS is appended to bootstrap.dcs (lines indented four spaces, e.g.
+	// standby_cluster).
+	bootstrapDCS string
 	// clients is the network pg_hba admits (127.0.0.1/32, or the netLab's subnet); lab,
 	// when set, holds the namespaces the nodes run in.
 	clients string
@@ -226,7 +229,7 @@ restapi:
     postgresql:
       use_pg_rewind: true
       use_slots: true
-  initdb:
+%s  initdb:
   - encoding: UTF8
   - data-checksums
   pg_hba:
@@ -249,7 +252,7 @@ restapi:
     max_wal_size: 64MB
     min_wal_size: 32MB
 %s`, c.scope, n.name, n.host, n.apiPort, n.host, n.apiPort, c.section, strings.Join(hosts, ","), c.dcsExtra, tm.ttl, tm.loopWait, tm.retryTimeout, tm.primaryStartTimeout,
-		c.clients, c.clients, c.bootstrapExtraFor(n), n.host, n.pgPort, n.host, n.pgPort, n.dir, pgBin, n.dir, superPassword, replPassword, rewindPass, n.dir, c.pgExtraFor(n))
+		c.bootstrapDCS, c.clients, c.clients, c.bootstrapExtraFor(n), n.host, n.pgPort, n.host, n.pgPort, n.dir, pgBin, n.dir, superPassword, replPassword, rewindPass, n.dir, c.pgExtraFor(n))
 }
 
 func (c *testCluster) bootstrapExtraFor(n *node) string {

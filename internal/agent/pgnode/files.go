@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"github.com/warden-ha/warden/internal/cluster"
+	"github.com/warden-ha/warden/internal/ha"
 	"github.com/warden-ha/warden/internal/postgres"
 	"github.com/warden-ha/warden/internal/postgres/pgconf"
 )
@@ -45,29 +46,10 @@ func (n *Node) writeConfig(standby bool, leader *cluster.Member) (pgconf.Merged,
 	m := n.params()
 	var recovery map[string]string
 	if standby {
-		conninfo, slot := "", ""
-		if leader != nil {
-			host, port, err := memberAddress(*leader)
-			if err != nil {
-				return m, false, err
-			}
-			if _, err := n.writePgpass(host, port); err != nil {
-				return m, false, err
-			}
-			ci := pgconf.ReplicaConnInfo(pgconf.ConnInfo{
-				User: n.opts.Replication.User, PassFile: n.opts.PGPass, Host: host, Port: strconv.Itoa(port),
-				SSLMode: n.opts.Replication.SSLMode,
-			}, n.opts.Name, n.major)
-			conninfo = pgconf.PrimaryConnInfo(ci)
-			if n.opts.Dynamic().UseSlots {
-				slot = cluster.SlotName(n.opts.Name)
-			}
+		var err error
+		if recovery, err = n.recoveryParams(m, leader); err != nil {
+			return m, false, err
 		}
-		extra := strParams(n.opts.RecoveryConf)
-		for k, v := range m.Recovery {
-			extra[k] = v
-		}
-		recovery = pgconf.ReplicaRecovery(conninfo, slot, n.major, extra)
 	}
 	include := pgconf.BaseConf
 	if n.opts.CustomConf != "" {
@@ -88,6 +70,58 @@ func (n *Node) writeConfig(standby bool, leader *cluster.Member) (pgconf.Merged,
 		return m, changed, err
 	}
 	return m, changed, nil
+}
+
+// recoveryParams are a replica's recovery settings following leader (nil: no
+// primary_conninfo). In a standby cluster restore_command and archive_cleanup_command
+// come from standby_cluster; following the remote primary (the standby leader) the
+// slot is standby_cluster.primary_slot_name (none when unset: Warden does not create it
+// on the remote), with target_session_attrs=read-write then (Patroni 3.0.2), and
+// recovery_min_apply_delay applies.
+func (n *Node) recoveryParams(m pgconf.Merged, leader *cluster.Member) (map[string]string, error) {
+	d := n.opts.Dynamic()
+	remote := leader != nil && ha.IsRemote(leader.Name)
+	conninfo, slot := "", ""
+	if leader != nil && (!remote || leader.ConnURL != "") {
+		host, port, err := memberAddress(*leader)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := n.writePgpass(host, port); err != nil {
+			return nil, err
+		}
+		ci := pgconf.ReplicaConnInfo(pgconf.ConnInfo{
+			User: n.opts.Replication.User, PassFile: n.opts.PGPass, Host: host, Port: strconv.Itoa(port),
+			SSLMode: n.opts.Replication.SSLMode,
+		}, n.opts.Name, n.major)
+		switch {
+		case !d.UseSlots:
+		case !remote:
+			slot = cluster.SlotName(n.opts.Name)
+		case d.Standby != nil && d.Standby.PrimarySlotName != "":
+			slot = cluster.SlotName(d.Standby.PrimarySlotName)
+			if n.major >= 10 {
+				ci.TargetSessionAttrs = "read-write"
+			}
+		}
+		conninfo = pgconf.PrimaryConnInfo(ci)
+	}
+	extra := strParams(n.opts.RecoveryConf)
+	for k, v := range m.Recovery {
+		extra[k] = v
+	}
+	if sb := d.Standby; sb != nil {
+		override := map[string]string{"restore_command": sb.RestoreCommand, "archive_cleanup_command": sb.ArchiveCleanupCommand}
+		if remote {
+			override["recovery_min_apply_delay"] = sb.RecoveryMinApplyDelay
+		}
+		for k, v := range override {
+			if v != "" {
+				extra[k] = v
+			}
+		}
+	}
+	return pgconf.ReplicaRecovery(conninfo, slot, n.major, extra), nil
 }
 
 // writePgpass writes the password file libpq tools use: replication credentials for the

@@ -2,9 +2,11 @@ package pgnode
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/warden-ha/warden/internal/cluster"
+	"github.com/warden-ha/warden/internal/ha"
 	"github.com/warden-ha/warden/internal/postgres"
 	"github.com/warden-ha/warden/internal/postgres/pgconf"
 )
@@ -22,7 +24,7 @@ func (n *Node) Follow(ctx context.Context, upstream, leader *cluster.Member) err
 		diverged := false
 		if leader != nil {
 			var err error
-			if diverged, err = n.divergedRunning(ctx, *leader); err != nil {
+			if diverged, err = n.divergedRunning(ctx, *leader); err != nil && !remoteUnchecked(n, *leader, err) {
 				return err
 			}
 		}
@@ -73,7 +75,7 @@ func (n *Node) followStopped(ctx context.Context, upstream, leader *cluster.Memb
 		}
 	}
 	diverged, err := n.diverged(ctx, cd.Position(), *leader)
-	if err != nil {
+	if err != nil && !remoteUnchecked(n, *leader, err) {
 		return err
 	}
 	if diverged {
@@ -85,6 +87,18 @@ func (n *Node) followStopped(ctx context.Context, upstream, leader *cluster.Memb
 		return n.repair(ctx, cd, *leader, upstream)
 	}
 	return n.startReplica(ctx, upstream)
+}
+
+// remoteUnchecked: the timeline check against a standby cluster's remote primary
+// failed (it is unreachable, the usual case for a disaster-recovery site, or refuses the
+// rewind user); the standby leader follows it without the check rather than not
+// starting (Patroni does the same).
+func remoteUnchecked(n *Node, leader cluster.Member, err error) bool {
+	if !ha.IsRemote(leader.Name) {
+		return false
+	}
+	n.log.Warn("could not check the timeline against the remote primary; following it without the check", "err", err)
+	return true
 }
 
 // crashRecovery replays a crashed primary's WAL in single-user mode, which refuses to
@@ -146,6 +160,11 @@ func (n *Node) diverged(ctx context.Context, local pgconf.LocalPosition, leader 
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 	tl, err := conn.Timeline(ctx)
+	if errors.Is(err, postgres.ErrNotPrimary) {
+		// The standby leader of a standby cluster: IDENTIFY_SYSTEM names the timeline it
+		// replays.
+		_, tl, err = postgres.IdentifySystem(ctx, postgres.ConnParams{Host: host, Port: port, User: n.opts.Replication.User, Password: n.opts.Replication.Password})
+	}
 	if err != nil {
 		return false, fmt.Errorf("leader %s: %w", leader.Name, err)
 	}

@@ -41,6 +41,18 @@ type Dynamic struct {
 	LogicalSlots bool
 	// TTL bounds the pre_promote and before_stop scripts.
 	TTL time.Duration
+	// Standby is standby_cluster's recovery settings; nil outside a standby cluster.
+	Standby *Standby
+}
+
+// Standby is what a standby cluster changes in the recovery settings: the standby
+// leader's slot on the remote primary, and archive settings overriding recovery_conf.
+type Standby struct {
+	PrimarySlotName       string
+	RestoreCommand        string
+	ArchiveCleanupCommand string
+	// RecoveryMinApplyDelay applies to the standby leader only.
+	RecoveryMinApplyDelay string
 }
 
 // Options describe the node; the agent builds them from the configuration.

@@ -1,0 +1,314 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"fmt"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+// standbyLeader returns the single node answering 200 on /standby-leader, or nil.
+func (c *testCluster) standbyLeader() *node {
+	var found *node
+	for _, n := range c.nodes {
+		if n.health("/standby-leader") == 200 {
+			if found != nil {
+				c.t.Fatalf("two standby leaders: %s and %s", found.name, n.name)
+			}
+			found = n
+		}
+	}
+	return found
+}
+
+func (c *testCluster) waitStandbyLeader(timeout time.Duration) *node {
+	c.t.Helper()
+	var l *node
+	c.eventually("a standby leader", timeout, func() bool { l = c.standbyLeader(); return l != nil })
+	return l
+}
+
+// waitRow waits until the row id has replicated to n.
+func (c *testCluster) waitRow(n *node, id int, timeout time.Duration) {
+	c.t.Helper()
+	c.eventually(fmt.Sprintf("row %d on %s", id, n.name), timeout, func() bool {
+		v, err := c.queryInt(n, fmt.Sprintf("SELECT count(*) FROM e2e_rows WHERE id = %d", id))
+		return err == nil && v == 1
+	})
+}
+
+// assertStandbyCluster checks that no member of the standby cluster is a primary: every
+// PostgreSQL is in recovery and /primary answers 503 everywhere.
+func (c *testCluster) assertStandbyCluster(members []*node) {
+	c.t.Helper()
+	for _, n := range members {
+		if code := n.health("/primary"); code != 503 {
+			c.t.Errorf("%s: /primary = %d in a standby cluster, want 503", n.name, code)
+		}
+		if v, err := c.queryInt(n, "SELECT pg_is_in_recovery()::int"); err != nil || v != 1 {
+			c.t.Errorf("%s: pg_is_in_recovery() = %d (%v), want true", n.name, v, err)
+		}
+	}
+}
+
+// newStandbyCluster prepares (but does not start) a standby cluster of three nodes
+// replicating from the source's primary p, in its own scope; extra is added to its
+// standby_cluster section (lines indented six spaces).
+func newStandbyCluster(t *testing.T, endpoints []string, src *testCluster, p *node, extra string) *testCluster {
+	sc := newCluster(t, endpoints, fast)
+	sc.scope = src.scope + "-standby"
+	sc.bootstrapDCS = fmt.Sprintf("    standby_cluster:\n      host: %s\n      port: %d\n%s", p.host, p.pgPort, extra)
+	sc.writeConfigs(fast)
+	return sc
+}
+
+func timelineOf(n *node) int {
+	tl, _ := n.status()["timeline"].(float64)
+	return int(tl)
+}
+
+// TestStandbyCluster runs a standby cluster beside a normal "source" cluster in the same
+// etcd: it bootstraps from the source's primary through a permanent slot, replicates
+// its writes to every member, fails over inside itself without promoting, and is
+// promoted by removing standby_cluster from its configuration.
+func TestStandbyCluster(t *testing.T) {
+	endpoints := startEmbeddedEtcd(t)
+	src := newCluster(t, endpoints, fast)
+	p := src.up(t)
+	src.mustCtl("edit-config", "-s", "slots.standby_dr.type=physical", "--force")
+	src.eventually("permanent slot standby_dr on the source primary", 30*time.Second, func() bool {
+		v, err := src.queryInt(p, "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'standby_dr'")
+		return err == nil && v == 1
+	})
+	must(t, src.exec(p, "INSERT INTO e2e_rows (id) VALUES (1)"))
+
+	sc := newStandbyCluster(t, endpoints, src, p, "      primary_slot_name: standby_dr\n")
+	began := time.Now()
+	for _, n := range sc.nodes {
+		sc.start(n)
+	}
+
+	// a) bootstrap from the source; every member replicates its writes.
+	leader := sc.waitStandbyLeader(90 * time.Second)
+	for _, n := range sc.others(leader) {
+		sc.waitReplica(n, 90*time.Second)
+	}
+	t.Logf("measured: standby cluster of 3 up (standby leader %s, replicas streaming) %.1fs after start", leader.name, time.Since(began).Seconds())
+	if !sc.logContains(leader, "trying to bootstrap a new standby leader") || !sc.logContains(leader, "promoted self to a standby leader by acquiring session lock") {
+		t.Errorf("%s's log does not show the standby leader bootstrap", leader.name)
+	}
+	must(t, src.exec(p, "INSERT INTO e2e_rows (id) VALUES (2)"))
+	for _, n := range sc.nodes {
+		sc.waitRow(n, 1, 30*time.Second)
+		sc.waitRow(n, 2, 30*time.Second)
+	}
+	sc.assertStandbyCluster(sc.nodes)
+	if role := leader.status()["role"]; role != "standby_leader" {
+		t.Errorf("%s: /patroni role = %v, want standby_leader", leader.name, role)
+	}
+	for _, n := range sc.nodes {
+		wantReplica, wantReadOnly := 200, 200
+		if n == leader {
+			wantReplica = 503 // a standby leader is not a load-balanced replica
+		}
+		if got := n.health("/replica"); got != wantReplica {
+			t.Errorf("%s: /replica = %d, want %d", n.name, got, wantReplica)
+		}
+		if got := n.health("/read-only"); got != wantReadOnly {
+			t.Errorf("%s: /read-only = %d, want %d", n.name, got, wantReadOnly)
+		}
+		if got, want := n.health("/leader"), map[bool]int{true: 200, false: 503}[n == leader]; got != want {
+			t.Errorf("%s: /leader = %d, want %d", n.name, got, want)
+		}
+	}
+	if m := getBody(leader, "/metrics"); !strings.Contains(m, fmt.Sprintf("patroni_standby_leader{name=%q,scope=%q} 1", leader.name, sc.scope)) {
+		t.Errorf("%s: /metrics does not report patroni_standby_leader 1", leader.name)
+	}
+	src.eventually("the source's slot standby_dr in use by the standby leader", 30*time.Second, func() bool {
+		v, err := src.queryInt(p, "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'standby_dr' AND active")
+		return err == nil && v == 1
+	})
+	list := sc.mustCtl("list")
+	if !strings.Contains(list, "| "+leader.name) || strings.Count(list, "Standby Leader") != 1 || strings.Count(list, "Replica") != 2 {
+		t.Errorf("warden ctl list:\n%s", list)
+	}
+	if _, err := exec.LookPath("patronictl"); err == nil {
+		out := sc.patronictl("list")
+		if strings.Count(out, "Standby Leader") != 1 || strings.Count(out, "Replica") != 2 {
+			t.Errorf("patronictl list:\n%s", out)
+		}
+	}
+	tl := timelineOf(leader)
+	if tl == 0 {
+		t.Fatalf("%s reports no timeline", leader.name)
+	}
+
+	// b) kill -9 of the standby leader: another member takes over, still a standby.
+	old := leader
+	began = time.Now()
+	sc.kill9(old)
+	var next *node
+	sc.eventually("a new standby leader", 60*time.Second, func() bool { next = sc.standbyLeader(); return next != nil && next != old })
+	took := time.Since(began)
+	t.Logf("measured: kill -9 of standby leader %s -> %s is standby leader after %.2fs (ttl %ds, loop_wait %ds)", old.name, next.name, took.Seconds(), fast.ttl, fast.loopWait)
+	if !sc.logContains(next, "promoted self to a standby leader by acquiring session lock") {
+		t.Errorf("%s's log does not say it became the standby leader", next.name)
+	}
+	survivors := sc.others(old)
+	must(t, src.exec(p, "INSERT INTO e2e_rows (id) VALUES (3)"))
+	for _, n := range survivors {
+		sc.waitRow(n, 3, 60*time.Second)
+	}
+	sc.assertStandbyCluster(survivors)
+	for _, n := range survivors {
+		if got := timelineOf(n); got != tl {
+			t.Errorf("%s: timeline %d after the failover inside the standby cluster, want %d (no promotion)", n.name, got, tl)
+		}
+	}
+	sc.start(old)
+	sc.waitReplica(old, 90*time.Second)
+	must(t, src.exec(p, "INSERT INTO e2e_rows (id) VALUES (4)"))
+	for _, n := range sc.nodes {
+		sc.waitRow(n, 4, 60*time.Second)
+	}
+	sc.assertStandbyCluster(sc.nodes)
+
+	// A switchover inside the standby cluster moves the standby leader, still no promotion.
+	began = time.Now()
+	sc.switchover(next, old)
+	sc.eventually(old.name+" to be the standby leader after the switchover", 30*time.Second, func() bool { return sc.standbyLeader() == old })
+	t.Logf("measured: switchover of the standby leader %s -> %s in %.2fs", next.name, old.name, time.Since(began).Seconds())
+	sc.waitReplica(next, 60*time.Second)
+	must(t, src.exec(p, "INSERT INTO e2e_rows (id) VALUES (6)"))
+	for _, n := range sc.nodes {
+		sc.waitRow(n, 6, 60*time.Second)
+	}
+	sc.assertStandbyCluster(sc.nodes)
+	if got := timelineOf(old); got != tl {
+		t.Errorf("%s: timeline %d after the switchover inside the standby cluster, want %d", old.name, got, tl)
+	}
+	next = old
+
+	// c) promotion: standby_cluster removed from the configuration.
+	began = time.Now()
+	sc.mustCtl("edit-config", "-s", "standby_cluster=null", "--force")
+	w, took := sc.timeToWrite(began, 100, 60*time.Second)
+	t.Logf("measured: edit-config removing standby_cluster -> first write accepted on %s after %.2fs", w.name, took.Seconds())
+	if w != next {
+		t.Errorf("the write went to %s, want the standby leader %s promoted", w.name, next.name)
+	}
+	if pr := sc.waitPrimary(10 * time.Second); pr != next {
+		t.Errorf("primary is %s, want %s", pr.name, next.name)
+	}
+	for _, n := range sc.others(next) {
+		sc.waitReplica(n, 60*time.Second)
+		sc.waitRow(n, 100, 30*time.Second)
+	}
+	if got := timelineOf(next); got <= tl {
+		t.Errorf("promoted leader's timeline %d, want above %d", got, tl)
+	}
+	if hist := sc.mustCtl("history"); !strings.Contains(hist, next.name) {
+		t.Errorf("warden ctl history does not record the promotion of %s:\n%s", next.name, hist)
+	}
+	if list := sc.mustCtl("list"); strings.Contains(list, "Standby Leader") || strings.Count(list, "Leader") != 1 {
+		t.Errorf("warden ctl list after the promotion:\n%s", list)
+	}
+	// The source cluster is untouched and no longer replicates into the promoted one.
+	if pr := src.waitPrimary(10 * time.Second); pr != p {
+		t.Errorf("source primary changed to %s", pr.name)
+	}
+	must(t, src.exec(p, "INSERT INTO e2e_rows (id) VALUES (5)"))
+	time.Sleep(2 * time.Second)
+	if v, err := sc.queryInt(next, "SELECT count(*) FROM e2e_rows WHERE id = 5"); err != nil || v != 0 {
+		t.Errorf("row 5 written on the source reached the promoted cluster (%d, %v)", v, err)
+	}
+
+	// d) standby_cluster added to the running cluster (Patroni's behaviour): the primary
+	// keeps the key, stops at once and comes back as the standby leader. Its timeline
+	// forked off the source's, so it is rewound from the source (row 5, written on the
+	// source after the split, arrives); the replicas, now on a later timeline than the
+	// standby leader, are rewound from it.
+	began = time.Now()
+	sc.mustCtl("edit-config", "-s", "standby_cluster.host="+p.host, "-s", fmt.Sprintf("standby_cluster.port=%d", p.pgPort), "--force")
+	id := 200
+	sc.eventually(next.name+" to stop accepting writes", 30*time.Second, func() bool {
+		id++
+		_, ok := sc.writeOnce(id)
+		return !ok
+	})
+	t.Logf("measured: edit-config adding standby_cluster -> no member accepts writes after %.2fs", time.Since(began).Seconds())
+	sc.eventually(next.name+" to be the standby leader again", 30*time.Second, func() bool { return sc.standbyLeader() == next })
+	if !sc.logContains(next, "cannot be a real primary in standby cluster") {
+		t.Errorf("%s's log does not show the demotion of the primary in the standby cluster", next.name)
+	}
+	must(t, src.exec(p, "INSERT INTO e2e_rows (id) VALUES (7)"))
+	for _, n := range sc.nodes {
+		sc.waitRow(n, 5, 90*time.Second)
+		sc.waitRow(n, 7, 90*time.Second)
+	}
+	t.Logf("measured: edit-config adding standby_cluster -> every member rewound and replicating from the source after %.2fs", time.Since(began).Seconds())
+	sc.assertStandbyCluster(sc.nodes)
+	for _, n := range sc.nodes {
+		if v, err := sc.queryInt(n, "SELECT count(*) FROM e2e_rows WHERE id = 100"); err != nil || v != 0 {
+			t.Errorf("%s still has row 100, written after the promotion (%d, %v): not rewound to the source", n.name, v, err)
+		}
+	}
+	if !sc.logContains(next, "running pg_rewind from remote_member:") {
+		t.Errorf("%s's log does not show pg_rewind from the remote primary", next.name)
+	}
+}
+
+// TestStandbyClusterSourceLost is the disaster the standby cluster exists for: the
+// source cluster is gone. The standby cluster keeps a standby leader (a kill -9 of it
+// still fails over, with the remote unreachable) and is promoted to take the writes.
+func TestStandbyClusterSourceLost(t *testing.T) {
+	endpoints := startEmbeddedEtcd(t)
+	src := newCluster(t, endpoints, fast)
+	p := src.up(t)
+	must(t, src.exec(p, "INSERT INTO e2e_rows (id) VALUES (1)"))
+	sc := newStandbyCluster(t, endpoints, src, p, "")
+	for _, n := range sc.nodes {
+		sc.start(n)
+	}
+	leader := sc.waitStandbyLeader(90 * time.Second)
+	for _, n := range sc.others(leader) {
+		sc.waitReplica(n, 90*time.Second)
+	}
+	for _, n := range sc.nodes {
+		sc.waitRow(n, 1, 30*time.Second)
+	}
+
+	for _, n := range src.nodes {
+		src.kill9(n)
+	}
+	began := time.Now()
+	sc.kill9(leader)
+	var next *node
+	sc.eventually("a new standby leader with the source gone", 60*time.Second, func() bool { next = sc.standbyLeader(); return next != nil && next != leader })
+	t.Logf("measured: source lost, kill -9 of standby leader %s -> %s is standby leader after %.2fs", leader.name, next.name, time.Since(began).Seconds())
+	// The key is taken first, the follow runs in the worker after it.
+	sc.eventually(next.name+" to log that the remote could not be checked", 30*time.Second, func() bool {
+		return sc.logContains(next, "following it without the check")
+	})
+	sc.start(leader)
+	sc.eventually(leader.name+" running as a standby again", 60*time.Second, func() bool {
+		st := leader.status()
+		return st != nil && st["state"] == "running" && st["role"] == "replica"
+	})
+	sc.assertStandbyCluster(sc.nodes)
+
+	began = time.Now()
+	sc.mustCtl("edit-config", "-s", "standby_cluster=null", "--force")
+	w, took := sc.timeToWrite(began, 100, 60*time.Second)
+	t.Logf("measured: source lost, edit-config removing standby_cluster -> first write accepted on %s after %.2fs", w.name, took.Seconds())
+	if w != next {
+		t.Errorf("the write went to %s, want the standby leader %s promoted", w.name, next.name)
+	}
+	for _, n := range sc.others(next) {
+		sc.waitReplica(n, 60*time.Second)
+		sc.waitRow(n, 100, 30*time.Second)
+	}
+}
