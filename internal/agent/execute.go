@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"slices"
 	"strconv"
 	"time"
 
@@ -343,13 +342,7 @@ func (a *Agent) bootstrapStandby(ctx context.Context, s ha.Settings, remote *clu
 	if sb == nil {
 		return fail(errors.New("standby_cluster is no longer configured"))
 	}
-	if remote.ConnURL == "" {
-		return fail(errors.New("standby_cluster sets neither host nor port: a standby leader can only be created with pg_basebackup from the remote primary"))
-	}
-	if m := sb.CreateReplicaMethods; len(m) > 0 && !slices.Contains(m, "basebackup") {
-		return fail(fmt.Errorf("standby_cluster.create_replica_methods %v: only basebackup can create a standby leader", m))
-	}
-	a.log.Info("clone from remote member " + remote.ConnURL)
+	a.log.Info("clone from remote member "+remote.ConnURL, "methods", sb.CreateReplicaMethods)
 	if err := a.node.Clone(ctx, *remote); err != nil {
 		return fail(err)
 	}

@@ -36,13 +36,14 @@ func pgnodeOptions(cfg *config.Config, dynamic func() config.Dynamic) pgnode.Opt
 			pd := pgnode.Dynamic{Parameters: d.Parameters, PgHBA: d.PgHBA, PgIdent: d.PgIdent, UsePgRewind: d.UsePgRewind, UseSlots: d.UseSlots, LogicalSlots: d.LogicalSlots(), TTL: d.TTL}
 			if sb := d.Standby; sb != nil {
 				pd.Standby = &pgnode.Standby{PrimarySlotName: sb.PrimarySlotName, RestoreCommand: sb.RestoreCommand,
-					ArchiveCleanupCommand: sb.ArchiveCleanupCommand, RecoveryMinApplyDelay: sb.RecoveryMinApplyDelay}
+					ArchiveCleanupCommand: sb.ArchiveCleanupCommand, RecoveryMinApplyDelay: sb.RecoveryMinApplyDelay,
+					CreateReplicaMethods: sb.CreateReplicaMethods}
 			}
 			return pd
 		},
 		InitDB: cfg.Bootstrap.InitDB, BootstrapHBA: cfg.Bootstrap.PgHBA, Users: users, Basebackup: pg.Basebackup,
 		Custom: custom, PostBootstrap: cfg.Bootstrap.PostBootstrap,
-		ReplicaMethods: replicaMethods(pg), PrePromote: pg.PrePromote, BeforeStop: pg.BeforeStop,
+		ReplicaMethods: replicaMethods(pg), MethodSections: methodSections(pg), PrePromote: pg.PrePromote, BeforeStop: pg.BeforeStop,
 		PgCtlTimeout:                           pg.PgCtlTimeout,
 		RemoveDataDirectoryOnRewindFailure:     pg.RemoveDataDirectoryOnRewindFailure,
 		RemoveDataDirectoryOnDivergedTimelines: pg.RemoveDataDirectoryOnDivergedTimelines,
@@ -53,10 +54,23 @@ func pgnodeOptions(cfg *config.Config, dynamic func() config.Dynamic) pgnode.Opt
 func replicaMethods(pg config.PostgreSQL) []pgnode.ReplicaMethod {
 	out := make([]pgnode.ReplicaMethod, 0, len(pg.CreateReplicaMethods))
 	for _, name := range pg.CreateReplicaMethods {
-		o := pg.ReplicaMethodOptions(name)
-		out = append(out, pgnode.ReplicaMethod{Name: name, Config: pg.ReplicaMethods[name], NoParams: o.NoParams, NoLeader: o.NoLeader, KeepData: o.KeepData})
+		out = append(out, replicaMethod(pg, name))
 	}
 	return out
+}
+
+// methodSections are all postgresql.<method> sections with a command, by name.
+func methodSections(pg config.PostgreSQL) map[string]pgnode.ReplicaMethod {
+	out := make(map[string]pgnode.ReplicaMethod, len(pg.ReplicaMethods))
+	for name := range pg.ReplicaMethods {
+		out[name] = replicaMethod(pg, name)
+	}
+	return out
+}
+
+func replicaMethod(pg config.PostgreSQL, name string) pgnode.ReplicaMethod {
+	o := pg.ReplicaMethodOptions(name)
+	return pgnode.ReplicaMethod{Name: name, Config: pg.ReplicaMethods[name], NoParams: o.NoParams, NoLeader: o.NoLeader, KeepData: o.KeepData}
 }
 
 // cloneWithoutLeader: some replica method may run while the cluster has no leader.

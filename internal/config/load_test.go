@@ -475,3 +475,28 @@ func TestReplicaMethodOptions(t *testing.T) {
 		}
 	}
 }
+
+// A method section that only standby_cluster.create_replica_methods names (in the
+// dynamic configuration) is kept without a warning; a map without a command is still
+// an unknown key.
+func TestUnlistedReplicaMethodSection(t *testing.T) {
+	cfg, warns := mustLoad(t, writeFile(t, baseConfig+`  dr_restore:
+    command: /usr/local/bin/dr-restore --stanza dr
+    no_leader: true
+  stray:
+    threads: 2
+`))
+	pg := cfg.PostgreSQL
+	if pg.ReplicaMethods["dr_restore"]["command"] != "/usr/local/bin/dr-restore --stanza dr" || !pg.ReplicaMethodOptions("dr_restore").NoLeader {
+		t.Errorf("dr_restore section: %v", pg.ReplicaMethods["dr_restore"])
+	}
+	if !slices.Equal(pg.CreateReplicaMethods, []string{"basebackup"}) {
+		t.Errorf("CreateReplicaMethods = %v, want [basebackup]", pg.CreateReplicaMethods)
+	}
+	if _, ok := pg.ReplicaMethods["stray"]; ok {
+		t.Error("a section without a command was taken as a replica method")
+	}
+	if len(warns) != 1 || !strings.HasSuffix(warns[0].Key, "stray") {
+		t.Errorf("warnings: %s", listWarnings(warns))
+	}
+}

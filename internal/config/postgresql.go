@@ -1,7 +1,9 @@
 package config
 
 import (
+	"maps"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -64,6 +66,7 @@ func decodePostgreSQL(top *section, env map[string]string) PostgreSQL {
 	}
 	s.unsupported("Kerberos is not supported", "krbsrvname")
 	s.unsupported("the configuration file name is fixed", "config_base_name")
+	decodeUnlistedReplicaMethods(s, &pg)
 	s.done(map[string]string{
 		"superuser":   "ignored: belongs under postgresql.authentication (as authentication.superuser)",
 		"replication": "ignored: belongs under postgresql.authentication (as authentication.replication)",
@@ -215,6 +218,23 @@ func decodeReplicaMethods(s *section, pg *PostgreSQL) {
 			pg.ReplicaMethods = map[string]map[string]any{}
 		}
 		pg.ReplicaMethods[m] = conf
+	}
+}
+
+// decodeUnlistedReplicaMethods keeps the other sections with a command, once every known
+// key was read: standby_cluster.create_replica_methods in the dynamic configuration may
+// name them.
+func decodeUnlistedReplicaMethods(s *section, pg *PostgreSQL) {
+	for _, k := range slices.Sorted(maps.Keys(s.m)) {
+		conf, ok := s.m[k].(map[string]any)
+		if !ok || s.asked[k] || conf["command"] == nil {
+			continue
+		}
+		command(s.sub(k), "command")
+		if pg.ReplicaMethods == nil {
+			pg.ReplicaMethods = map[string]map[string]any{}
+		}
+		pg.ReplicaMethods[k] = conf
 	}
 }
 

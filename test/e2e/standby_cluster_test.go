@@ -5,6 +5,7 @@ package e2e
 import (
 	"fmt"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -310,5 +311,58 @@ func TestStandbyClusterSourceLost(t *testing.T) {
 	for _, n := range sc.others(next) {
 		sc.waitReplica(n, 60*time.Second)
 		sc.waitRow(n, 100, 30*time.Second)
+	}
+}
+
+// TestStandbyClusterReplicaMethod: standby_cluster.create_replica_methods creates the
+// standby leader with a custom method (a postgresql section that
+// postgresql.create_replica_methods does not list), given --connstring of the remote
+// primary, as in Patroni; the other members clone from the standby leader as usual.
+func TestStandbyClusterReplicaMethod(t *testing.T) {
+	endpoints := startEmbeddedEtcd(t)
+	src := newCluster(t, endpoints, fast)
+	p := src.up(t)
+	must(t, src.exec(p, "INSERT INTO e2e_rows (id) VALUES (1)"))
+	sc := newStandbyCluster(t, endpoints, src, p, "      create_replica_methods: [dr_copy, basebackup]\n")
+	record := func(n *node) string { return filepath.Join(n.dir, "dr_copy.log") }
+	sc.pgExtra = func(n *node) string {
+		path := sc.script(n, "dr_copy.sh", fmt.Sprintf(`echo "args $*" >> %[1]s
+for a in "$@"; do
+  case "$a" in
+    --datadir=*) dir="${a#--datadir=}" ;;
+    --connstring=*) dsn="${a#--connstring=}" ;;
+  esac
+done
+exec %[2]s/pg_basebackup --pgdata="$dir" -X stream --dbname="$dsn"
+`, record(n), pgBin))
+		return fmt.Sprintf("  dr_copy:\n    command: %s\n    site: dr\n", path)
+	}
+	sc.writeConfigs(fast)
+	for _, n := range sc.nodes {
+		sc.start(n)
+	}
+	leader := sc.waitStandbyLeader(90 * time.Second)
+	for _, n := range sc.others(leader) {
+		sc.waitReplica(n, 90*time.Second)
+	}
+	must(t, src.exec(p, "INSERT INTO e2e_rows (id) VALUES (2)"))
+	for _, n := range sc.nodes {
+		sc.waitRow(n, 2, 30*time.Second)
+	}
+	sc.assertStandbyCluster(sc.nodes)
+
+	got := readLines(record(leader))
+	remoteDSN := fmt.Sprintf("host=%s port=%d user=replicator dbname=postgres", p.host, p.pgPort)
+	want := fmt.Sprintf("args --scope=%s --role=replica --datadir=%s/data --connstring=%s", sc.scope, leader.dir, remoteDSN)
+	if len(got) != 1 || !strings.HasPrefix(got[0], want) || !strings.HasSuffix(got[0], " --site=dr") {
+		t.Fatalf("%s: dr_copy record %q, want one line starting %q and ending --site=dr", leader.name, got, want)
+	}
+	if !sc.logContains(leader, "replica has been created using dr_copy") {
+		t.Errorf("%s: the standby leader was not created by dr_copy", leader.name)
+	}
+	for _, n := range sc.others(leader) {
+		if lines := readLines(record(n)); len(lines) != 0 {
+			t.Errorf("%s ran dr_copy (%q): members clone from the standby leader with postgresql.create_replica_methods", n.name, lines)
+		}
 	}
 }

@@ -53,6 +53,9 @@ type Standby struct {
 	ArchiveCleanupCommand string
 	// RecoveryMinApplyDelay applies to the standby leader only.
 	RecoveryMinApplyDelay string
+	// CreateReplicaMethods creates the standby leader from the remote; empty means
+	// basebackup.
+	CreateReplicaMethods []string
 }
 
 // Options describe the node; the agent builds them from the configuration.
@@ -92,6 +95,9 @@ type Options struct {
 	Basebackup []string
 	// ReplicaMethods is create_replica_methods in order; empty means basebackup.
 	ReplicaMethods []ReplicaMethod
+	// MethodSections are the postgresql.<method> sections by name, listed in
+	// create_replica_methods or not: standby_cluster.create_replica_methods names them.
+	MethodSections map[string]ReplicaMethod
 	// PrePromote and BeforeStop are the postgresql.pre_promote and before_stop
 	// command lines; empty when unset.
 	PrePromote   string

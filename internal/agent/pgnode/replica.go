@@ -14,6 +14,7 @@ import (
 
 	"github.com/warden-ha/warden/internal/callbacks"
 	"github.com/warden-ha/warden/internal/cluster"
+	"github.com/warden-ha/warden/internal/ha"
 	"github.com/warden-ha/warden/internal/postgres"
 )
 
@@ -107,6 +108,13 @@ func pyStr(v any) string {
 // is removed, so the next cycle starts again from nothing.
 func (n *Node) createReplica(ctx context.Context, from cluster.Member) error {
 	methods := n.opts.ReplicaMethods
+	if ha.IsRemote(from.Name) {
+		var names []string
+		if sb := n.opts.Dynamic().Standby; sb != nil {
+			names = sb.CreateReplicaMethods
+		}
+		methods = remoteMethods(names, n.opts.MethodSections)
+	}
 	if len(methods) == 0 {
 		methods = []ReplicaMethod{{Name: basebackupMethod}}
 	}
@@ -118,6 +126,9 @@ func (n *Node) createReplica(ctx context.Context, from cluster.Member) error {
 		}
 	} else {
 		methods = slices.DeleteFunc(slices.Clone(methods), func(m ReplicaMethod) bool { return !m.withoutLeader() })
+		if len(methods) == 0 && ha.IsRemote(from.Name) {
+			return errors.New("standby_cluster sets neither host nor port: only a method with no_leader in standby_cluster.create_replica_methods can create the standby leader")
+		}
 		if len(methods) == 0 {
 			return errors.New("no replica method can create a replica without a leader (none has no_leader)")
 		}
@@ -145,6 +156,24 @@ func (n *Node) createReplica(ctx context.Context, from cluster.Member) error {
 		errs = append(errs, fmt.Errorf("remove the data directory: %w", rmErr))
 	}
 	return fmt.Errorf("create replica: %w", errors.Join(errs...))
+}
+
+// remoteMethods are the methods that create a standby leader from the remote primary:
+// standby_cluster.create_replica_methods (basebackup when empty), each custom one with
+// its postgresql.<method> section, or its name as the command when it has none (Patroni).
+func remoteMethods(names []string, sections map[string]ReplicaMethod) []ReplicaMethod {
+	if len(names) == 0 {
+		return []ReplicaMethod{{Name: basebackupMethod}}
+	}
+	out := make([]ReplicaMethod, 0, len(names))
+	for _, name := range names {
+		m, ok := sections[name]
+		if !ok || name == basebackupMethod {
+			m = ReplicaMethod{Name: name}
+		}
+		out = append(out, m)
+	}
+	return out
 }
 
 // basebackup is the built-in method: pg_basebackup from the member, twice at most.

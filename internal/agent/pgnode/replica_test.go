@@ -64,3 +64,33 @@ func TestMaskSecrets(t *testing.T) {
 		t.Fatal("argv itself was changed")
 	}
 }
+
+func TestRemoteMethods(t *testing.T) {
+	sections := map[string]ReplicaMethod{
+		"pgbackrest": {Name: "pgbackrest", Config: map[string]any{"command": "/usr/bin/restore"}, NoLeader: true},
+		"basebackup": {Name: "basebackup", Config: map[string]any{"command": "not used"}},
+	}
+	for _, tc := range []struct {
+		name  string
+		names []string
+		want  []ReplicaMethod
+	}{
+		{"unset: basebackup", nil, []ReplicaMethod{{Name: "basebackup"}}},
+		{"a custom method takes its postgresql section, basebackup stays built in", []string{"pgbackrest", "basebackup"},
+			[]ReplicaMethod{sections["pgbackrest"], {Name: "basebackup"}}},
+		{"a method without a section runs its name (Patroni)", []string{"/usr/local/bin/clone-dr"},
+			[]ReplicaMethod{{Name: "/usr/local/bin/clone-dr"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := remoteMethods(tc.names, sections)
+			if len(got) != len(tc.want) {
+				t.Fatalf("got %+v, want %+v", got, tc.want)
+			}
+			for i := range got {
+				if got[i].Name != tc.want[i].Name || got[i].NoLeader != tc.want[i].NoLeader || len(got[i].Config) != len(tc.want[i].Config) {
+					t.Fatalf("method %d: got %+v, want %+v", i, got[i], tc.want[i])
+				}
+			}
+		})
+	}
+}
