@@ -23,6 +23,21 @@ func (c *testCluster) script(n *node, name, body string) string {
 	return path
 }
 
+// basebackupMethod writes a custom replica method script that records its arguments and
+// PGPASSFILE in record, then runs pg_basebackup itself with --datadir and --connstring.
+func (c *testCluster) basebackupMethod(n *node, name, record string) string {
+	return c.script(n, name, fmt.Sprintf(`echo "args $*" >> %[1]s
+echo "pgpassfile $PGPASSFILE" >> %[1]s
+for a in "$@"; do
+  case "$a" in
+    --datadir=*) dir="${a#--datadir=}" ;;
+    --connstring=*) dsn="${a#--connstring=}" ;;
+  esac
+done
+exec %[2]s/pg_basebackup --pgdata="$dir" -X stream --dbname="$dsn"
+`, record, pgBin))
+}
+
 // psqlLocal is a shell command asking the node's own PostgreSQL one question, with the
 // superuser password from the pgpass file Warden writes.
 func psqlLocal(n *node, sql string) string {
@@ -53,16 +68,7 @@ func TestReplicaMethods(t *testing.T) {
 	c.pgExtra = func(n *node) string {
 		switch n {
 		case custom:
-			path := c.script(n, "clone.sh", fmt.Sprintf(`echo "args $*" >> %[1]s
-echo "pgpassfile $PGPASSFILE" >> %[1]s
-for a in "$@"; do
-  case "$a" in
-    --datadir=*) dir="${a#--datadir=}" ;;
-    --connstring=*) dsn="${a#--connstring=}" ;;
-  esac
-done
-exec %[2]s/pg_basebackup --pgdata="$dir" -X stream --dbname="$dsn"
-`, record(n), pgBin))
+			path := c.basebackupMethod(n, "clone.sh", record(n))
 			return fmt.Sprintf("  create_replica_methods: [custom, basebackup]\n  custom:\n    command: %s\n    threads: 2\n    label: \"e2e copy\"\n", path)
 		case fallback:
 			path := c.script(n, "broken.sh", fmt.Sprintf("echo \"broken $*\" >> %s\necho 'cannot reach the backup store' >&2\nexit 3\n", record(n)))

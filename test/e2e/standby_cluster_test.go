@@ -326,15 +326,7 @@ func TestStandbyClusterReplicaMethod(t *testing.T) {
 	sc := newStandbyCluster(t, endpoints, src, p, "      create_replica_methods: [dr_copy, basebackup]\n")
 	record := func(n *node) string { return filepath.Join(n.dir, "dr_copy.log") }
 	sc.pgExtra = func(n *node) string {
-		path := sc.script(n, "dr_copy.sh", fmt.Sprintf(`echo "args $*" >> %[1]s
-for a in "$@"; do
-  case "$a" in
-    --datadir=*) dir="${a#--datadir=}" ;;
-    --connstring=*) dsn="${a#--connstring=}" ;;
-  esac
-done
-exec %[2]s/pg_basebackup --pgdata="$dir" -X stream --dbname="$dsn"
-`, record(n), pgBin))
+		path := sc.basebackupMethod(n, "dr_copy.sh", record(n))
 		return fmt.Sprintf("  dr_copy:\n    command: %s\n    site: dr\n", path)
 	}
 	sc.writeConfigs(fast)
@@ -354,8 +346,8 @@ exec %[2]s/pg_basebackup --pgdata="$dir" -X stream --dbname="$dsn"
 	got := readLines(record(leader))
 	remoteDSN := fmt.Sprintf("host=%s port=%d user=replicator dbname=postgres", p.host, p.pgPort)
 	want := fmt.Sprintf("args --scope=%s --role=replica --datadir=%s/data --connstring=%s", sc.scope, leader.dir, remoteDSN)
-	if len(got) != 1 || !strings.HasPrefix(got[0], want) || !strings.HasSuffix(got[0], " --site=dr") {
-		t.Fatalf("%s: dr_copy record %q, want one line starting %q and ending --site=dr", leader.name, got, want)
+	if len(got) != 2 || !strings.HasPrefix(got[0], want) || !strings.HasSuffix(got[0], " --site=dr") || got[1] != "pgpassfile "+filepath.Join(leader.dir, "pgpass") {
+		t.Fatalf("%s: dr_copy record %q, want the arguments starting %q and ending --site=dr, then PGPASSFILE", leader.name, got, want)
 	}
 	if !sc.logContains(leader, "replica has been created using dr_copy") {
 		t.Errorf("%s: the standby leader was not created by dr_copy", leader.name)
