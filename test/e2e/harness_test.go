@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -22,6 +23,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -135,12 +137,29 @@ type testCluster struct {
 
 func freePort(t *testing.T) int {
 	t.Helper()
-	p, err := etcdembed.FreePort()
-	if err != nil {
-		t.Fatal(err)
+	for range portHigh - portLow {
+		p := portLow + int(portCursor.Add(1))%(portHigh-portLow)
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
+		if err == nil {
+			must(t, l.Close())
+			return p
+		}
 	}
-	return p
+	t.Fatalf("no free port in %d-%d", portLow, portHigh)
+	return 0
 }
+
+// Test ports come from below the kernel's ephemeral range (32768-60999): a node that is
+// down for a while must find its port free when it restarts, and an outgoing connection
+// of any test could take a port of that range meanwhile. The cursor starts at a place
+// that depends on the process, so concurrent test processes rarely meet.
+const portLow, portHigh = 20000, 32000
+
+var portCursor = func() *atomic.Int64 {
+	c := new(atomic.Int64)
+	c.Store(int64(os.Getpid()*7919) % (portHigh - portLow))
+	return c
+}()
 
 // startEmbeddedEtcd runs a real etcd inside the test process.
 func startEmbeddedEtcd(t *testing.T) []string {
