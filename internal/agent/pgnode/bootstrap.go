@@ -93,23 +93,16 @@ func (n *Node) runBootstrapCommand(ctx context.Context, m CustomBootstrap) error
 	}
 	n.log.Info("Running custom bootstrap script: " + m.Command)
 	start := time.Now()
-	out, err := n.tools.Runner.Run(ctx, postgres.Command{Path: argv[0], Args: argv[1:]})
-	n.logOutput(argv[0], out)
+	code, err := n.runScript(ctx, "bootstrap."+m.Name, argv, 0, nil)
+	if err == nil && code != 0 {
+		err = fmt.Errorf("%s exited with code %d", argv[0], code)
+	}
 	if err != nil {
 		n.log.Error("custom bootstrap failed", "method", m.Name, "err", err)
 		return fmt.Errorf("custom bootstrap script: %w", err)
 	}
 	n.log.Info("custom bootstrap script finished", "method", m.Name, "elapsed", time.Since(start).Round(time.Millisecond))
 	return nil
-}
-
-// logOutput logs a script's standard output line by line (the runner logs stderr).
-func (n *Node) logOutput(name string, out []byte) {
-	for _, line := range strings.Split(strings.TrimRight(string(out), "\n"), "\n") {
-		if line != "" {
-			n.log.Info(filepath.Base(name) + ": " + line)
-		}
-	}
 }
 
 // prepareRestored checks what the command left and puts the recovery settings in the
@@ -397,20 +390,16 @@ func (n *Node) runPostBootstrap(ctx context.Context) error {
 	}
 	n.log.Info("running post_bootstrap", "script", script)
 	start := time.Now()
-	out, err := n.tools.Runner.Run(ctx, postgres.Command{
-		Path: argv[0], Args: append(argv[1:], postBootstrapDSN(p, n.opts.Superuser.SSLMode)),
-		Env: []string{"PGPASSFILE=" + n.opts.PGPass, "PGOPTIONS=-c synchronous_commit=local"},
-	})
-	n.logOutput(argv[0], out)
-	var ee *postgres.ExecError
+	code, err := n.runScript(ctx, "post_bootstrap", append(argv, postBootstrapDSN(p, n.opts.Superuser.SSLMode)), 0, nil,
+		"PGPASSFILE="+n.opts.PGPass, "PGOPTIONS=-c synchronous_commit=local")
 	switch {
-	case err == nil:
-		n.log.Info("post_bootstrap script finished", "elapsed", time.Since(start).Round(time.Millisecond))
-		return nil
-	case errors.As(err, &ee) && ee.ExitCode >= 0:
-		n.log.Error(fmt.Sprintf("post_init script %s returned non-zero code %d", script, ee.ExitCode))
-		return fmt.Errorf("post_bootstrap script exited with code %d", ee.ExitCode)
+	case err != nil:
+		n.log.Error(fmt.Sprintf("post_init script %s failed", script), "err", err)
+		return fmt.Errorf("post_bootstrap script: %w", err)
+	case code != 0:
+		n.log.Error(fmt.Sprintf("post_init script %s returned non-zero code %d", script, code))
+		return fmt.Errorf("post_bootstrap script exited with code %d", code)
 	}
-	n.log.Error(fmt.Sprintf("post_init script %s failed", script), "err", err)
-	return fmt.Errorf("post_bootstrap script: %w", err)
+	n.log.Info("post_bootstrap script finished", "elapsed", time.Since(start).Round(time.Millisecond))
+	return nil
 }

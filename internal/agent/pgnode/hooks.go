@@ -21,16 +21,23 @@ func (n *Node) hookTimeout() time.Duration {
 	return 30 * time.Second
 }
 
+// runScript runs a user's script (hook, replica method, bootstrap method, post_bootstrap)
+// to completion as the node's OS user, in the agent's environment without its own
+// variables plus env, its output logged with the passwords masked (see callbacks.Call).
+func (n *Node) runScript(ctx context.Context, name string, argv []string, timeout time.Duration, hide []string, env ...string) (int, error) {
+	return callbacks.Call(ctx, callbacks.Script{
+		Name: name, Argv: argv, Timeout: timeout, Credential: n.opts.Credential, Hide: append(n.secrets(), hide...),
+		Env: append(postgres.FilterEnv(os.Environ()), env...),
+	}, n.log)
+}
+
 // runHook runs pre_promote or before_stop and logs Patroni's line with its exit code.
 func (n *Node) runHook(ctx context.Context, name, line string) (int, error) {
 	argv, err := callbacks.Split(line)
 	if err != nil {
 		return -1, fmt.Errorf("postgresql.%s: %w", name, err)
 	}
-	code, err := callbacks.Call(ctx, callbacks.Script{
-		Name: name, Argv: argv, Timeout: n.hookTimeout(), Credential: n.opts.Credential, Hide: n.secrets(),
-		Env: postgres.FilterEnv(os.Environ()),
-	}, n.log)
+	code, err := n.runScript(ctx, name, argv, n.hookTimeout(), nil)
 	if err != nil {
 		n.log.Error(fmt.Sprintf("%s script `%s` failed", name, line), "err", err)
 		return code, err

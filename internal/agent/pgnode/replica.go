@@ -15,7 +15,6 @@ import (
 	"github.com/warden-ha/warden/internal/callbacks"
 	"github.com/warden-ha/warden/internal/cluster"
 	"github.com/warden-ha/warden/internal/ha"
-	"github.com/warden-ha/warden/internal/postgres"
 )
 
 // ReplicaMethod is one entry of postgresql.create_replica_methods.
@@ -209,10 +208,7 @@ func (n *Node) runReplicaMethod(ctx context.Context, m ReplicaMethod, dsn string
 	}
 	shown, hide := maskSecrets(argv)
 	n.log.Info("creating replica using "+m.Name, "cmd", strings.Join(shown, " "))
-	code, err := callbacks.Call(ctx, callbacks.Script{
-		Name: "replica method " + m.Name, Argv: argv, Credential: n.opts.Credential, Hide: append(n.secrets(), hide...),
-		Env: append(postgres.FilterEnv(os.Environ()), "PGPASSFILE="+n.opts.PGPass),
-	}, n.log)
+	code, err := n.runScript(ctx, "replica method "+m.Name, argv, 0, hide, "PGPASSFILE="+n.opts.PGPass)
 	if err != nil {
 		return err
 	}
