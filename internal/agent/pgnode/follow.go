@@ -160,9 +160,11 @@ func (n *Node) diverged(ctx context.Context, local pgconf.LocalPosition, leader 
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 	tl, err := conn.Timeline(ctx)
-	if errors.Is(err, postgres.ErrNotPrimary) {
+	if errors.Is(err, postgres.ErrNotPrimary) && n.opts.Dynamic().Standby != nil {
 		// The standby leader of a standby cluster: IDENTIFY_SYSTEM names the timeline it
-		// replays.
+		// replays. Elsewhere a leader still in recovery is promoting, and the timeline it
+		// names now would be the one it is about to leave: the check waits for the next
+		// cycle.
 		_, tl, err = postgres.IdentifySystem(ctx, postgres.ConnParams{Host: host, Port: port, User: n.opts.Replication.User, Password: n.opts.Replication.Password})
 	}
 	if err != nil {
