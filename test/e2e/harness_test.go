@@ -439,12 +439,16 @@ func (c *testCluster) eventually(what string, timeout time.Duration, cond func()
 }
 
 // primary returns the single node answering 200 on /primary, or nil.
-func (c *testCluster) primary() *node {
+func (c *testCluster) primary() *node { return c.onlyOne("/primary", "primaries") }
+
+// onlyOne returns the single node answering 200 on the health check path, or nil; two
+// such nodes fail the test.
+func (c *testCluster) onlyOne(path, plural string) *node {
 	var found *node
 	for _, n := range c.nodes {
-		if n.health("/primary") == 200 {
+		if n.health(path) == 200 {
 			if found != nil {
-				c.t.Fatalf("two primaries: %s and %s", found.name, n.name)
+				c.t.Fatalf("two %s: %s and %s", plural, found.name, n.name)
 			}
 			found = n
 		}

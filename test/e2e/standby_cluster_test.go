@@ -12,18 +12,7 @@ import (
 )
 
 // standbyLeader returns the single node answering 200 on /standby-leader, or nil.
-func (c *testCluster) standbyLeader() *node {
-	var found *node
-	for _, n := range c.nodes {
-		if n.health("/standby-leader") == 200 {
-			if found != nil {
-				c.t.Fatalf("two standby leaders: %s and %s", found.name, n.name)
-			}
-			found = n
-		}
-	}
-	return found
-}
+func (c *testCluster) standbyLeader() *node { return c.onlyOne("/standby-leader", "standby leaders") }
 
 func (c *testCluster) waitStandbyLeader(timeout time.Duration) *node {
 	c.t.Helper()
