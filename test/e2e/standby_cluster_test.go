@@ -55,6 +55,23 @@ func newStandbyCluster(t *testing.T, endpoints []string, src *testCluster, p *no
 	return sc
 }
 
+// promoteStandbyCluster removes standby_cluster from the configuration and checks that the
+// standby leader takes the first write (row 100) and the others replicate it.
+func (c *testCluster) promoteStandbyCluster(leader *node, label string) {
+	c.t.Helper()
+	began := time.Now()
+	c.mustCtl("edit-config", "-s", "standby_cluster=null", "--force")
+	w, took := c.timeToWrite(began, 100, 60*time.Second)
+	c.t.Logf("measured: %sedit-config removing standby_cluster -> first write accepted on %s after %.2fs", label, w.name, took.Seconds())
+	if w != leader {
+		c.t.Errorf("the write went to %s, want the standby leader %s promoted", w.name, leader.name)
+	}
+	for _, n := range c.others(leader) {
+		c.waitReplica(n, 60*time.Second)
+		c.waitRow(n, 100, 30*time.Second)
+	}
+}
+
 func timelineOf(n *node) int {
 	tl, _ := n.status()["timeline"].(float64)
 	return int(tl)
@@ -183,19 +200,9 @@ func TestStandbyCluster(t *testing.T) {
 	next = old
 
 	// c) promotion: standby_cluster removed from the configuration.
-	began = time.Now()
-	sc.mustCtl("edit-config", "-s", "standby_cluster=null", "--force")
-	w, took := sc.timeToWrite(began, 100, 60*time.Second)
-	t.Logf("measured: edit-config removing standby_cluster -> first write accepted on %s after %.2fs", w.name, took.Seconds())
-	if w != next {
-		t.Errorf("the write went to %s, want the standby leader %s promoted", w.name, next.name)
-	}
+	sc.promoteStandbyCluster(next, "")
 	if pr := sc.waitPrimary(10 * time.Second); pr != next {
 		t.Errorf("primary is %s, want %s", pr.name, next.name)
-	}
-	for _, n := range sc.others(next) {
-		sc.waitReplica(n, 60*time.Second)
-		sc.waitRow(n, 100, 30*time.Second)
 	}
 	if got := timelineOf(next); got <= tl {
 		t.Errorf("promoted leader's timeline %d, want above %d", got, tl)
@@ -290,17 +297,7 @@ func TestStandbyClusterSourceLost(t *testing.T) {
 	})
 	sc.assertStandbyCluster(sc.nodes)
 
-	began = time.Now()
-	sc.mustCtl("edit-config", "-s", "standby_cluster=null", "--force")
-	w, took := sc.timeToWrite(began, 100, 60*time.Second)
-	t.Logf("measured: source lost, edit-config removing standby_cluster -> first write accepted on %s after %.2fs", w.name, took.Seconds())
-	if w != next {
-		t.Errorf("the write went to %s, want the standby leader %s promoted", w.name, next.name)
-	}
-	for _, n := range sc.others(next) {
-		sc.waitReplica(n, 60*time.Second)
-		sc.waitRow(n, 100, 30*time.Second)
-	}
+	sc.promoteStandbyCluster(next, "source lost, ")
 }
 
 // TestStandbyClusterReplicaMethod: standby_cluster.create_replica_methods creates the
