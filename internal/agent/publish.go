@@ -69,7 +69,11 @@ func (a *Agent) touchMember(ctx context.Context, cl *cluster.Cluster, obs Observ
 		m.PendingRestart, m.PendingRestartReason = obs.PendingRestart, obs.PendingRestartReason
 	}
 	value, wal := cluster.EncodeMember(m), m.XLogLocation
-	if a.positionMoveOnly(m) {
+	var leaderOptime uint64
+	if cl != nil {
+		leaderOptime = cl.Status.Optime
+	}
+	if a.positionMoveOnly(m, leaderOptime) {
 		value, wal = a.lastMember, a.lastMemberWAL
 	}
 	dctx, cancel := a.dcsCtx(ctx, s)
@@ -90,13 +94,14 @@ func (a *Agent) touchMember(ctx context.Context, cl *cluster.Cluster, obs Observ
 const memberPositionStep = 512 << 10
 
 // positionMoveOnly: m differs from the member key last written only by a WAL position
-// less than memberPositionStep away.
-func (a *Agent) positionMoveOnly(m cluster.Member) bool {
+// less than memberPositionStep away. A position that just reached the leader's published
+// optime is written anyway (once), so the lag readers derive settles at zero.
+func (a *Agent) positionMoveOnly(m cluster.Member, leaderOptime uint64) bool {
 	if a.lastMember == nil || m.XLogLocation == nil || a.lastMemberWAL == nil {
 		return false
 	}
 	now, was := *m.XLogLocation, *a.lastMemberWAL
-	if max(now, was)-min(now, was) >= memberPositionStep {
+	if max(now, was)-min(now, was) >= memberPositionStep || (now != was && now == leaderOptime) {
 		return false
 	}
 	m.XLogLocation = a.lastMemberWAL

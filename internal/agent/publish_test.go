@@ -46,7 +46,18 @@ func TestMemberKeySkipsSmallPositionMoves(t *testing.T) {
 			t.Errorf("a 56-byte move was written: position %d, revision %d -> %d", got, rev, backend.Revision())
 		}
 	}
-	obs.WAL = 1<<26 + memberPositionStep
+	// Caught up with the leader's published optime: written, so /cluster's lag reads 0.
+	obs.WAL += 56
+	a.touchMember(ctx, &cluster.Cluster{Status: cluster.Status{Optime: obs.WAL}}, obs, s)
+	if got := published(); got != obs.WAL {
+		t.Errorf("reaching the leader's optime %d was not written: position %d", obs.WAL, got)
+	}
+	rev = backend.Revision()
+	a.touchMember(ctx, &cluster.Cluster{Status: cluster.Status{Optime: obs.WAL}}, obs, s)
+	if backend.Revision() != rev {
+		t.Error("an unchanged position at the leader's optime was written again")
+	}
+	obs.WAL += memberPositionStep
 	a.touchMember(ctx, nil, obs, s)
 	if got := published(); got != obs.WAL {
 		t.Errorf("a move of %d bytes was not written: position %d", memberPositionStep, got)
