@@ -500,3 +500,15 @@ func TestUnlistedReplicaMethodSection(t *testing.T) {
 		t.Errorf("warnings: %s", listWarnings(warns))
 	}
 }
+
+// Patroni 4.0.6: a trailing slash must not make "<data_dir>.failed" a path inside data_dir.
+func TestDataDirCleaned(t *testing.T) {
+	y := strings.Replace(baseConfig, "  data_dir: /tmp/warden-test/data\n", "  data_dir: /tmp/warden-test//data/\n  config_dir: /tmp/warden-test/conf/\n", 1)
+	cfg, _ := mustLoad(t, writeFile(t, y))
+	if cfg.PostgreSQL.DataDir != "/tmp/warden-test/data" || cfg.PostgreSQL.ConfigDir != "/tmp/warden-test/conf" {
+		t.Fatalf("data_dir %q, config_dir %q: want them cleaned", cfg.PostgreSQL.DataDir, cfg.PostgreSQL.ConfigDir)
+	}
+	if got := cfg.PostgreSQL.DataDir + ".failed"; got != "/tmp/warden-test/data.failed" {
+		t.Fatalf("failed bootstrap directory %q", got)
+	}
+}
