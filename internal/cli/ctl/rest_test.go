@@ -471,3 +471,12 @@ func TestFailoverWarnsOfLaggingCandidate(t *testing.T) {
 		t.Errorf("candidate within the limit warned: %v\n%s", err, out)
 	}
 }
+
+// Patroni 4.0.5: a cluster name with a slash still gets an editor file.
+func TestEditorFileForClusterNameWithSlash(t *testing.T) {
+	a := &app{environ: []string{"EDITOR=true"}}
+	got, err := a.invokeEditor(context.Background(), "ttl: 30\n", "team/batman")
+	if err != nil || got != "ttl: 30\n" {
+		t.Fatalf("invokeEditor = %q, %v", got, err)
+	}
+}
