@@ -227,6 +227,10 @@ func TestMetrics(t *testing.T) {
 		`# TYPE patroni_xlog_location counter`,
 		`patroni_xlog_location{name="pg-1",scope="batman"} 1e+08`,
 		`patroni_postgres_timeline{name="pg-1",scope="batman"} 2`,
+		`# TYPE patroni_postgres_timeline gauge`,
+		`# TYPE patroni_postgres_state gauge`,
+		`patroni_postgres_state{name="pg-1",scope="batman"} 5`,
+		`# HELP patroni_postgres_state Numeric representation of Postgres state. Values: 0=initializing new cluster, 1=initdb failed,`,
 		`patroni_replica{name="pg-1",scope="batman"} 0`,
 	} {
 		if !strings.Contains(body, want) {
