@@ -231,6 +231,9 @@ func apiScheme(cfg *config.Config) string {
 
 func extraHeaders(cfg *config.Config, tls bool) map[string]string {
 	h := map[string]string{}
+	if v := api.ServerHeader(cfg.RestAPI.ServerTokens); v != "" {
+		h["Server"] = v
+	}
 	for k, v := range cfg.RestAPI.HTTPExtraHeaders {
 		h[k] = v
 	}

@@ -111,6 +111,7 @@ func TestLoadWarnings(t *testing.T) {
 		{"duplicate key", baseConfig + "scope: again\n", "scope", "duplicate key"},
 		{"legacy superuser layout", strings.Replace(baseConfig, "  data_dir:", "  superuser:\n    username: admin\n  data_dir:", 1), "postgresql.superuser", "old layout"},
 		{"dynamic key at bootstrap level", baseConfig + "bootstrap:\n  ttl: 20\n", "bootstrap.ttl", "belongs under bootstrap.dcs"},
+		{"server_tokens value", strings.Replace(baseConfig, "restapi:\n", "restapi:\n  server_tokens: Full\n", 1), "restapi.server_tokens", "expected Minimal, ProductOnly or Original"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -510,5 +511,17 @@ func TestDataDirCleaned(t *testing.T) {
 	}
 	if got := cfg.PostgreSQL.DataDir + ".failed"; got != "/tmp/warden-test/data.failed" {
 		t.Fatalf("failed bootstrap directory %q", got)
+	}
+}
+
+// restapi.server_tokens (Patroni 4.1) is case-insensitive, from the file or PATRONI_RESTAPI_SERVER_TOKENS.
+func TestServerTokens(t *testing.T) {
+	cfg, warns := mustLoad(t, writeFile(t, strings.Replace(baseConfig, "restapi:\n", "restapi:\n  server_tokens: ProductOnly\n", 1)))
+	if cfg.RestAPI.ServerTokens != "productonly" || len(warns) != 0 {
+		t.Errorf("server_tokens %q, warnings %v", cfg.RestAPI.ServerTokens, warns)
+	}
+	cfg, _, err := Load(writeFile(t, baseConfig), []string{"PATRONI_RESTAPI_SERVER_TOKENS=Minimal"})
+	if err != nil || cfg.RestAPI.ServerTokens != "minimal" {
+		t.Errorf("from the environment: %q, %v", cfg.RestAPI.ServerTokens, err)
 	}
 }
