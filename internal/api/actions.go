@@ -42,7 +42,7 @@ func (s *Server) serveUnsafe(w http.ResponseWriter, r *http.Request) {
 		writeText(w, http.StatusNotImplemented, fmt.Sprintf("Unsupported method (%q)\n", r.Method))
 		return
 	}
-	if !s.accessAllowed(w, r) {
+	if !s.accessAllowed(w, r, segment != "failsafe") {
 		return
 	}
 	h(w, r)
