@@ -202,7 +202,8 @@ func agentOptions(cfg *config.Config) agent.Options {
 		Dynamic:      cfg.Bootstrap.Dynamic,
 		UsePgRewind:  cfg.PostgreSQL.UsePgRewind,
 
-		CloneWithoutLeader: cloneWithoutLeader(cfg.PostgreSQL),
+		CloneWithoutLeader:       cloneWithoutLeader(cfg.PostgreSQL),
+		DeduplicateHeartbeatLogs: cfg.Log.DeduplicateHeartbeatLogs,
 	}
 }
 
