@@ -525,3 +525,22 @@ func TestServerTokens(t *testing.T) {
 		t.Errorf("from the environment: %q, %v", cfg.RestAPI.ServerTokens, err)
 	}
 }
+
+// Patroni 4.1.1: pg_basebackup's server-side compression is allowed (the copy stays a
+// plain data directory), client-side compression is removed with a warning, in every form.
+func TestBasebackupCompress(t *testing.T) {
+	cfg, warns := mustLoad(t, writeFile(t, baseConfig+"  basebackup:\n  - compress: server-zstd:level=3\n  - compress: gzip\n  - checkpoint: fast\n"))
+	if !slices.Equal(cfg.PostgreSQL.Basebackup, []string{"--compress=server-zstd:level=3", "--checkpoint=fast"}) {
+		t.Errorf("Basebackup = %q", cfg.PostgreSQL.Basebackup)
+	}
+	wantWarning(t, warns, "postgresql.basebackup[1]", 0, "only server-side compression is allowed")
+	cfg, warns = mustLoad(t, writeFile(t, baseConfig+"  basebackup: {compress: server-gzip}\n"))
+	if !slices.Equal(cfg.PostgreSQL.Basebackup, []string{"--compress=server-gzip"}) || len(warns) != 0 {
+		t.Errorf("mapping form: %q, warnings %v", cfg.PostgreSQL.Basebackup, warns)
+	}
+	cfg, warns = mustLoad(t, writeFile(t, baseConfig+"  basebackup: [compress]\n"))
+	if len(cfg.PostgreSQL.Basebackup) != 0 {
+		t.Errorf("switch form kept: %q", cfg.PostgreSQL.Basebackup)
+	}
+	wantWarning(t, warns, "postgresql.basebackup[0]", 0, "only server-side compression is allowed")
+}

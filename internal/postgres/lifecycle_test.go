@@ -263,8 +263,9 @@ func TestLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// Clone b and start it as a streaming replica.
-	if err := e.tools.BaseBackup(ctx, b.data.Path, fmt.Sprintf("host=127.0.0.1 port=%d user=replicator", a.port), []string{"--checkpoint=fast"}); err != nil {
+	// Clone b (compressed on the server, as basebackup: {compress: server-gzip} allows) and
+	// start it as a streaming replica.
+	if err := e.tools.BaseBackup(ctx, b.data.Path, fmt.Sprintf("host=127.0.0.1 port=%d user=replicator", a.port), []string{"--checkpoint=fast", "--compress=server-gzip"}); err != nil {
 		t.Fatal(err)
 	}
 	e.writeConfig(b, true, a.port)
