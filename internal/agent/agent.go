@@ -207,7 +207,7 @@ func (a *Agent) settings() ha.Settings {
 		SynchronousMode: d.SynchronousMode, SynchronousQuorum: d.SynchronousQuorum, SynchronousModeStrict: d.SynchronousModeStrict,
 		MaximumLagOnSyncnode: d.MaximumLagOnSyncnode,
 		SynchronousNodeCount: d.SynchronousNodeCount, Watchdog: a.opts.Watchdog != nil && a.opts.Watchdog.Enabled(),
-		PermanentSlots: permanentSlots(d.PermanentSlots), IgnoreSlots: ignoreSlots(d.IgnoreSlots),
+		PermanentSlots: permanentSlots(d.PermanentSlots, d.Standby != nil), IgnoreSlots: ignoreSlots(d.IgnoreSlots),
 		FailsafeMode: d.FailsafeMode, CloneWithoutLeader: a.opts.CloneWithoutLeader,
 	}
 	if d.Standby != nil {

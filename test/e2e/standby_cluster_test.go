@@ -284,6 +284,13 @@ func TestStandbyClusterSourceLost(t *testing.T) {
 	for _, n := range sc.nodes {
 		sc.waitRow(n, 1, 30*time.Second)
 	}
+	// Patroni 4.1's cluster_type: the standby leader keeps only the slot meant for a
+	// standby cluster; after the promotion below the primary keeps only the other.
+	sc.mustCtl("edit-config", "-s", "slots.for_primary.cluster_type=primary", "-s", "slots.for_standby.cluster_type=standby", "--force")
+	sc.eventually("slot for_standby on the standby leader", 30*time.Second, func() bool { return sc.hasSlot(leader, "for_standby") })
+	if sc.hasSlot(leader, "for_primary") {
+		t.Errorf("%s, a standby leader, has the slot for_primary (cluster_type: primary)", leader.name)
+	}
 
 	for _, n := range src.nodes {
 		src.kill9(n)
@@ -306,6 +313,9 @@ func TestStandbyClusterSourceLost(t *testing.T) {
 
 	// Patroni 4.1's promote-cluster: PATCH /config, then wait for a running primary.
 	sc.promoteStandbyCluster(next, "source lost, ", "promote-cluster", "--force")
+	sc.eventually("slot for_primary on the promoted primary, for_standby dropped", 60*time.Second, func() bool {
+		return sc.hasSlot(next, "for_primary") && !sc.hasSlot(next, "for_standby")
+	})
 }
 
 // TestStandbyClusterReplicaMethod: standby_cluster.create_replica_methods creates the
