@@ -134,11 +134,12 @@ func (e *env) start(ctx context.Context, n node) *Postmaster {
 	return p
 }
 
-// primary initialises node "a" with the extra parameters and starts it as a primary.
-func (e *env) primary(ctx context.Context, extra map[string]string) (*Postmaster, *Conn) {
+// primary initialises node "a" (initdb with opts) with the extra parameters and starts
+// it as a primary.
+func (e *env) primary(ctx context.Context, extra map[string]string, opts ...string) (*Postmaster, *Conn) {
 	e.t.Helper()
 	a := e.node("a")
-	if err := e.tools.InitDB(ctx, a.data.Path, "postgres", "superpw", nil); err != nil {
+	if err := e.tools.InitDB(ctx, a.data.Path, "postgres", "superpw", opts); err != nil {
 		e.t.Fatal(err)
 	}
 	e.writeConfigWith(a, false, 0, extra)
@@ -407,5 +408,26 @@ func TestEnsureRoleKeepsPasswordOutOfStatistics(t *testing.T) {
 	}
 	if n != 0 {
 		t.Fatalf("the role's password is in pg_stat_statements (%d statements)", n)
+	}
+}
+
+// A cluster created with group access (initdb -g) starts with the files Warden writes
+// (0640) and keeps its 0750 data directory.
+func TestGroupAccessCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs real PostgreSQL")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	e := newEnv(t)
+	e.primary(ctx, nil, "--allow-group-access")
+	data := e.node("a").data
+	if err := data.EnsureMode(); err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]os.FileMode{data.Path: 0o750, data.ConfFile(): 0o640, data.HBAFile(): 0o640} {
+		if st, err := os.Stat(path); err != nil || st.Mode().Perm() != want {
+			t.Errorf("%s: %v %v, want %o", path, st.Mode().Perm(), err, want)
+		}
 	}
 }
