@@ -24,7 +24,9 @@ func TestHeartbeatFilter(t *testing.T) {
 		}
 	}
 	off := heartbeatFilter{}
-	if off.skip("no action. x", nil) || off.skip("no action. x", nil) {
-		t.Error("skipped with deduplicate_heartbeat_logs off")
+	for i := range 2 {
+		if off.skip("no action. x", nil) {
+			t.Errorf("heartbeat %d skipped with deduplicate_heartbeat_logs off", i+1)
+		}
 	}
 }

@@ -239,7 +239,7 @@ func allowlistServer(t *testing.T, opts Options, memberHost string) (*httptest.S
 // and POST /failsafe never reads the DCS for it: the primary sends it when the DCS is out
 // of reach, and Patroni 4.0 checks only restapi.allowlist there.
 func TestAllowlistIncludeMembers(t *testing.T) {
-	srv, src := allowlistServer(t, Options{AllowlistIncludeMembers: true}, "10.9.9.9")
+	srv, _ := allowlistServer(t, Options{AllowlistIncludeMembers: true}, "10.9.9.9")
 	if code, body := do(t, "POST", srv.URL+"/reload", "", false); code != 403 || body != "Access is denied" {
 		t.Errorf("POST /reload from a non-member: %d %q", code, body)
 	}
@@ -255,7 +255,7 @@ func TestAllowlistIncludeMembers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, src = allowlistServer(t, Options{Allowlist: list, AllowlistIncludeMembers: true}, "127.0.0.1")
+	srv, src := allowlistServer(t, Options{Allowlist: list, AllowlistIncludeMembers: true}, "127.0.0.1")
 	src.err = errors.New("etcd is down")
 	before := src.reads.Load()
 	if code, _ := do(t, "POST", srv.URL+"/failsafe", `{"name":"pg-2"}`, false); code != 403 {
