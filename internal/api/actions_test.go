@@ -277,6 +277,10 @@ func TestPostFailsafe(t *testing.T) {
 			if tc.code == 200 && string(b) != "Accepted" {
 				t.Errorf("answer %q is not exactly Accepted", b)
 			}
+			// Patroni 4.0's lsn header: the member's WAL position, on acceptance only.
+			if want := map[bool]string{true: "100000000", false: ""}[tc.code == 200]; resp.Header.Get("lsn") != want {
+				t.Errorf("lsn header %q, want %q", resp.Header.Get("lsn"), want)
+			}
 		})
 	}
 	ctrl.mu.Lock()
