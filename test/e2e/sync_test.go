@@ -203,8 +203,7 @@ func TestSyncNamesSurviveAgentRestart(t *testing.T) {
 }
 
 // TestSyncPriority (Patroni 4.1's sync_priority tag): with synchronous_mode on, a member
-// with a higher sync_priority replaces the synchronous standby chosen before it came
-// up, and a member with sync_priority 0 is never chosen (it is nosync).
+// with a higher sync_priority replaces the synchronous standby chosen before it came up.
 func TestSyncPriority(t *testing.T) {
 	c := newCluster(t, startEmbeddedEtcd(t), fast)
 	leader, low, high := c.nodes[0], c.nodes[1], c.nodes[2]
