@@ -131,7 +131,7 @@ func (n *Node) replicationDSN(m cluster.Member) (string, error) {
 		return "", err
 	}
 	return pgconf.PrimaryConnInfo(pgconf.ConnInfo{DBName: "postgres", User: n.opts.Replication.User,
-		Host: host, Port: strconv.Itoa(port), ClientSSL: n.opts.Replication.SSL}), nil
+		Host: host, Port: strconv.Itoa(port), ClientSSL: n.opts.Replication.SSL}.ForMajor(n.major)), nil
 }
 
 // Clone creates the data directory with the replica creation methods (pg_basebackup

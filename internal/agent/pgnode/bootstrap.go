@@ -366,8 +366,8 @@ func (n *Node) connectAfterReload(ctx context.Context) (*postgres.Conn, error) {
 // postBootstrapDSN is the key=value connection string post_bootstrap receives, as
 // Patroni renders it: the superuser on the local node with its client options
 // (sslpassword included), without the password (that is in the pgpass file).
-func postBootstrapDSN(p postgres.ConnParams) string {
-	return pgconf.PrimaryConnInfo(pgconf.ConnInfo{DBName: "postgres", User: p.User, Host: p.Host, Port: strconv.Itoa(p.Port), ClientSSL: p.SSL})
+func postBootstrapDSN(p postgres.ConnParams, major int) string {
+	return pgconf.PrimaryConnInfo(pgconf.ConnInfo{DBName: "postgres", User: p.User, Host: p.Host, Port: strconv.Itoa(p.Port), ClientSSL: p.SSL}.ForMajor(major))
 }
 
 // runPostBootstrap runs bootstrap.post_bootstrap with the superuser's DSN; a failure
@@ -395,7 +395,7 @@ func (n *Node) runPostBootstrap(ctx context.Context) error {
 	}
 	n.log.Info("running post_bootstrap", "script", script)
 	start := time.Now()
-	code, err := n.runScript(ctx, "post_bootstrap", append(argv, postBootstrapDSN(p)), 0, nil,
+	code, err := n.runScript(ctx, "post_bootstrap", append(argv, postBootstrapDSN(p, n.major)), 0, nil,
 		"PGPASSFILE="+n.opts.PGPass, "PGOPTIONS=-c synchronous_commit=local")
 	switch {
 	case err != nil:

@@ -268,5 +268,5 @@ func rewindDSN(a Auth, host string, port, major int) string {
 	if major >= 10 {
 		ci.TargetSessionAttrs = "read-write"
 	}
-	return pgconf.PrimaryConnInfo(ci)
+	return pgconf.PrimaryConnInfo(ci.ForMajor(major))
 }

@@ -63,7 +63,7 @@ func TestRoleOptionsGoWhereTheRoleConnects(t *testing.T) {
 	if p := n.opts.Superuser.at("10.0.0.2", 5432); p.SSL != sslOf("postgres") || p.User != "postgres" {
 		t.Errorf("peer connection as the superuser: %+v", p)
 	}
-	if got := postBootstrapDSN(n.localConnParams()); got != `dbname=postgres user=postgres host=127.0.0.1 port=5433 sslmode=verify-ca sslcert=/pki/postgres.crt sslkey=/pki/postgres.key sslpassword=postgres-keypw sslrootcert=/pki/ca.crt` {
+	if got := postBootstrapDSN(n.localConnParams(), 15); got != `dbname=postgres user=postgres host=127.0.0.1 port=5433 sslmode=verify-ca sslcert=/pki/postgres.crt sslkey=/pki/postgres.key sslpassword=postgres-keypw sslrootcert=/pki/ca.crt` {
 		t.Errorf("post_bootstrap DSN %s", got)
 	}
 }

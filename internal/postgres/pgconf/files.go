@@ -88,6 +88,21 @@ type ConnInfo struct {
 	TargetSessionAttrs string
 }
 
+// ForMajor leaves out the options the libpq of an older PostgreSQL rejects as unknown
+// keywords, as Patroni 4 does: target_session_attrs before 10, gssencmode before 12,
+// sslpassword and channel_binding before 13, sslcrldir before 14.
+func (c ConnInfo) ForMajor(major int) ConnInfo {
+	for _, k := range []struct {
+		field *string
+		since int
+	}{{&c.TargetSessionAttrs, 10}, {&c.GSSEncMode, 12}, {&c.SSLPassword, 13}, {&c.ChannelBinding, 13}, {&c.SSLCRLDir, 14}} {
+		if major < k.since {
+			*k.field = ""
+		}
+	}
+	return c
+}
+
 // ReplicaConnInfo fills Patroni's defaults for a replica following a member
 // (A.14): sslmode=prefer, gssencmode=prefer on PG12+, channel_binding=prefer on
 // PG13+, and application_name = our member name.
@@ -102,7 +117,7 @@ func ReplicaConnInfo(c ConnInfo, memberName string, major int) ConnInfo {
 		c.ChannelBinding = "prefer"
 	}
 	c.ApplicationName = memberName
-	return c
+	return c.ForMajor(major)
 }
 
 // PrimaryConnInfo renders c as a space-separated key=value conninfo in

@@ -139,6 +139,21 @@ func TestConnInfoPatroniGolden(t *testing.T) {
 	}
 }
 
+func TestConnInfoForMajor(t *testing.T) {
+	all := ConnInfo{User: "u", Host: "h", TargetSessionAttrs: "read-write", ClientSSL: ClientSSL{SSLMode: "require",
+		SSLPassword: "p", SSLCRLDir: "/d", GSSEncMode: "disable", ChannelBinding: "require"}}
+	for major, want := range map[int]string{
+		9:  "user=u host=h sslmode=require",
+		12: "user=u host=h sslmode=require gssencmode=disable target_session_attrs=read-write",
+		13: "user=u host=h sslmode=require sslpassword=p gssencmode=disable channel_binding=require target_session_attrs=read-write",
+		14: "user=u host=h sslmode=require sslpassword=p sslcrldir=/d gssencmode=disable channel_binding=require target_session_attrs=read-write",
+	} {
+		if got := PrimaryConnInfo(all.ForMajor(major)); got != want {
+			t.Errorf("PostgreSQL %d:\n got %s\nwant %s", major, got, want)
+		}
+	}
+}
+
 func TestLocalHost(t *testing.T) {
 	for _, tc := range []struct {
 		name, listen, dirs string
