@@ -9,6 +9,7 @@ package e2e
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -37,8 +38,11 @@ const (
 	superPassword = "e2e-super-secret"
 	replPassword  = "e2e-repl-secret"
 	rewindPass    = "e2e-rewind-secret"
-	pgBin         = "/usr/lib/postgresql/15/bin"
 )
+
+// pgBin is the PostgreSQL under test: WARDEN_PG_BIN (make e2e-majors sets it from
+// scripts/install-pg.sh), else the host's PostgreSQL 15.
+var pgBin = cmp.Or(os.Getenv("WARDEN_PG_BIN"), "/usr/lib/postgresql/15/bin")
 
 var (
 	buildOnce sync.Once
