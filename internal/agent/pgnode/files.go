@@ -100,6 +100,11 @@ func (n *Node) recoveryParams(m pgconf.Merged, leader *cluster.Member) (map[stri
 			User: n.opts.Replication.User, PassFile: n.opts.PGPass, Host: host, Port: strconv.Itoa(port),
 			SSLMode: n.opts.Replication.SSLMode,
 		}, n.opts.Name, n.major)
+		if n.major >= 17 && !remote {
+			// PostgreSQL 17's slot synchronization (sync_replication_slots) connects to a
+			// database through primary_conninfo; streaming ignores dbname.
+			ci.DBName = "postgres"
+		}
 		switch {
 		case !d.UseSlots:
 		case !remote:

@@ -189,7 +189,10 @@ func New(opts Options, log *slog.Logger) (*Node, error) {
 	if err := n.checkDataDirMajor(); err != nil {
 		return nil, err
 	}
-	if n.gucs, err = n.tools.Parameters(ctx); err != nil {
+	// The binary is asked quietly: a name it does not know makes it print FATAL.
+	quiet := n.tools
+	quiet.Runner = postgres.ExecRunner{Log: slog.New(slog.DiscardHandler), Credential: opts.Credential}
+	if n.gucs, err = quiet.Parameters(ctx); err != nil {
 		log.Warn("cannot read the parameters the binaries accept; parameter names are written unchecked", "bin_dir", opts.BinDir, "err", err)
 	}
 	return n, nil
@@ -334,6 +337,17 @@ func (n *Node) start(ctx context.Context, params map[string]string) error {
 		return nil
 	}
 	if err := n.checkDataDirMajor(); err != nil {
+		return err
+	}
+	if _, ok := postgres.FindRunning(n.opts.DataDir); ok {
+		return fmt.Errorf("start postgres: %w", postgres.ErrAlreadyRunning)
+	}
+	wctx, wcancel := context.WithTimeout(ctx, n.opts.PgCtlTimeout)
+	err := postgres.WaitShmemDetached(wctx, n.opts.DataDir, func(id, attached int) {
+		n.log.Info("waiting for the previous postmaster's processes to leave its shared memory", "shmid", id, "attached", attached)
+	})
+	wcancel()
+	if err != nil {
 		return err
 	}
 	if _, err := postgres.RemoveStalePidFile(n.opts.DataDir); err != nil {
