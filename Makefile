@@ -51,8 +51,8 @@ test: lint unit fuzz-smoke e2e e2e-majors ## everything CI runs
 demo: build ## a real 3-node cluster on this machine with embedded etcd, shown working (PG=17 or PG=18: on that major)
 	@set -e; if [ -n "$(PG)" ]; then PG_BIN=$$(scripts/install-pg.sh $(PG)); export PG_BIN; fi; ./scripts/demo.sh
 
-bench: build ## Warden vs Patroni side by side (root; BENCH_REPEAT, BENCH_ONLY=warden, BENCH_QUICK=1)
-	$(GO) run ./bench/cmd/wardenbench
+bench: build ## Warden vs Patroni side by side (root; BENCH_REPEAT, BENCH_ONLY=warden, BENCH_QUICK=1, PG=17)
+	@set -e; if [ -n "$(PG)" ]; then WARDEN_PG_BIN=$$(scripts/install-pg.sh $(PG)); export WARDEN_PG_BIN; fi; $(GO) run ./bench/cmd/wardenbench
 
 # Every `func FuzzX` in a test file under internal/, as "dir FuzzX" pairs. Minimizing is
 # bounded: FuzzLoad is slow enough per input that the default 60s ate whole smoke runs.

@@ -1,7 +1,7 @@
 //go:build e2e
 
-// Package e2e runs the real warden binary: three nodes on loopback with real PostgreSQL 15
-// and real etcd (embedded in the test process, or Debian's etcd as an external process),
+// Package e2e runs the real warden binary: three nodes on loopback with real PostgreSQL (15,
+// or the bin directory in WARDEN_PG_BIN: make e2e-majors runs the core on 17 and 18) and real etcd (embedded in the test process, or Debian's etcd as an external process),
 // and exercises them as a user would. Agents and postmasters run as the postgres OS user;
 // every process is stopped by PID in t.Cleanup. The chaos suite runs its nodes and etcd in
 // network namespaces instead (netLab, netns_test.go), to cut them apart.
