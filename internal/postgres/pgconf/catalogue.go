@@ -84,8 +84,23 @@ func (c *Catalogue) Hint(name string) string {
 	if n := didyoumean.Nearest(lower, c.names); didyoumean.CloseEnough(lower, n) {
 		return "did you mean " + n + "?"
 	}
+	if n := didyoumean.Nearest(lower, laterNames); didyoumean.CloseEnough(lower, n) && history[n].added > c.Major {
+		return fmt.Sprintf("did you mean %s? new in PostgreSQL %d, this is %d", n, history[n].added, c.Major)
+	}
 	return "not a PostgreSQL " + fmt.Sprint(c.Major) + " parameter"
 }
+
+// laterNames are the names in history that appeared in some major, sorted.
+var laterNames = func() []string {
+	var names []string
+	for n, h := range history {
+		if h.added > 0 {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	return names
+}()
 
 // change is when a parameter appeared or went away, for hints across majors.
 type change struct {

@@ -71,6 +71,7 @@ func TestCatalogueProblems(t *testing.T) {
 		{18, "io_methd", "(did you mean io_method?)"},
 		{17, "io_method", "(new in PostgreSQL 18, this is 17)"},
 		{15, "summarize_wal", "(new in PostgreSQL 17, this is 15)"},
+		{15, "summarise_wal", "(did you mean summarize_wal? new in PostgreSQL 17, this is 15)"},
 		{17, "force_parallel_mode", "(removed in PostgreSQL 16, use debug_parallel_query)"},
 		{18, "promote_trigger_file", "(removed in PostgreSQL 16)"},
 		{17, "max_relication_slots", "did you mean max_replication_slots?"},
