@@ -12,21 +12,6 @@ import (
 	"github.com/warden-ha/warden/internal/cluster"
 )
 
-// ConnParams address a server as the superuser. Password may be empty when
-// a pgpass file or trust/peer authentication applies.
-type ConnParams struct {
-	Host     string
-	Port     int
-	User     string
-	Password string
-	Database string // default "postgres"
-}
-
-// LogValue keeps the password out of logs.
-func (p ConnParams) LogValue() string {
-	return fmt.Sprintf("host=%s port=%d user=%s dbname=%s", p.Host, p.Port, p.User, p.Database)
-}
-
 // Conn is the agent's SQL connection to its own (or the leader's) server.
 type Conn struct {
 	c *pgx.Conn
@@ -35,24 +20,22 @@ type Conn struct {
 // Connect opens a connection with Patroni's settings: connect_timeout 3s,
 // statement_timeout 2000ms, fallback_application_name Warden.
 func Connect(ctx context.Context, p ConnParams) (*Conn, error) {
-	cfg, err := pgx.ParseConfig("")
+	if err := p.checkSupported(); err != nil {
+		return nil, fmt.Errorf("connect to %s: %w", p.LogValue(), err)
+	}
+	cfg, err := pgx.ParseConfig(p.pgxDSN())
+	if err == nil {
+		err = p.finishConfig(&cfg.Config)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("connect: %w", err)
+		return nil, fmt.Errorf("connect to %s: %w", p.LogValue(), err)
 	}
-	cfg.Host, cfg.Port, cfg.User, cfg.Password = p.Host, uint16(p.Port), p.User, p.Password
-	cfg.Database = p.Database
-	if cfg.Database == "" {
-		cfg.Database = "postgres"
-	}
-	cfg.ConnectTimeout = 3 * time.Second
 	// pgx has no fallback_application_name; application_name is the same
 	// unless the caller's DSN named one, which ConnParams cannot.
 	cfg.RuntimeParams = map[string]string{"statement_timeout": "2000", "application_name": "Warden"}
-	cfg.TLSConfig = nil
-	cfg.Fallbacks = nil
 	c, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("connect to %s:%d: %w", p.Host, p.Port, err)
+		return nil, fmt.Errorf("connect to %s: %w", p.address(), err)
 	}
 	return &Conn{c: c}, nil
 }
@@ -181,14 +164,17 @@ type Slot struct {
 	ConfirmedFlushLSN uint64
 	// CatalogXmin: logical slots only, 0 when null.
 	CatalogXmin uint32
+	// Failover and Synced are PostgreSQL 17's columns (false before 17).
+	Failover, Synced bool
 }
 
 // Slots lists the replication slots.
 func (c *Conn) Slots(ctx context.Context) ([]Slot, error) {
 	rows, err := c.c.Query(ctx, `SELECT slot_name, slot_type, COALESCE(plugin, ''), COALESCE(database::text, ''), active,
   temporary, COALESCE(restart_lsn::text, '0/0'), COALESCE(confirmed_flush_lsn::text, '0/0'),
-  COALESCE(catalog_xmin::text::bigint, 0)
-FROM pg_catalog.pg_replication_slots ORDER BY slot_name`)
+  COALESCE(catalog_xmin::text::bigint, 0),
+  COALESCE((pg_catalog.to_jsonb(s)->>'failover')::bool, false), COALESCE((pg_catalog.to_jsonb(s)->>'synced')::bool, false)
+FROM pg_catalog.pg_replication_slots s ORDER BY slot_name`)
 	if err != nil {
 		return nil, fmt.Errorf("pg_replication_slots: %w", err)
 	}
@@ -196,7 +182,7 @@ FROM pg_catalog.pg_replication_slots ORDER BY slot_name`)
 		var s Slot
 		var restart, flush string
 		var xmin int64
-		if err := row.Scan(&s.Name, &s.Type, &s.Plugin, &s.Database, &s.Active, &s.Temporary, &restart, &flush, &xmin); err != nil {
+		if err := row.Scan(&s.Name, &s.Type, &s.Plugin, &s.Database, &s.Active, &s.Temporary, &restart, &flush, &xmin, &s.Failover, &s.Synced); err != nil {
 			return s, err
 		}
 		s.CatalogXmin = uint32(xmin)

@@ -36,6 +36,7 @@ func (n *Node) merged() pgconf.Merged {
 	}
 	n.mu.Unlock()
 	dropUnsafe(&m)
+	n.dropUnknown(m.Parameters, &m.Warnings)
 	return m
 }
 
@@ -49,6 +50,11 @@ func (n *Node) writeConfig(standby bool, leader *cluster.Member) (pgconf.Merged,
 		var err error
 		if recovery, err = n.recoveryParams(m, leader); err != nil {
 			return m, false, err
+		}
+		var warns []string
+		n.dropUnknown(recovery, &warns)
+		for _, w := range warns {
+			n.log.Warn(w)
 		}
 	}
 	include := pgconf.BaseConf
@@ -91,9 +97,17 @@ func (n *Node) recoveryParams(m pgconf.Merged, leader *cluster.Member) (map[stri
 			return nil, err
 		}
 		ci := pgconf.ReplicaConnInfo(pgconf.ConnInfo{
-			User: n.opts.Replication.User, PassFile: n.opts.PGPass, Host: host, Port: strconv.Itoa(port),
-			SSLMode: n.opts.Replication.SSLMode,
+			User: n.opts.Replication.User, Host: host, Port: strconv.Itoa(port), ClientSSL: n.opts.Replication.SSL,
 		}, n.opts.Name, n.major)
+		if n.opts.Replication.Password != "" {
+			// Patroni names the passfile only when the role has a password.
+			ci.PassFile = n.opts.PGPass
+		}
+		if n.major >= 17 && !remote {
+			// PostgreSQL 17's slot synchronization (sync_replication_slots) connects to a
+			// database through primary_conninfo; streaming ignores dbname.
+			ci.DBName = "postgres"
+		}
 		switch {
 		case !d.UseSlots:
 		case !remote:

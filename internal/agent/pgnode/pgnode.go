@@ -7,10 +7,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -22,11 +20,16 @@ import (
 	"github.com/warden-ha/warden/internal/postgres/pgconf"
 )
 
-// Auth is one PostgreSQL role's credentials.
+// Auth is one PostgreSQL role's credentials and client-side security options.
 type Auth struct {
 	User     string
 	Password string
-	SSLMode  string
+	SSL      pgconf.ClientSSL
+}
+
+// at addresses host:port (host "" : libpq's default unix socket) as this role.
+func (a Auth) at(host string, port int) postgres.ConnParams {
+	return postgres.ConnParams{Host: host, Port: port, User: a.User, Password: a.Password, SSL: a.SSL}
 }
 
 // Dynamic is the part of the cluster's dynamic configuration the node applies.
@@ -75,6 +78,9 @@ type Options struct {
 	LocalPgIdent    []string
 	CustomConf      string
 	RecoveryConf    map[string]any
+	// UseUnixSocket / UseUnixSocketRepl: the superuser's / the replication role's
+	// connections to this node go through its unix socket (see localHost).
+	UseUnixSocket, UseUnixSocketRepl bool
 	// NoStream (tag nostream): a replica never has primary_conninfo, so one found
 	// running without a WAL receiver needs no upstream to have its files rewritten.
 	NoStream bool
@@ -134,6 +140,8 @@ type Node struct {
 	tools postgres.Tools
 	dir   postgres.DataDir
 	major int
+	// gucs is what the binaries in bin_dir accept (nil: they could not be asked).
+	gucs  *postgres.Parameters
 	exits chan struct{}
 
 	mu   sync.Mutex
@@ -184,7 +192,30 @@ func New(opts Options, log *slog.Logger) (*Node, error) {
 		return nil, fmt.Errorf("postgresql.bin_dir %q: %w", opts.BinDir, err)
 	}
 	n.major = major
+	if err := n.checkDataDirMajor(); err != nil {
+		return nil, err
+	}
+	// The binary is asked quietly: a name it does not know makes it print FATAL.
+	quiet := n.tools
+	quiet.Runner = postgres.ExecRunner{Log: slog.New(slog.DiscardHandler), Credential: opts.Credential}
+	if n.gucs, err = quiet.Parameters(ctx); err != nil {
+		log.Warn("cannot read the parameters the binaries accept; parameter names are written unchecked", "bin_dir", opts.BinDir, "err", err)
+	}
 	return n, nil
+}
+
+// checkDataDirMajor refuses binaries of another major than the data directory's: they
+// would fail to start it, or a pg_basebackup/pg_rewind of another major would refuse it.
+func (n *Node) checkDataDirMajor() error {
+	data, err := n.dir.Major()
+	if err != nil {
+		return err
+	}
+	if data != 0 && data != n.major {
+		return fmt.Errorf("postgresql.bin_dir %q holds PostgreSQL %d but postgresql.data_dir %q is PostgreSQL %d (PG_VERSION): point bin_dir at PostgreSQL %d's binaries, or upgrade the data directory with pg_upgrade first",
+			n.opts.BinDir, n.major, n.opts.DataDir, data, data)
+	}
+	return nil
 }
 
 // Exits delivers a wake-up when the postmaster exits.
@@ -237,15 +268,27 @@ func (n *Node) setLeader(m *cluster.Member) {
 	}
 }
 
+// localConnParams address the local server as the superuser.
 func (n *Node) localConnParams() postgres.ConnParams {
-	host := "127.0.0.1"
-	first := strings.TrimSpace(strings.Split(n.opts.ListenAddresses, ",")[0])
-	switch first {
-	case "", "*", "0.0.0.0", "127.0.0.1", "localhost", "::":
-	default:
-		host = first
+	return n.opts.Superuser.at(n.localHost(n.opts.UseUnixSocket), n.opts.Port)
+}
+
+// localReplicationParams address the local server as the replication role.
+func (n *Node) localReplicationParams() postgres.ConnParams {
+	return n.opts.Replication.at(n.localHost(n.opts.UseUnixSocketRepl), n.opts.Port)
+}
+
+// localHost is where this node reaches its own server, as Patroni resolves it.
+func (n *Node) localHost(socket bool) string {
+	dirs, set := "", false
+	if socket {
+		for k, v := range n.merged().Parameters {
+			if strings.EqualFold(k, "unix_socket_directories") {
+				dirs, set = v, true
+			}
+		}
 	}
-	return postgres.ConnParams{Host: host, Port: n.opts.Port, User: n.opts.Superuser.User, Password: n.opts.Superuser.Password}
+	return pgconf.LocalHost(n.opts.ListenAddresses, dirs, set, socket)
 }
 
 // dedicatedConn opens a connection for one long action; the cached one belongs to the
@@ -298,18 +341,31 @@ func (n *Node) startOptions(params map[string]string) postgres.StartOptions {
 	}
 }
 
+// readyConnString probes without credentials: any answer from the server, even a
+// refusal, means it is up.
 func (n *Node) readyConnString() string {
 	p := n.localConnParams()
-	u := url.URL{Scheme: "postgres", User: url.UserPassword(p.User, p.Password), Host: p.Host + ":" + strconv.Itoa(p.Port), Path: "/postgres"}
-	q := url.Values{"connect_timeout": {"2"}, "application_name": {"warden-ready"}}
-	u.RawQuery = q.Encode()
-	return u.String()
+	return postgres.ConnParams{Host: p.Host, Port: p.Port, User: p.User}.DSN() + " application_name=warden-ready"
 }
 
 // start launches the postmaster as a child and waits until it accepts connections.
 func (n *Node) start(ctx context.Context, params map[string]string) error {
 	if pm := n.running(); pm != nil {
 		return nil
+	}
+	if err := n.checkDataDirMajor(); err != nil {
+		return err
+	}
+	if _, ok := postgres.FindRunning(n.opts.DataDir); ok {
+		return fmt.Errorf("start postgres: %w", postgres.ErrAlreadyRunning)
+	}
+	wctx, wcancel := context.WithTimeout(ctx, n.opts.PgCtlTimeout)
+	err := postgres.WaitShmemDetached(wctx, n.opts.DataDir, func(id, attached int) {
+		n.log.Info("waiting for the previous postmaster's processes to leave its shared memory", "shmid", id, "attached", attached)
+	})
+	wcancel()
+	if err != nil {
+		return err
 	}
 	if _, err := postgres.RemoveStalePidFile(n.opts.DataDir); err != nil {
 		return err
