@@ -7,6 +7,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/warden-ha/warden/internal/cluster"
+	"github.com/warden-ha/warden/internal/config"
 )
 
 func TestValidateConfig(t *testing.T) {
@@ -72,5 +75,21 @@ func TestPrefix(t *testing.T) {
 		if got := prefix(tc.ns, tc.scope); got != tc.want {
 			t.Errorf("prefix(%q, %q) = %q, want %q", tc.ns, tc.scope, got, tc.want)
 		}
+	}
+}
+
+// restapi.server_tokens (Patroni 4.1) becomes the Server header; http_extra_headers can
+// still override it, and Original sends none (Warden has no Python versions to show).
+func TestServerTokensHeader(t *testing.T) {
+	for tokens, want := range map[string]string{"": "", "original": "", "productonly": "Patroni", "minimal": "Patroni/" + cluster.Version} {
+		cfg := &config.Config{RestAPI: config.RestAPI{ServerTokens: tokens}}
+		h := extraHeaders(cfg, false)
+		if got, set := h["Server"]; got != want || set != (want != "") {
+			t.Errorf("server_tokens %q: Server %q (set %v), want %q", tokens, got, set, want)
+		}
+	}
+	cfg := &config.Config{RestAPI: config.RestAPI{ServerTokens: "minimal", HTTPExtraHeaders: map[string]string{"Server": "web"}}}
+	if got := extraHeaders(cfg, false)["Server"]; got != "web" {
+		t.Errorf("http_extra_headers Server overridden: %q", got)
 	}
 }

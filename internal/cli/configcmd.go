@@ -18,12 +18,29 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/warden-ha/warden/internal/cli/ctl"
 	"github.com/warden-ha/warden/internal/config"
 	"github.com/warden-ha/warden/internal/postgres"
 )
 
+// validateOptions are Patroni 4's --validate-config flags.
+type validateOptions struct {
+	// print writes the merged configuration (files and environment) as YAML to stdout
+	// after a successful validation (Patroni 4.1's --print), passwords masked.
+	print bool
+	// ignoreListenPort is Patroni 4.0's --ignore-listen-port: Warden never probes the
+	// ports, so it changes nothing; it is accepted so scripts keep working.
+	ignoreListenPort bool
+}
+
+func (o *validateOptions) flags(cmd *cobra.Command) {
+	cmd.Flags().BoolVarP(&o.print, "print", "p", false, "with --validate-config: print the merged configuration (files and environment) as YAML, passwords masked")
+	cmd.Flags().BoolVarP(&o.ignoreListenPort, "ignore-listen-port", "i", false, "with --validate-config: accepted for Patroni compatibility; Warden never checks whether the listen ports are free")
+}
+
 func validateCommand(stdout, stderr io.Writer) *cobra.Command {
-	return &cobra.Command{
+	var o validateOptions
+	cmd := &cobra.Command{
 		Use:   "validate-config [config.yml | config-dir]",
 		Short: "Check a configuration without starting anything",
 		Long: "validate-config loads the configuration (file, directory or PATRONI_* environment) as " +
@@ -35,9 +52,11 @@ func validateCommand(stdout, stderr io.Writer) *cobra.Command {
 			if len(args) == 1 {
 				path = args[0]
 			}
-			return validateConfig(path, stdout, stderr)
+			return validateConfig(path, o, stdout, stderr)
 		},
 	}
+	o.flags(cmd)
+	return cmd
 }
 
 // problem is one error or warning, for printing in file order.
@@ -50,9 +69,11 @@ type problem struct {
 
 // validateConfig prints each problem to stderr ("error: line 12: log.level: ...") and a
 // one-line verdict: to stdout when the configuration is usable, to stderr otherwise.
-func validateConfig(path string, stdout, stderr io.Writer) error {
+// With print, a usable configuration is written to stdout as YAML and the verdict goes
+// to stderr, so the output can be redirected to a file.
+func validateConfig(path string, o validateOptions, stdout, stderr io.Writer) error {
 	check, note := parameterCheck(path)
-	_, warnings, err := config.LoadChecked(path, os.Environ(), check)
+	cfg, warnings, err := config.LoadChecked(path, os.Environ(), check)
 	if note != nil {
 		warnings = append(warnings, *note)
 	}
@@ -83,10 +104,15 @@ func validateConfig(path string, stdout, stderr io.Writer) error {
 	if errs > 0 {
 		return &ExitError{Code: 1, Err: fmt.Errorf("%s: %s, %s", name, plural(errs, "error"), plural(len(warnings), "warning"))}
 	}
+	verdict := stdout
+	if o.print {
+		fmt.Fprint(stdout, ctl.DumpYAML(cfg.Redacted()))
+		verdict = stderr
+	}
 	if len(warnings) > 0 {
-		fmt.Fprintf(stdout, "%s: OK (%s)\n", name, plural(len(warnings), "warning"))
+		fmt.Fprintf(verdict, "%s: OK (%s)\n", name, plural(len(warnings), "warning"))
 	} else {
-		fmt.Fprintf(stdout, "%s: OK\n", name)
+		fmt.Fprintf(verdict, "%s: OK\n", name)
 	}
 	return nil
 }

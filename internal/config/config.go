@@ -55,6 +55,9 @@ type RestAPI struct {
 	AllowlistIncludeMembers bool
 	HTTPExtraHeaders        map[string]string
 	HTTPSExtraHeaders       map[string]string
+	// ServerTokens is Patroni 4.1's server_tokens, lower-cased: "original" (or ""),
+	// "productonly" or "minimal".
+	ServerTokens string
 }
 
 // Ctl is the ctl section, used by the CLI and by inter-node HTTP calls.

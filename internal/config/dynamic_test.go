@@ -198,6 +198,36 @@ func TestDynamicSlots(t *testing.T) {
 	}
 }
 
+// Patroni 4.1's cluster_type restricts a permanent physical slot to clusters with a
+// primary or to standby clusters.
+func TestDynamicSlotsClusterType(t *testing.T) {
+	d, warns := ParseDynamic(map[string]any{"slots": map[string]any{
+		"dr":   map[string]any{"type": "physical", "cluster_type": "primary"},
+		"back": map[string]any{"cluster_type": "standby"},
+		"both": map[string]any{"cluster_type": "everywhere"},
+		"cdc":  map[string]any{"database": "app", "plugin": "pgoutput", "cluster_type": "primary"},
+	}})
+	want := []PermanentSlot{{Name: "back", Type: "physical", ClusterType: "standby"}, {Name: "both", Type: "physical"},
+		{Name: "cdc", Type: "logical", Database: "app", Plugin: "pgoutput"}, {Name: "dr", Type: "physical", ClusterType: "primary"}}
+	if !reflect.DeepEqual(d.PermanentSlots, want) {
+		t.Errorf("permanent slots = %+v", d.PermanentSlots)
+	}
+	wantWarning(t, warns, "slots.both.cluster_type", 0, "expected primary or standby")
+	wantWarning(t, warns, "slots.cdc.cluster_type", 0, "only used for physical slots")
+	if len(warns) != 2 {
+		t.Errorf("warnings:\n%s", listWarnings(warns))
+	}
+	for _, tc := range []struct {
+		slot             int
+		primary, standby bool
+	}{{0, false, true}, {1, true, true}, {2, true, true}, {3, true, false}} {
+		s := d.PermanentSlots[tc.slot]
+		if s.InCluster(false) != tc.primary || s.InCluster(true) != tc.standby {
+			t.Errorf("%s: in a cluster with a primary %v, in a standby cluster %v", s.Name, s.InCluster(false), s.InCluster(true))
+		}
+	}
+}
+
 func TestParseDynamicQuorum(t *testing.T) {
 	d, warns := ParseDynamic(map[string]any{"synchronous_mode": "quorum", "synchronous_node_count": 2})
 	if len(warns) != 0 {

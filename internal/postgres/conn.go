@@ -340,6 +340,9 @@ func (c *Conn) EnsureRole(ctx context.Context, name, password string, options []
 		for _, set := range []string{
 			"SET LOCAL log_statement = 'none'", "SET LOCAL log_min_duration_statement = -1",
 			"SET LOCAL log_min_error_statement = 'panic'", "SET LOCAL synchronous_commit = 'local'",
+			// Extensions that record statements (Patroni 4.0.3); without them loaded these
+			// set placeholders and change nothing.
+			"SET LOCAL pg_stat_statements.track_utility = 'off'", "SET LOCAL pgaudit.log = 'none'",
 		} {
 			if _, err := tx.Exec(ctx, set); err != nil {
 				return fmt.Errorf("ensure role %s: %w", name, err)
