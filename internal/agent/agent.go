@@ -327,11 +327,10 @@ func (a *Agent) applyDynamic(cl *cluster.Cluster) {
 	for _, w := range warnings {
 		a.log.Warn("dynamic configuration", "warning", w.String())
 	}
-	if err := d.Validate(); err != nil {
-		a.log.Error("ignoring invalid dynamic configuration", "err", err)
-		return
-	}
 	old := a.dynamic.Load()
+	if d.TimingNote != old.TimingNote && d.TimingNote != "" {
+		a.log.Warn(d.TimingsNote())
+	}
 	if old.TTL != d.TTL {
 		a.store.SetTTL(d.TTL)
 	}

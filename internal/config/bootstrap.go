@@ -15,8 +15,8 @@ func decodeBootstrap(s *section) Bootstrap {
 		b.DCS = map[string]any{}
 	}
 	b.Dynamic = parseDynamic(s.d, s.key("dcs"), b.DCS)
-	if err := b.Dynamic.Validate(); err != nil {
-		s.d.fail(joinPath(s.key("dcs"), "ttl"), "%v", err)
+	if n := b.Dynamic.TimingsNote(); n != "" {
+		s.d.warn(joinPath(s.key("dcs"), "ttl"), "%s", n)
 	}
 	b.Method = s.str("method")
 	if b.Method == "initdb" {

@@ -45,8 +45,6 @@ func TestLoadErrors(t *testing.T) {
 		{"etcd and etcd3", baseConfig + "etcd:\n  host: 127.0.0.1:2379\n", "etcd3", 6, "both etcd and etcd3"},
 		{"bad etcd protocol", strings.Replace(baseConfig, "  hosts: 127.0.0.1:2379\n", "  hosts: 127.0.0.1:2379\n  protocol: ftp\n", 1), "etcd3.protocol", 8, "expected http or https"},
 		{"etcd without hosts", strings.Replace(baseConfig, "  hosts: 127.0.0.1:2379\n", "  protocol: http\n", 1), "etcd3", 6, "no etcd endpoint"},
-		{"timings", baseConfig + "bootstrap:\n  dcs:\n    ttl: 10\n    loop_wait: 5\n    retry_timeout: 5\n", "bootstrap.dcs.ttl", 14, "ttl (10s) must be >= loop_wait (5s) + 2*retry_timeout (5s)"},
-		{"timings without ttl", baseConfig + "bootstrap:\n  dcs:\n    loop_wait: 20\n", "bootstrap.dcs.ttl", 13, "ttl (30s)"},
 		{"bad listen port", strings.Replace(baseConfig, "  listen: 127.0.0.1:5432\n", "  listen: 127.0.0.1:pg\n", 1), "postgresql.listen", 9, "expected addresses:port"},
 		{"bad bool", baseConfig + "  use_unix_socket: maybe\n", "postgresql.use_unix_socket", 12, "expected a boolean"},
 		{"not a mapping", "- a\n- b\n", "", 1, "must be a YAML mapping"},
@@ -110,6 +108,8 @@ func TestLoadWarnings(t *testing.T) {
 		{"watchdog driver", baseConfig + "watchdog:\n  driver: ipmi\n", "watchdog.driver", "no watchdog device is used"},
 		{"duplicate key", baseConfig + "scope: again\n", "scope", "duplicate key"},
 		{"legacy superuser layout", strings.Replace(baseConfig, "  data_dir:", "  superuser:\n    username: admin\n  data_dir:", 1), "postgresql.superuser", "old layout"},
+		{"timings adjusted", baseConfig + "bootstrap:\n  dcs:\n    ttl: 20\n    loop_wait: 2\n    retry_timeout: 10\n", "bootstrap.dcs.ttl", "Adjusting loop_wait from 2 to 1 and retry_timeout from 10 to 9 (in effect: ttl=20 loop_wait=1 retry_timeout=9)"},
+		{"timings without ttl", baseConfig + "bootstrap:\n  dcs:\n    loop_wait: 20\n", "bootstrap.dcs.ttl", "where ttl=30 and retry_timeout=10. Adjusting loop_wait from 20 to 10"},
 		{"dynamic key at bootstrap level", baseConfig + "bootstrap:\n  ttl: 20\n", "bootstrap.ttl", "belongs under bootstrap.dcs"},
 	}
 	for _, tt := range tests {
