@@ -9,7 +9,8 @@ import (
 	"github.com/warden-ha/warden/internal/ha"
 )
 
-// Callbacks runs the user's callback scripts (postgresql.callbacks); Run never waits for one.
+// Callbacks runs the user's callback scripts (postgresql.callbacks) with the role word
+// given; Run never waits for one.
 type Callbacks interface {
 	Run(action callbacks.Action, role string)
 }
@@ -27,6 +28,8 @@ type Callbacks interface {
 type callbackNode struct {
 	Node
 	cb Callbacks
+	// words is the dialect whose role words the scripts get.
+	words func() cluster.Dialect
 
 	mu sync.Mutex
 	// running: PostgreSQL was last seen ready; role is the role it had then, kept across
@@ -38,11 +41,11 @@ type callbackNode struct {
 	quiet int
 }
 
-func withCallbacks(n Node, cb Callbacks) Node {
+func withCallbacks(n Node, cb Callbacks, words func() cluster.Dialect) Node {
 	if cb == nil {
 		return n
 	}
-	return &callbackNode{Node: n, cb: cb}
+	return &callbackNode{Node: n, cb: cb, words: words}
 }
 
 func readyRole(o Observation) cluster.Role {
@@ -53,7 +56,7 @@ func readyRole(o Observation) cluster.Role {
 }
 
 // fire runs a callback; called with mu held (Run only starts the script).
-func (n *callbackNode) fire(a callbacks.Action, r cluster.Role) { n.cb.Run(a, string(r)) }
+func (n *callbackNode) fire(a callbacks.Action, r cluster.Role) { n.cb.Run(a, n.words().RoleWord(r)) }
 
 func (n *callbackNode) Observe(ctx context.Context, members []cluster.Member) Observation {
 	o := n.Node.Observe(ctx, members)

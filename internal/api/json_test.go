@@ -54,6 +54,7 @@ func TestPatroniGolden(t *testing.T) {
 		"patroni_stopped.json": with(primaryStatus(), func(s *Status) {
 			s.PostgresReachable, s.State, s.Tags, s.PendingRestart, s.WatchdogFailed = false, "stopped", nil, true, true
 		}),
+		"patroni4_primary.json": with(primaryStatus(), func(s *Status) { s.Dialect = cluster.Patroni4 }),
 	} {
 		t.Run(name, func(t *testing.T) {
 			s, _ := newTestServer(t, st)

@@ -21,6 +21,7 @@ import (
 	"github.com/warden-ha/warden/internal/agent/pgnode"
 	"github.com/warden-ha/warden/internal/api"
 	"github.com/warden-ha/warden/internal/api/client"
+	"github.com/warden-ha/warden/internal/cluster"
 	"github.com/warden-ha/warden/internal/config"
 	"github.com/warden-ha/warden/internal/dcs"
 	"github.com/warden-ha/warden/internal/dcs/etcd3"
@@ -203,6 +204,7 @@ func agentOptions(cfg *config.Config) agent.Options {
 		UsePgRewind:  cfg.PostgreSQL.UsePgRewind,
 
 		CloneWithoutLeader: cloneWithoutLeader(cfg.PostgreSQL),
+		Dialect:            cluster.Dialect(cfg.PatroniVersion),
 	}
 }
 

@@ -32,6 +32,9 @@ type Config struct {
 	PostgreSQL PostgreSQL
 	Watchdog   Watchdog
 	Tags       map[string]any
+	// PatroniVersion is the Patroni major version whose words the node speaks
+	// (warden.patroni_version): 3 or 4, 0 to follow the cluster's member keys.
+	PatroniVersion int
 
 	// merged is the configuration tree after merging files and
 	// environment, kept for Redacted. It holds plain passwords, so it sits

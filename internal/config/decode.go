@@ -40,10 +40,29 @@ func decode(d *diags, root map[string]any, env map[string]string) *Config {
 	cfg.PostgreSQL = decodePostgreSQL(top, env)
 	cfg.Watchdog = decodeWatchdog(top.sub("watchdog"))
 	cfg.Tags = top.rawMap("tags")
+	cfg.PatroniVersion = decodeWarden(top.sub("warden"))
 	top.unsupported("Citus is out of scope", "citus")
 	top.unsupported("Patroni 4.1 thread settings", "thread_pool_size", "thread_stack_size")
 	top.done(belongsUnderBootstrap)
 	return cfg
+}
+
+// decodeWarden reads Warden's own section, which Patroni ignores.
+func decodeWarden(s *section) int {
+	v := 0
+	if raw := strings.ToLower(strings.TrimSpace(s.str("patroni_version"))); raw != "" && raw != "auto" {
+		major, _, _ := strings.Cut(raw, ".")
+		switch n, err := strconv.Atoi(major); {
+		case err == nil && n >= 1 && n <= 3:
+			v = 3
+		case err == nil && n == 4:
+			v = 4
+		default:
+			s.d.fail(s.key("patroni_version"), "expected auto, 3 or 4 (or a Patroni version such as 3.0.2), got %q", raw)
+		}
+	}
+	s.done(nil)
+	return v
 }
 
 func required(s *section, k string) string {

@@ -500,3 +500,32 @@ func TestUnlistedReplicaMethodSection(t *testing.T) {
 		t.Errorf("warnings: %s", listWarnings(warns))
 	}
 }
+
+func TestPatroniVersion(t *testing.T) {
+	for _, tc := range []struct {
+		name, yaml string
+		env        []string
+		want       int
+		err        string
+	}{
+		{"default auto", "", nil, 0, ""},
+		{"auto", "warden:\n  patroni_version: auto\n", nil, 0, ""},
+		{"major 3", "warden:\n  patroni_version: 3\n", nil, 3, ""},
+		{"full version 4", "warden:\n  patroni_version: 4.1.5\n", nil, 4, ""},
+		{"from the environment", "warden:\n  patroni_version: 3\n", []string{"PATRONI_WARDEN_PATRONI_VERSION=4"}, 4, ""},
+		{"unknown", "warden:\n  patroni_version: 5\n", nil, 0, `warden.patroni_version: expected auto, 3 or 4`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, _, err := Load(writeFile(t, baseConfig+tc.yaml), append(slices.Clone(testEnv), tc.env...))
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("err = %v, want %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil || cfg.PatroniVersion != tc.want {
+				t.Fatalf("patroni_version = %v %v, want %d", cfg, err, tc.want)
+			}
+		})
+	}
+}

@@ -28,12 +28,18 @@ func (c *testCluster) writeScript(name, body string) string {
 // initializeKey reads the cluster's initialize key; ok is false when it is absent.
 func (c *testCluster) initializeKey() (string, bool) {
 	c.t.Helper()
+	return c.dcsKey("initialize")
+}
+
+// dcsKey reads /service/<scope>/<key>.
+func (c *testCluster) dcsKey(key string) (string, bool) {
+	c.t.Helper()
 	cli, err := clientv3.New(clientv3.Config{Endpoints: c.endpoints, DialTimeout: 2 * time.Second})
 	must(c.t, err)
 	defer cli.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	resp, err := cli.Get(ctx, "/service/"+c.scope+"/initialize")
+	resp, err := cli.Get(ctx, "/service/"+c.scope+"/"+key)
 	must(c.t, err)
 	if len(resp.Kvs) == 0 {
 		return "", false

@@ -1,0 +1,104 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestPatroniDialects: a Warden cluster speaks Patroni 3's words (master) by default in a
+// new cluster and Patroni 4's (primary) when the first node is set to
+// warden.patroni_version 4 and the others, on auto, follow its member key: the role in
+// the member keys and /patroni, the callbacks' role argument, the version in /patroni and
+// the patroni_master metric. patronictl 3.0.2 and 4.1 list the cluster in both.
+func TestPatroniDialects(t *testing.T) {
+	for _, tc := range []struct {
+		name, first, primary, version string
+	}{
+		{"patroni3 by default", "", "master", "3.0.2"},
+		{"patroni4 followed", "warden:\n  patroni_version: 4\n", "primary", "4.1.5"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newCluster(t, startEmbeddedEtcd(t), fast)
+			c.pgExtra = func(n *node) string {
+				script := c.script(n, "callback.sh", fmt.Sprintf("echo \"$1 $2 $3\" >> %s\n", filepath.Join(n.dir, "callbacks.log")))
+				extra := fmt.Sprintf("  callbacks:\n    on_start: %s\n    on_role_change: %s\n", script, script)
+				if n == c.nodes[0] {
+					extra += tc.first
+				}
+				return extra
+			}
+			c.writeConfigs(fast)
+			first := c.startFirst()
+			for _, n := range c.others(first) {
+				c.start(n)
+			}
+			for _, n := range c.others(first) {
+				c.waitReplica(n, 60*time.Second)
+			}
+			c.waitCalls(first, 0, "on_start "+tc.primary)
+			c.checkDialect(first, tc.primary, tc.version)
+
+			// A node on auto promoted by a switchover speaks the same.
+			target := c.nodes[1]
+			c.switchover(first, target)
+			c.waitReplica(first, 60*time.Second)
+			c.waitCalls(target, 1, "on_role_change "+tc.primary)
+			c.checkDialect(target, tc.primary, tc.version)
+			c.waitCalls(first, 1, "on_role_change replica")
+
+			// patronictl 3.0.2 shows a replica's state (running), 4.1 its replication state.
+			for ctl, replicaState := range map[string]string{"patronictl": "running", patronictl4: "streaming"} {
+				var out string
+				c.eventually(ctl+" list showing the leader and two replicas", 20*time.Second, func() bool {
+					out = c.patronictlOf(ctl, "list")
+					for _, n := range c.nodes {
+						role, state := "Replica", replicaState
+						if n == target {
+							role, state = "Leader", "running"
+						}
+						if !regexp.MustCompile(`\| ` + n.name + ` +\| [^|]+\| ` + role + ` +\| ` + state + ` `).MatchString(out) {
+							return false
+						}
+					}
+					return true
+				})
+				t.Logf("%s list:\n%s", ctl, out)
+			}
+		})
+	}
+}
+
+// checkDialect: the primary p's member key and /patroni say role, /patroni's version is
+// version, and /metrics has patroni_master only in Patroni 3's words.
+func (c *testCluster) checkDialect(p *node, role, version string) {
+	c.t.Helper()
+	var key map[string]any
+	c.eventually(p.name+"'s member key to say "+role, 20*time.Second, func() bool {
+		v, _ := c.dcsKey("members/" + p.name)
+		return json.Unmarshal([]byte(v), &key) == nil && key["role"] == role
+	})
+	if key["version"] != "3.0.2" {
+		c.t.Errorf("member key version %v, want 3.0.2 (the slot protocol Warden speaks)", key["version"])
+	}
+	st := p.status()
+	if st["role"] != role || st["patroni"].(map[string]any)["version"] != version {
+		c.t.Errorf("/patroni: role %v version %v, want %s %s", st["role"], st["patroni"], role, version)
+	}
+	metrics := getBody(p, "/metrics")
+	if strings.Contains(metrics, "patroni_master{") != (role == "master") {
+		c.t.Errorf("/metrics in Patroni %s's words:\n%s", version, metrics)
+	}
+	for _, n := range c.others(p) {
+		if b, _ := os.ReadFile(filepath.Join(n.dir, "callbacks.log")); strings.Contains(string(b), map[string]string{"master": "primary", "primary": "master"}[role]) {
+			c.t.Errorf("%s's callbacks used the other dialect's word:\n%s", n.name, b)
+		}
+	}
+}
