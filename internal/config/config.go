@@ -121,6 +121,9 @@ type BootstrapMethod struct {
 	KeepExistingRecoveryConf bool
 	// RecoveryConf (nil: not set) is written as recovery parameters after the command.
 	RecoveryConf map[string]string
+	// Params are the section's other keys, passed to the command as --key=value
+	// (Patroni 3.1+).
+	Params map[string]any
 }
 
 // User is a role created after bootstrap (Patroni 3.0 bootstrap.users).
