@@ -85,6 +85,9 @@ func runAgent(parent context.Context, path string, stderr io.Writer) error {
 		return &ExitError{Code: 1, Err: err}
 	}
 	peers := client.New(client.Options{Timeout: 2 * time.Second, TLS: clientTLS, Username: cfg.Ctl.Username, Password: cfg.Ctl.Password.Reveal()})
+	if err := ensureUniqueName(ctx, store, peers, cfg.Name, cfg.Bootstrap.Dynamic.RetryTimeout, log); err != nil {
+		return &ExitError{Code: 1, Err: err}
+	}
 	opts := agentOptions(cfg)
 	if opts.Callbacks, err = callbackRunner(cfg, log); err != nil {
 		return &ExitError{Code: 1, Err: err}

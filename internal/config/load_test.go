@@ -529,3 +529,24 @@ func TestPatroniVersion(t *testing.T) {
 		})
 	}
 }
+
+func TestConflictingTags(t *testing.T) {
+	for _, tc := range []struct{ tags, key, want string }{
+		{"  nofailover: true\n  failover_priority: 1\n", "tags.nofailover", "Conflicting configuration between nofailover: True and failover_priority: 1. Defaulting to nofailover: True"},
+		{"  nofailover: false\n  failover_priority: 0\n", "tags.nofailover", "Conflicting configuration between nofailover: False and failover_priority: 0. Defaulting to nofailover: False"},
+		{"  nosync: true\n  sync_priority: 2\n", "tags.nosync", "Conflicting configuration between nosync: True and sync_priority: 2. Defaulting to nosync: True"},
+		{"  nofailover: true\n  failover_priority: 0\n", "", ""},
+		{"  failover_priority: 0\n", "", ""},
+	} {
+		_, warns := mustLoad(t, writeFile(t, baseConfig+"tags:\n"+tc.tags))
+		var got []string
+		for _, w := range warns {
+			if strings.Contains(w.Message, "Conflicting") {
+				got = append(got, w.Key+": "+w.Message)
+			}
+		}
+		if want := tc.key + ": " + tc.want; tc.want == "" && len(got) != 0 || tc.want != "" && (len(got) != 1 || got[0] != want) {
+			t.Errorf("tags %q: warnings %q, want %q", tc.tags, got, tc.want)
+		}
+	}
+}
