@@ -147,12 +147,34 @@ func (n *callbackNode) Restart(ctx context.Context) error {
 	return err
 }
 
+// demoted fires Patroni 4's on_role_change demoted when the leader gives up its key
+// because its PostgreSQL failed to start (ha.py post_recover); Patroni 3 changes the
+// role without a callback. Either way the next start as a replica fires on_role_change.
+func (n *callbackNode) demoted() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if !n.role.IsPrimary() && n.role != cluster.RoleStandbyLeader {
+		return
+	}
+	n.role = cluster.RoleDemoted
+	if n.words().Major() == cluster.Patroni4 {
+		n.fire(callbacks.OnRoleChange, cluster.RoleDemoted)
+	}
+}
+
 // reloaded fires on_reload after PostgreSQL re-read its configuration.
 func (n *callbackNode) reloaded() {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.running {
 		n.fire(callbacks.OnReload, n.role)
+	}
+}
+
+// startFailedDemoted fires demoted when callbacks are configured.
+func (a *Agent) startFailedDemoted() {
+	if cn, ok := a.node.(*callbackNode); ok {
+		cn.demoted()
 	}
 }
 

@@ -101,6 +101,36 @@ func callbackLife(t *testing.T, d cluster.Dialect) {
 	}
 }
 
+// TestCallbackNodeDemotedAfterFailedStart: a leader whose PostgreSQL does not start gives
+// up its key with on_role_change demoted in Patroni 4's words, nothing in Patroni 3's;
+// back as a replica both fire on_role_change replica.
+func TestCallbackNodeDemotedAfterFailedStart(t *testing.T) {
+	for d, want := range map[cluster.Dialect][]string{cluster.Patroni3: nil, cluster.Patroni4: {"on_role_change demoted"}} {
+		ctx := context.Background()
+		f := newFakeNode()
+		f.empty, f.running, f.primary = false, true, true
+		rec := &recordedCallbacks{}
+		n := withCallbacks(f, rec, speaking(d)).(*callbackNode)
+		n.Observe(ctx, nil)
+		f.mu.Lock()
+		f.running = false
+		f.mu.Unlock()
+		n.Observe(ctx, nil)
+		rec.take()
+		n.demoted()
+		if got := rec.take(); !slices.Equal(got, want) {
+			t.Errorf("Patroni %d: callbacks %q, want %q", d, got, want)
+		}
+		f.mu.Lock()
+		f.running, f.primary = true, false
+		f.mu.Unlock()
+		n.Observe(ctx, nil)
+		if got := rec.take(); !slices.Equal(got, []string{"on_role_change replica"}) {
+			t.Errorf("Patroni %d: back as a replica: %q", d, got)
+		}
+	}
+}
+
 func TestCallbackNodeBootstrapFiresOnStartOnce(t *testing.T) {
 	ctx := context.Background()
 	rec := &recordedCallbacks{}

@@ -102,3 +102,29 @@ func (c *testCluster) checkDialect(p *node, role, version string) {
 		}
 	}
 }
+
+// TestDemotedCallbackPatroni4: speaking Patroni 4, a leader whose PostgreSQL crashes and
+// then fails to start gives up the leader key with on_role_change demoted (Patroni 4's
+// post_recover); a replica takes over.
+func TestDemotedCallbackPatroni4(t *testing.T) {
+	c := newCluster(t, startEmbeddedEtcd(t), fast)
+	c.nodes = c.nodes[:2]
+	c.pgExtra = func(n *node) string {
+		script := c.script(n, "callback.sh", fmt.Sprintf("echo \"$1 $2 $3\" >> %s\n", filepath.Join(n.dir, "callbacks.log")))
+		return fmt.Sprintf("  callbacks:\n    on_start: %s\n    on_role_change: %s\nwarden:\n  patroni_version: 4\n", script, script)
+	}
+	c.writeConfigs(fast)
+	first := c.startFirst()
+	second := c.nodes[1]
+	c.start(second)
+	c.waitReplica(second, 60*time.Second)
+	c.waitCalls(first, 0, "on_start primary")
+	// The next start fails: PostgreSQL cannot load a library that does not exist.
+	must(t, c.exec(first, "ALTER SYSTEM SET shared_preload_libraries = 'warden_missing_library'"))
+	must(t, killGroup(first.postmasterPid()))
+	c.waitCalls(first, 1, "on_role_change demoted")
+	c.eventually(second.name+" to be the primary", 60*time.Second, func() bool { return second.health("/primary") == 200 })
+	if !c.logContains(first, "removed leader key after trying and failing to start postgres") {
+		t.Errorf("%s did not say why it gave up the key", first.name)
+	}
+}
