@@ -17,7 +17,8 @@ import (
 // new cluster and Patroni 4's (primary) when the first node is set to
 // warden.patroni_version 4 and the others, on auto, follow its member key: the role in
 // the member keys and /patroni, the callbacks' role argument, the version in /patroni and
-// the patroni_master metric. patronictl 3.0.2 and 4.1 list the cluster in both.
+// the patroni_master metric, a replica's state in /cluster (running, streaming).
+// patronictl 3.0.2 and 4.1 list the cluster in both.
 func TestPatroniDialects(t *testing.T) {
 	for _, tc := range []struct {
 		name, first, primary, version string
@@ -92,6 +93,21 @@ func (c *testCluster) checkDialect(p *node, role, version string) {
 	if st["role"] != role || st["patroni"].(map[string]any)["version"] != version {
 		c.t.Errorf("/patroni: role %v version %v, want %s %s", st["role"], st["patroni"], role, version)
 	}
+	replicaState := map[string]string{"master": "running", "primary": "streaming"}[role]
+	c.eventually("/cluster showing the replicas as "+replicaState, 20*time.Second, func() bool {
+		var cl struct {
+			Members []struct{ Name, Role, State string }
+		}
+		if json.Unmarshal([]byte(getBody(p, "/cluster")), &cl) != nil || len(cl.Members) != len(c.nodes) {
+			return false
+		}
+		for _, m := range cl.Members {
+			if m.Role == "replica" && m.State != replicaState {
+				return false
+			}
+		}
+		return true
+	})
 	metrics := getBody(p, "/metrics")
 	if strings.Contains(metrics, "patroni_master{") != (role == "master") {
 		c.t.Errorf("/metrics in Patroni %s's words:\n%s", version, metrics)
