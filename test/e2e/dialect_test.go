@@ -6,9 +6,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -143,4 +145,56 @@ func TestDemotedCallbackPatroni4(t *testing.T) {
 	if !c.logContains(first, "removed leader key after trying and failing to start postgres") {
 		t.Errorf("%s did not say why it gave up the key", first.name)
 	}
+}
+
+// startPatroni runs a real Patroni agent (bin: patroni, or Patroni 4.1's) with the node's
+// configuration, as the postgres user, stopped by PID at cleanup like an agent.
+func (c *testCluster) startPatroni(n *node, bin string) {
+	c.t.Helper()
+	path, err := exec.LookPath(bin)
+	if err != nil {
+		c.t.Skipf("%s is not installed", bin)
+	}
+	f, err := os.OpenFile(n.logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	must(c.t, err)
+	cmd := exec.Command(path, n.config)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: c.owner.uid, Gid: c.owner.gid}, Setpgid: true}
+	cmd.Dir = n.dir
+	cmd.Stdout, cmd.Stderr = f, f
+	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + n.dir, "LANG=C.UTF-8"}
+	must(c.t, cmd.Start())
+	n.mu.Lock()
+	n.cmd, n.log = cmd, f
+	n.mu.Unlock()
+	go func() { _ = cmd.Wait() }()
+}
+
+// TestWardenJoinsPatroni4: a Warden node on auto joining a cluster whose leader is a real
+// Patroni 4.1 speaks Patroni 4's words: its /patroni says version 4.1.5, and once a
+// switchover made it the leader its member key and callback say primary, as the Patroni
+// node's would.
+func TestWardenJoinsPatroni4(t *testing.T) {
+	c := newCluster(t, startEmbeddedEtcd(t), fast)
+	c.nodes = c.nodes[:2]
+	c.pgExtra = func(n *node) string {
+		script := c.script(n, "callback.sh", fmt.Sprintf("echo \"$1 $2 $3\" >> %s\n", filepath.Join(n.dir, "callbacks.log")))
+		return fmt.Sprintf("  callbacks:\n    on_start: %s\n    on_role_change: %s\n", script, script)
+	}
+	c.writeConfigs(fast)
+	patroni, warden := c.nodes[0], c.nodes[1]
+	c.startPatroni(patroni, "/opt/pgx/patroni/bin/patroni")
+	c.eventually("Patroni 4 to lead", 90*time.Second, func() bool { return patroni.health("/primary") == 200 })
+	c.waitCalls(patroni, 0, "on_start primary")
+	c.start(warden)
+	c.waitReplica(warden, 90*time.Second)
+	if v := warden.status()["patroni"].(map[string]any)["version"]; v != "4.1.5" {
+		t.Errorf("Warden beside Patroni 4 reports version %v", v)
+	}
+	if !c.logContains(warden, "speaking Patroni 4's words") {
+		t.Errorf("Warden did not say it follows Patroni 4")
+	}
+	c.switchover(patroni, warden)
+	c.eventually("Warden to lead", 60*time.Second, func() bool { return warden.health("/primary") == 200 })
+	c.waitCalls(warden, 1, "on_role_change primary")
+	c.checkDialect(warden, "primary", "4.1.5")
 }
