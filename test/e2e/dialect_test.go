@@ -31,8 +31,7 @@ func TestPatroniDialects(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := newCluster(t, startEmbeddedEtcd(t), fast)
 			c.pgExtra = func(n *node) string {
-				script := c.script(n, "callback.sh", fmt.Sprintf("echo \"$1 $2 $3\" >> %s\n", filepath.Join(n.dir, "callbacks.log")))
-				extra := fmt.Sprintf("  callbacks:\n    on_start: %s\n    on_role_change: %s\n", script, script)
+				extra := c.recordCallbacks(n)
 				if n == c.nodes[0] {
 					extra += tc.first
 				}
@@ -77,6 +76,13 @@ func TestPatroniDialects(t *testing.T) {
 			}
 		})
 	}
+}
+
+// recordCallbacks configures on_start and on_role_change with a script recording its
+// arguments in the node's callbacks.log (read by waitCalls).
+func (c *testCluster) recordCallbacks(n *node) string {
+	script := c.script(n, "callback.sh", fmt.Sprintf("echo \"$1 $2 $3\" >> %s\n", filepath.Join(n.dir, "callbacks.log")))
+	return fmt.Sprintf("  callbacks:\n    on_start: %s\n    on_role_change: %s\n", script, script)
 }
 
 // checkDialect: the primary p's member key and /patroni say role, /patroni's version is
@@ -127,10 +133,7 @@ func (c *testCluster) checkDialect(p *node, role, version string) {
 func TestDemotedCallbackPatroni4(t *testing.T) {
 	c := newCluster(t, startEmbeddedEtcd(t), fast)
 	c.nodes = c.nodes[:2]
-	c.pgExtra = func(n *node) string {
-		script := c.script(n, "callback.sh", fmt.Sprintf("echo \"$1 $2 $3\" >> %s\n", filepath.Join(n.dir, "callbacks.log")))
-		return fmt.Sprintf("  callbacks:\n    on_start: %s\n    on_role_change: %s\nwarden:\n  patroni_version: 4\n", script, script)
-	}
+	c.pgExtra = func(n *node) string { return c.recordCallbacks(n) + "warden:\n  patroni_version: 4\n" }
 	c.writeConfigs(fast)
 	first := c.startFirst()
 	second := c.nodes[1]
@@ -176,10 +179,7 @@ func (c *testCluster) startPatroni(n *node, bin string) {
 func TestWardenJoinsPatroni4(t *testing.T) {
 	c := newCluster(t, startEmbeddedEtcd(t), fast)
 	c.nodes = c.nodes[:2]
-	c.pgExtra = func(n *node) string {
-		script := c.script(n, "callback.sh", fmt.Sprintf("echo \"$1 $2 $3\" >> %s\n", filepath.Join(n.dir, "callbacks.log")))
-		return fmt.Sprintf("  callbacks:\n    on_start: %s\n    on_role_change: %s\n", script, script)
-	}
+	c.pgExtra = c.recordCallbacks
 	c.writeConfigs(fast)
 	patroni, warden := c.nodes[0], c.nodes[1]
 	c.startPatroni(patroni, "/opt/pgx/patroni/bin/patroni")
