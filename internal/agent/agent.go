@@ -151,7 +151,7 @@ func New(opts Options, store dcs.Store, node Node, peers PeerClient, log *slog.L
 	a.failsafe.started = a.now()
 	d := opts.Dynamic
 	a.dynamic.Store(&d)
-	a.status.Store(&api.Status{Name: opts.Name, Scope: opts.Scope, State: "stopped", Role: cluster.RoleUninitialized, Tags: cluster.PublishedTags(opts.Tags), TTL: d.TTL})
+	a.status.Store(&api.Status{Name: opts.Name, Scope: opts.Scope, State: "stopped", Role: cluster.RoleUninitialized, Tags: cluster.PublishedTags(opts.Tags), TTL: d.TTL, Dialect: a.speaks()})
 	return a
 }
 
