@@ -4,10 +4,15 @@ import (
 	"github.com/warden-ha/warden/internal/agent/pgnode"
 	"github.com/warden-ha/warden/internal/cluster"
 	"github.com/warden-ha/warden/internal/config"
+	"github.com/warden-ha/warden/internal/postgres/pgconf"
 )
 
 func auth(a config.Auth) pgnode.Auth {
-	return pgnode.Auth{User: a.Username, Password: a.Password.Reveal(), SSLMode: a.SSLMode}
+	return pgnode.Auth{User: a.Username, Password: a.Password.Reveal(), SSL: pgconf.ClientSSL{
+		SSLMode: a.SSLMode, SSLCert: a.SSLCert, SSLKey: a.SSLKey, SSLPassword: a.SSLPassword.Reveal(),
+		SSLRootCert: a.SSLRootCert, SSLCRL: a.SSLCRL, SSLCRLDir: a.SSLCRLDir, GSSEncMode: a.GSSEncMode,
+		ChannelBinding: a.ChannelBinding,
+	}}
 }
 
 // pgnodeOptions maps the postgresql and bootstrap sections onto the node; dynamic
@@ -28,6 +33,7 @@ func pgnodeOptions(cfg *config.Config, dynamic func() config.Dynamic) pgnode.Opt
 		DataDir: pg.DataDir, ConfigDir: pg.ConfigDir, BinDir: pg.BinDir, PGPass: pg.PGPass,
 		ListenAddresses: pg.ListenAddresses, Port: pg.Port,
 		Superuser: auth(pg.Superuser), Replication: auth(pg.Replication), Rewind: auth(pg.Rewind),
+		UseUnixSocket: pg.UseUnixSocket, UseUnixSocketRepl: pg.UseUnixSocketRepl,
 		LocalParameters: pg.Parameters, LocalPgHBA: pg.PgHBA, LocalPgIdent: pg.PgIdent, CustomConf: pg.CustomConf, RecoveryConf: pg.RecoveryConf,
 		NoStream:    cluster.Truthy(cfg.Tags["nostream"]),
 		UsePgRewind: pg.UsePgRewind,

@@ -550,3 +550,38 @@ func TestConflictingTags(t *testing.T) {
 		}
 	}
 }
+
+func TestAuthenticationClientOptions(t *testing.T) {
+	y := baseConfig + `  use_unix_socket: true
+  use_unix_socket_repl: on
+  authentication:
+    superuser: {username: admin, password: pw, sslmode: verify-full, sslcert: /pki/admin.crt, sslkey: /pki/admin.key,
+      sslpassword: keypw, sslrootcert: /pki/ca.crt, sslcrl: /pki/ca.crl, sslcrldir: /pki/crl.d, gssencmode: disable,
+      channel_binding: require}
+    replication: {username: rep, password: pw, sslmode: require}
+`
+	cfg, warns := mustLoad(t, writeFile(t, y))
+	if len(warns) != 0 {
+		t.Errorf("warnings:\n%s", listWarnings(warns))
+	}
+	pg := cfg.PostgreSQL
+	su := pg.Superuser
+	if !pg.UseUnixSocket || !pg.UseUnixSocketRepl || su.SSLMode != "verify-full" || su.SSLCert != "/pki/admin.crt" ||
+		su.SSLKey != "/pki/admin.key" || su.SSLPassword.Reveal() != "keypw" || su.SSLRootCert != "/pki/ca.crt" ||
+		su.SSLCRL != "/pki/ca.crl" || su.SSLCRLDir != "/pki/crl.d" || su.GSSEncMode != "disable" || su.ChannelBinding != "require" {
+		t.Errorf("superuser: %+v", su)
+	}
+	if pg.Rewind.SSLMode != "verify-full" || pg.Replication.SSLMode != "require" {
+		t.Errorf("rewind defaults to the superuser (%q), replication keeps its own (%q)", pg.Rewind.SSLMode, pg.Replication.SSLMode)
+	}
+	for _, tc := range []struct{ yaml, key, want string }{
+		{"    replication: {username: rep, sslmode: verify_ca}\n", "postgresql.authentication.replication.sslmode", "expected one of disable, allow, prefer, require, verify-ca, verify-full"},
+		{"    rewind: {username: rw, gssencmode: require}\n", "postgresql.authentication.rewind.gssencmode", "GSSAPI encryption"},
+		{"    superuser: {username: su, channel_binding: always}\n", "postgresql.authentication.superuser.channel_binding", "expected one of disable, prefer, require"},
+	} {
+		_, _, err := Load(writeFile(t, baseConfig+"  authentication:\n"+tc.yaml), testEnv)
+		if err == nil || !strings.Contains(err.Error(), tc.key) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: err = %v, want %s: %s", tc.key, err, tc.key, tc.want)
+		}
+	}
+}

@@ -157,18 +157,30 @@ func decodeAuth(s *section) Auth {
 	a := Auth{
 		Username:       s.str("username"),
 		Password:       s.secret("password"),
-		SSLMode:        s.str("sslmode"),
+		SSLMode:        choice(s, "sslmode", "disable", "allow", "prefer", "require", "verify-ca", "verify-full"),
 		SSLCert:        s.str("sslcert"),
 		SSLKey:         s.str("sslkey"),
 		SSLPassword:    s.secret("sslpassword"),
 		SSLRootCert:    s.str("sslrootcert"),
 		SSLCRL:         s.str("sslcrl"),
 		SSLCRLDir:      s.str("sslcrldir"),
-		GSSEncMode:     s.str("gssencmode"),
-		ChannelBinding: s.str("channel_binding"),
+		GSSEncMode:     choice(s, "gssencmode", "disable", "prefer", "require"),
+		ChannelBinding: choice(s, "channel_binding", "disable", "prefer", "require"),
+	}
+	if a.GSSEncMode == "require" {
+		s.d.fail(s.key("gssencmode"), "require is not supported: Warden's own connections do not do GSSAPI encryption (use disable or prefer)")
 	}
 	s.done(nil)
 	return a
+}
+
+// choice reads a libpq option that libpq would refuse with any other value.
+func choice(s *section, k string, allowed ...string) string {
+	v := s.str(k)
+	if v != "" && !slices.Contains(allowed, v) {
+		s.d.fail(s.key(k), "expected one of %s, got %q", strings.Join(allowed, ", "), v)
+	}
+	return v
 }
 
 func decodeCallbacks(s *section) map[string]string {

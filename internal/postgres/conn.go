@@ -12,21 +12,6 @@ import (
 	"github.com/warden-ha/warden/internal/cluster"
 )
 
-// ConnParams address a server as the superuser. Password may be empty when
-// a pgpass file or trust/peer authentication applies.
-type ConnParams struct {
-	Host     string
-	Port     int
-	User     string
-	Password string
-	Database string // default "postgres"
-}
-
-// LogValue keeps the password out of logs.
-func (p ConnParams) LogValue() string {
-	return fmt.Sprintf("host=%s port=%d user=%s dbname=%s", p.Host, p.Port, p.User, p.Database)
-}
-
 // Conn is the agent's SQL connection to its own (or the leader's) server.
 type Conn struct {
 	c *pgx.Conn
@@ -35,24 +20,22 @@ type Conn struct {
 // Connect opens a connection with Patroni's settings: connect_timeout 3s,
 // statement_timeout 2000ms, fallback_application_name Warden.
 func Connect(ctx context.Context, p ConnParams) (*Conn, error) {
-	cfg, err := pgx.ParseConfig("")
+	if err := p.checkSupported(); err != nil {
+		return nil, fmt.Errorf("connect to %s: %w", p.LogValue(), err)
+	}
+	cfg, err := pgx.ParseConfig(p.pgxDSN())
+	if err == nil {
+		err = p.finishConfig(&cfg.Config)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("connect: %w", err)
+		return nil, fmt.Errorf("connect to %s: %w", p.LogValue(), err)
 	}
-	cfg.Host, cfg.Port, cfg.User, cfg.Password = p.Host, uint16(p.Port), p.User, p.Password
-	cfg.Database = p.Database
-	if cfg.Database == "" {
-		cfg.Database = "postgres"
-	}
-	cfg.ConnectTimeout = 3 * time.Second
 	// pgx has no fallback_application_name; application_name is the same
 	// unless the caller's DSN named one, which ConnParams cannot.
 	cfg.RuntimeParams = map[string]string{"statement_timeout": "2000", "application_name": "Warden"}
-	cfg.TLSConfig = nil
-	cfg.Fallbacks = nil
 	c, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("connect to %s:%d: %w", p.Host, p.Port, err)
+		return nil, fmt.Errorf("connect to %s: %w", p.address(), err)
 	}
 	return &Conn{c: c}, nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strconv"
-	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 )
@@ -13,19 +12,15 @@ import (
 // standby it reports the timeline being replayed, which no SQL function exposes while
 // the WAL receiver is not streaming.
 func IdentifySystem(ctx context.Context, p ConnParams) (sysid string, timeline int, err error) {
-	cfg, err := pgconn.ParseConfig("")
+	p.Database = "postgres"
+	cfg, err := parseConfig(p)
 	if err != nil {
 		return "", 0, fmt.Errorf("identify system: %w", err)
 	}
-	cfg.Host, cfg.Port, cfg.User, cfg.Password = p.Host, uint16(p.Port), p.User, p.Password
-	cfg.Database = "postgres"
-	cfg.ConnectTimeout = 3 * time.Second
-	cfg.TLSConfig = nil
-	cfg.Fallbacks = nil
 	cfg.RuntimeParams = map[string]string{"replication": "true", "application_name": "Warden"}
 	conn, err := pgconn.ConnectConfig(ctx, cfg)
 	if err != nil {
-		return "", 0, fmt.Errorf("identify system: connect to %s:%d: %w", p.Host, p.Port, err)
+		return "", 0, fmt.Errorf("identify system: connect to %s: %w", p.address(), err)
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 	res, err := conn.Exec(ctx, "IDENTIFY_SYSTEM").ReadAll()

@@ -242,7 +242,7 @@ func TestLifecycle(t *testing.T) {
 	}
 
 	// Clone b and start it as a streaming replica.
-	if err := e.tools.BaseBackup(ctx, b.data.Path, fmt.Sprintf("host=127.0.0.1 port=%d user=replicator", a.port), []string{"--checkpoint=fast"}); err != nil {
+	if err := e.tools.BaseBackup(ctx, b.data.Path, fmt.Sprintf("host=127.0.0.1 port=%d user=replicator", a.port), nil, []string{"--checkpoint=fast"}); err != nil {
 		t.Fatal(err)
 	}
 	e.writeConfig(b, true, a.port)
@@ -302,7 +302,7 @@ func TestLifecycle(t *testing.T) {
 	}
 
 	// Rewind a from b and follow b on the new timeline.
-	if err := e.tools.Rewind(ctx, a.data.Path, fmt.Sprintf("host=127.0.0.1 port=%d user=postgres dbname=postgres", b.port), nil); err != nil {
+	if err := e.tools.Rewind(ctx, a.data.Path, fmt.Sprintf("host=127.0.0.1 port=%d user=postgres dbname=postgres", b.port), nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	e.writeConfig(a, true, b.port)

@@ -15,18 +15,27 @@ import (
 	"time"
 )
 
-// Command is one external program invocation. Secrets never go in Args:
-// pass them through a pgpass or pwfile named here or in Env.
+// Command is one external program invocation. Passwords never go in Args:
+// pass them through a pgpass or pwfile named here or in Env. What libpq can only
+// take in a connection string (sslpassword) is listed in Hide.
 type Command struct {
-	Path    string
-	Args    []string
+	Path string
+	Args []string
+	// Hide lists texts in Args replaced by *** wherever the command is shown.
+	Hide    []string
 	Env     []string // KEY=VALUE added to the filtered environment
 	Stdin   io.Reader
 	Timeout time.Duration // 0: only the context bounds it
 }
 
 func (c Command) String() string {
-	return strings.Join(append([]string{filepath.Base(c.Path)}, c.Args...), " ")
+	s := strings.Join(append([]string{filepath.Base(c.Path)}, c.Args...), " ")
+	for _, h := range c.Hide {
+		if h != "" {
+			s = strings.ReplaceAll(s, h, "***")
+		}
+	}
+	return s
 }
 
 // Runner runs a command to completion and returns its standard output.

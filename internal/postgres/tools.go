@@ -81,13 +81,13 @@ func (t Tools) InitDB(ctx context.Context, dataDir, superuser, password string, 
 // BaseBackup clones a running server into dataDir with pg_basebackup. The
 // directory is wiped first (pg_basebackup wants it empty) and removed again
 // on failure so a half copy is never started. dsn carries no password: it
-// comes from the pgpass file.
-func (t Tools) BaseBackup(ctx context.Context, dataDir, dsn string, extraOpts []string) error {
+// comes from the pgpass file; hide are texts of dsn (sslpassword) never shown.
+func (t Tools) BaseBackup(ctx context.Context, dataDir, dsn string, hide, extraOpts []string) error {
 	if err := os.RemoveAll(dataDir); err != nil {
 		return fmt.Errorf("basebackup: wipe data directory: %w", err)
 	}
 	args := append([]string{"--pgdata=" + dataDir, "-X", "stream", "--dbname=" + dsn}, extraOpts...)
-	if _, err := t.Runner.Run(ctx, Command{Path: t.bin("pg_basebackup"), Args: args, Env: t.connEnv()}); err != nil {
+	if _, err := t.Runner.Run(ctx, Command{Path: t.bin("pg_basebackup"), Args: args, Env: t.connEnv(), Hide: hide}); err != nil {
 		if rmErr := os.RemoveAll(dataDir); rmErr != nil {
 			return fmt.Errorf("basebackup: %w (and removing the partial copy: %w)", err, rmErr)
 		}
@@ -97,12 +97,13 @@ func (t Tools) BaseBackup(ctx context.Context, dataDir, dsn string, extraOpts []
 }
 
 // Rewind runs pg_rewind against a source primary; the data directory must be
-// cleanly shut down (see CrashRecovery).
-func (t Tools) Rewind(ctx context.Context, dataDir, sourceDSN string, extraOpts []string) error {
+// cleanly shut down (see CrashRecovery). hide are texts of sourceDSN (sslpassword)
+// never shown.
+func (t Tools) Rewind(ctx context.Context, dataDir, sourceDSN string, hide, extraOpts []string) error {
 	args := append([]string{"-D", dataDir, "--source-server=" + sourceDSN}, extraOpts...)
 	// The copy can outlast any statement_timeout configured on the source.
 	env := append(t.connEnv(), "PGOPTIONS=-c statement_timeout=0")
-	if _, err := t.Runner.Run(ctx, Command{Path: t.bin("pg_rewind"), Args: args, Env: env}); err != nil {
+	if _, err := t.Runner.Run(ctx, Command{Path: t.bin("pg_rewind"), Args: args, Env: env, Hide: hide}); err != nil {
 		return fmt.Errorf("pg_rewind: %w", err)
 	}
 	return nil

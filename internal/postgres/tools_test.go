@@ -39,10 +39,10 @@ func TestToolsArguments(t *testing.T) {
 	if err := tools.InitDB(ctx, data, "postgres", secret, []string{"--data-checksums"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := tools.BaseBackup(ctx, data, "host=10.0.0.1 port=5432 user=replicator", []string{"--checkpoint=fast"}); err != nil {
+	if err := tools.BaseBackup(ctx, data, "host=10.0.0.1 port=5432 user=replicator", nil, []string{"--checkpoint=fast"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := tools.Rewind(ctx, data, "host=10.0.0.1 port=5432 user=rewind dbname=postgres", nil); err != nil {
+	if err := tools.Rewind(ctx, data, "host=10.0.0.1 port=5432 user=rewind dbname=postgres", nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := tools.CrashRecovery(ctx, data, "/etc/pg.conf", nil); err != nil {
@@ -100,7 +100,7 @@ func TestBaseBackupFailureRemovesDataDir(t *testing.T) {
 		t.Fatal(err)
 	}
 	f := &fakeRunner{err: &ExecError{Cmd: "pg_basebackup", ExitCode: 1, Stderr: "could not connect"}}
-	err := Tools{Runner: f}.BaseBackup(context.Background(), data, "host=x", nil)
+	err := Tools{Runner: f}.BaseBackup(context.Background(), data, "host=x", nil, nil)
 	var ee *ExecError
 	if err == nil || !errorsAs(err, &ee) || ee.ExitCode != 1 {
 		t.Fatalf("err = %v", err)

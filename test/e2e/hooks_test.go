@@ -87,9 +87,9 @@ func TestReplicaMethods(t *testing.T) {
 	c.waitReplica(fallback, 90*time.Second)
 
 	got := readLines(record(custom))
-	leaderDSN := fmt.Sprintf("host=%s port=%d user=replicator dbname=postgres", first.host, first.pgPort)
-	wantArgs := fmt.Sprintf("args --scope=%s --role=replica --datadir=%s/data --connstring=%s application_name=%s --label=e2e copy --threads=2",
-		c.scope, custom.dir, leaderDSN, custom.name)
+	leaderDSN := fmt.Sprintf("dbname=postgres user=replicator host=%s port=%d", first.host, first.pgPort)
+	wantArgs := fmt.Sprintf("args --scope=%s --role=replica --datadir=%s/data --connstring=%s --label=e2e copy --threads=2",
+		c.scope, custom.dir, leaderDSN)
 	if len(got) != 2 || got[0] != wantArgs || got[1] != "pgpassfile "+filepath.Join(custom.dir, "pgpass") {
 		t.Fatalf("custom method record:\n%s\nwant:\n%s\npgpassfile %s/pgpass", strings.Join(got, "\n"), wantArgs, custom.dir)
 	}

@@ -330,7 +330,7 @@ func TestStandbyClusterReplicaMethod(t *testing.T) {
 	sc.assertStandbyCluster(sc.nodes)
 
 	got := readLines(record(leader))
-	remoteDSN := fmt.Sprintf("host=%s port=%d user=replicator dbname=postgres", p.host, p.pgPort)
+	remoteDSN := fmt.Sprintf("dbname=postgres user=replicator host=%s port=%d", p.host, p.pgPort)
 	want := fmt.Sprintf("args --scope=%s --role=replica --datadir=%s/data --connstring=%s", sc.scope, leader.dir, remoteDSN)
 	if len(got) != 2 || !strings.HasPrefix(got[0], want) || !strings.HasSuffix(got[0], " --site=dr") || got[1] != "pgpassfile "+filepath.Join(leader.dir, "pgpass") {
 		t.Fatalf("%s: dr_copy record %q, want the arguments starting %q and ending --site=dr, then PGPASSFILE", leader.name, got, want)

@@ -130,8 +130,8 @@ func (n *Node) replicationDSN(m cluster.Member) (string, error) {
 	if _, err := n.writePgpass(host, port); err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("host=%s port=%d user=%s dbname=postgres application_name=%s", host, port,
-		pgconf.Escape(n.opts.Replication.User), n.opts.Name), nil
+	return pgconf.PrimaryConnInfo(pgconf.ConnInfo{DBName: "postgres", User: n.opts.Replication.User,
+		Host: host, Port: strconv.Itoa(port), ClientSSL: n.opts.Replication.SSL}.ForMajor(n.major)), nil
 }
 
 // Clone creates the data directory with the replica creation methods (pg_basebackup

@@ -66,7 +66,7 @@ func (n *Node) customBootstrap(ctx context.Context, m CustomBootstrap) (string, 
 	}
 	conn, err := n.connectAfterReload(ctx)
 	if err != nil {
-		return "", fmt.Errorf("connect with the superuser's password after the custom bootstrap (pg_hba.conf must admit it from %s): %w", n.localConnParams().Host, err)
+		return "", fmt.Errorf("connect with the superuser's password after the custom bootstrap (pg_hba.conf must admit %s): %w", n.localConnParams().LogValue(), err)
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 	return n.finishBootstrap(ctx, conn)
@@ -369,10 +369,11 @@ func (n *Node) connectAfterReload(ctx context.Context) (*postgres.Conn, error) {
 	}
 }
 
-// postBootstrapDSN is the key=value connection string post_bootstrap receives: the
-// superuser on the local node, without a password (that is in the pgpass file).
-func postBootstrapDSN(p postgres.ConnParams, sslMode string) string {
-	return pgconf.PrimaryConnInfo(pgconf.ConnInfo{DBName: "postgres", User: p.User, Host: p.Host, Port: strconv.Itoa(p.Port), SSLMode: sslMode})
+// postBootstrapDSN is the key=value connection string post_bootstrap receives, as
+// Patroni renders it: the superuser on the local node with its client options
+// (sslpassword included), without the password (that is in the pgpass file).
+func postBootstrapDSN(p postgres.ConnParams, major int) string {
+	return pgconf.PrimaryConnInfo(pgconf.ConnInfo{DBName: "postgres", User: p.User, Host: p.Host, Port: strconv.Itoa(p.Port), ClientSSL: p.SSL}.ForMajor(major))
 }
 
 // runPostBootstrap runs bootstrap.post_bootstrap with the superuser's DSN; a failure
@@ -391,12 +392,16 @@ func (n *Node) runPostBootstrap(ctx context.Context) error {
 	}
 	p := n.localConnParams()
 	entry := pgconf.PgpassEntry{Host: p.Host, Port: strconv.Itoa(p.Port), User: p.User, Password: p.Password}
+	if entry.Host == "" {
+		// libpq matches "localhost" for a connection through the default socket directory.
+		entry.Host = "localhost"
+	}
 	if _, err := n.dir.WritePgpass(n.opts.PGPass, []pgconf.PgpassEntry{entry}); err != nil {
 		return err
 	}
 	n.log.Info("running post_bootstrap", "script", script)
 	start := time.Now()
-	code, err := n.runScript(ctx, "post_bootstrap", append(argv, postBootstrapDSN(p, n.opts.Superuser.SSLMode)), 0, nil,
+	code, err := n.runScript(ctx, "post_bootstrap", append(argv, postBootstrapDSN(p, n.major)), 0, nil,
 		"PGPASSFILE="+n.opts.PGPass, "PGOPTIONS=-c synchronous_commit=local")
 	switch {
 	case err != nil:

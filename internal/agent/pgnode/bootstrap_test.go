@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/warden-ha/warden/internal/postgres"
+	"github.com/warden-ha/warden/internal/postgres/pgconf"
 )
 
 func TestBootstrapArgs(t *testing.T) {
@@ -51,7 +52,7 @@ func TestBootstrapArgs(t *testing.T) {
 }
 
 func TestPostBootstrapDSN(t *testing.T) {
-	got := postBootstrapDSN(postgres.ConnParams{Host: "127.0.0.1", Port: 5433, User: "the admin", Password: "s3cret"}, "require")
+	got := postBootstrapDSN(postgres.ConnParams{Host: "127.0.0.1", Port: 5433, User: "the admin", Password: "s3cret", SSL: pgconf.ClientSSL{SSLMode: "require"}}, 15)
 	want := `dbname=postgres user=the\ admin host=127.0.0.1 port=5433 sslmode=require`
 	if got != want {
 		t.Errorf("got %q, want %q", got, want)

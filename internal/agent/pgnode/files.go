@@ -91,9 +91,12 @@ func (n *Node) recoveryParams(m pgconf.Merged, leader *cluster.Member) (map[stri
 			return nil, err
 		}
 		ci := pgconf.ReplicaConnInfo(pgconf.ConnInfo{
-			User: n.opts.Replication.User, PassFile: n.opts.PGPass, Host: host, Port: strconv.Itoa(port),
-			SSLMode: n.opts.Replication.SSLMode,
+			User: n.opts.Replication.User, Host: host, Port: strconv.Itoa(port), ClientSSL: n.opts.Replication.SSL,
 		}, n.opts.Name, n.major)
+		if n.opts.Replication.Password != "" {
+			// Patroni names the passfile only when the role has a password.
+			ci.PassFile = n.opts.PGPass
+		}
 		switch {
 		case !d.UseSlots:
 		case !remote:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 
 	"github.com/warden-ha/warden/internal/cluster"
 	"github.com/warden-ha/warden/internal/ha"
@@ -154,7 +155,7 @@ func (n *Node) diverged(ctx context.Context, local pgconf.LocalPosition, leader 
 	if err != nil {
 		return false, err
 	}
-	conn, err := postgres.Connect(ctx, postgres.ConnParams{Host: host, Port: port, User: n.opts.Rewind.User, Password: n.opts.Rewind.Password})
+	conn, err := postgres.Connect(ctx, n.opts.Rewind.at(host, port))
 	if err != nil {
 		return false, fmt.Errorf("connect to leader %s for the timeline check: %w", leader.Name, err)
 	}
@@ -165,7 +166,7 @@ func (n *Node) diverged(ctx context.Context, local pgconf.LocalPosition, leader 
 		// replays. Elsewhere a leader still in recovery is promoting, and the timeline it
 		// names now would be the one it is about to leave: the check waits for the next
 		// cycle.
-		_, tl, err = postgres.IdentifySystem(ctx, postgres.ConnParams{Host: host, Port: port, User: n.opts.Replication.User, Password: n.opts.Replication.Password})
+		_, tl, err = postgres.IdentifySystem(ctx, n.opts.Replication.at(host, port))
 	}
 	if err != nil {
 		return false, fmt.Errorf("leader %s: %w", leader.Name, err)
@@ -200,8 +201,7 @@ func (n *Node) repair(ctx context.Context, cd pgconf.ControlData, leader cluster
 			return err
 		}
 		n.checkpointSource(ctx, host, port)
-		dsn := fmt.Sprintf("host=%s port=%d user=%s dbname=postgres", host, port, n.opts.Rewind.User)
-		err = n.tools.Rewind(ctx, n.opts.DataDir, dsn, nil)
+		err = n.tools.Rewind(ctx, n.opts.DataDir, rewindDSN(n.opts.Rewind, host, port, n.major), n.secrets(), nil)
 		if err == nil {
 			n.log.Info("pg_rewind finished", "leader", leader.Name)
 			return n.startReplica(ctx, upstream)
@@ -217,10 +217,11 @@ func (n *Node) repair(ctx context.Context, cd pgconf.ControlData, leader cluster
 }
 
 // replayTimeline is the timeline a running standby replays: IDENTIFY_SYSTEM over a
-// local replication connection, falling back to the WAL receiver's and then the last
-// restartpoint's timeline when pg_hba.conf refuses the superuser a replication connection.
+// local replication connection as the replication role (through the socket with
+// use_unix_socket_repl), falling back to the WAL receiver's and then the last
+// restartpoint's timeline when pg_hba.conf refuses it.
 func (n *Node) replayTimeline(ctx context.Context) (int, error) {
-	if _, tl, err := postgres.IdentifySystem(ctx, n.localConnParams()); err == nil {
+	if _, tl, err := postgres.IdentifySystem(ctx, n.localReplicationParams()); err == nil {
 		return tl, nil
 	} else {
 		n.log.Debug("IDENTIFY_SYSTEM on the local server failed", "err", err)
@@ -249,7 +250,7 @@ func (n *Node) replayTimeline(ctx context.Context) (int, error) {
 // old timeline, and pg_rewind answers "no rewind required" for a diverged target, which
 // then cannot stream ("new timeline forked off ... before current recovery point").
 func (n *Node) checkpointSource(ctx context.Context, host string, port int) {
-	conn, err := postgres.Connect(ctx, postgres.ConnParams{Host: host, Port: port, User: n.opts.Superuser.User, Password: n.opts.Superuser.Password})
+	conn, err := postgres.Connect(ctx, n.opts.Superuser.at(host, port))
 	if err != nil {
 		n.log.Warn("could not connect to the leader to checkpoint it before pg_rewind", "err", err)
 		return
@@ -258,4 +259,14 @@ func (n *Node) checkpointSource(ctx context.Context, host string, port int) {
 	if err := conn.Checkpoint(ctx); err != nil {
 		n.log.Warn("CHECKPOINT on the leader before pg_rewind failed", "err", err)
 	}
+}
+
+// rewindDSN is pg_rewind's --source-server as Patroni renders it: the rewind role on the
+// leader with its client options, target_session_attrs=read-write from PostgreSQL 10.
+func rewindDSN(a Auth, host string, port, major int) string {
+	ci := pgconf.ConnInfo{DBName: "postgres", User: a.User, Host: host, Port: strconv.Itoa(port), ClientSSL: a.SSL}
+	if major >= 10 {
+		ci.TargetSessionAttrs = "read-write"
+	}
+	return pgconf.PrimaryConnInfo(ci.ForMajor(major))
 }

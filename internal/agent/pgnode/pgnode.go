@@ -7,10 +7,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -22,11 +20,16 @@ import (
 	"github.com/warden-ha/warden/internal/postgres/pgconf"
 )
 
-// Auth is one PostgreSQL role's credentials.
+// Auth is one PostgreSQL role's credentials and client-side security options.
 type Auth struct {
 	User     string
 	Password string
-	SSLMode  string
+	SSL      pgconf.ClientSSL
+}
+
+// at addresses host:port (host "" : libpq's default unix socket) as this role.
+func (a Auth) at(host string, port int) postgres.ConnParams {
+	return postgres.ConnParams{Host: host, Port: port, User: a.User, Password: a.Password, SSL: a.SSL}
 }
 
 // Dynamic is the part of the cluster's dynamic configuration the node applies.
@@ -75,6 +78,9 @@ type Options struct {
 	LocalPgIdent    []string
 	CustomConf      string
 	RecoveryConf    map[string]any
+	// UseUnixSocket / UseUnixSocketRepl: the superuser's / the replication role's
+	// connections to this node go through its unix socket (see localHost).
+	UseUnixSocket, UseUnixSocketRepl bool
 	// NoStream (tag nostream): a replica never has primary_conninfo, so one found
 	// running without a WAL receiver needs no upstream to have its files rewritten.
 	NoStream bool
@@ -239,15 +245,27 @@ func (n *Node) setLeader(m *cluster.Member) {
 	}
 }
 
+// localConnParams address the local server as the superuser.
 func (n *Node) localConnParams() postgres.ConnParams {
-	host := "127.0.0.1"
-	first := strings.TrimSpace(strings.Split(n.opts.ListenAddresses, ",")[0])
-	switch first {
-	case "", "*", "0.0.0.0", "127.0.0.1", "localhost", "::":
-	default:
-		host = first
+	return n.opts.Superuser.at(n.localHost(n.opts.UseUnixSocket), n.opts.Port)
+}
+
+// localReplicationParams address the local server as the replication role.
+func (n *Node) localReplicationParams() postgres.ConnParams {
+	return n.opts.Replication.at(n.localHost(n.opts.UseUnixSocketRepl), n.opts.Port)
+}
+
+// localHost is where this node reaches its own server, as Patroni resolves it.
+func (n *Node) localHost(socket bool) string {
+	dirs, set := "", false
+	if socket {
+		for k, v := range n.merged().Parameters {
+			if strings.EqualFold(k, "unix_socket_directories") {
+				dirs, set = v, true
+			}
+		}
 	}
-	return postgres.ConnParams{Host: host, Port: n.opts.Port, User: n.opts.Superuser.User, Password: n.opts.Superuser.Password}
+	return pgconf.LocalHost(n.opts.ListenAddresses, dirs, set, socket)
 }
 
 // dedicatedConn opens a connection for one long action; the cached one belongs to the
@@ -300,12 +318,11 @@ func (n *Node) startOptions(params map[string]string) postgres.StartOptions {
 	}
 }
 
+// readyConnString probes without credentials: any answer from the server, even a
+// refusal, means it is up.
 func (n *Node) readyConnString() string {
 	p := n.localConnParams()
-	u := url.URL{Scheme: "postgres", User: url.UserPassword(p.User, p.Password), Host: p.Host + ":" + strconv.Itoa(p.Port), Path: "/postgres"}
-	q := url.Values{"connect_timeout": {"2"}, "application_name": {"warden-ready"}}
-	u.RawQuery = q.Encode()
-	return u.String()
+	return postgres.ConnParams{Host: p.Host, Port: p.Port, User: p.User}.DSN() + " application_name=warden-ready"
 }
 
 // start launches the postmaster as a child and waits until it accepts connections.

@@ -179,7 +179,7 @@ func remoteMethods(names []string, sections map[string]ReplicaMethod) []ReplicaM
 func (n *Node) basebackup(ctx context.Context, from, dsn string) error {
 	const attempts = 2
 	for i := 1; ; i++ {
-		err := n.tools.BaseBackup(ctx, n.opts.DataDir, dsn, n.opts.Basebackup)
+		err := n.tools.BaseBackup(ctx, n.opts.DataDir, dsn, n.secrets(), n.opts.Basebackup)
 		if err == nil || i == attempts || ctx.Err() != nil {
 			return err
 		}
@@ -207,6 +207,7 @@ func (n *Node) runReplicaMethod(ctx context.Context, m ReplicaMethod, dsn string
 		}
 	}
 	shown, hide := maskSecrets(argv)
+	shown = hideAll(shown, n.secrets())
 	n.log.Info("creating replica using "+m.Name, "cmd", strings.Join(shown, " "))
 	code, err := n.runScript(ctx, "replica method "+m.Name, argv, 0, hide, "PGPASSFILE="+n.opts.PGPass)
 	if err != nil {
@@ -221,9 +222,13 @@ func (n *Node) runReplicaMethod(ctx context.Context, m ReplicaMethod, dsn string
 	return nil
 }
 
-// secrets are the passwords a script's output must not show.
+// secrets are the passwords a script's output or a logged command must not show.
 func (n *Node) secrets() []string {
-	return []string{n.opts.Replication.Password, n.opts.Superuser.Password, n.opts.Rewind.Password}
+	var out []string
+	for _, a := range []Auth{n.opts.Replication, n.opts.Superuser, n.opts.Rewind} {
+		out = append(out, a.Password, a.SSL.SSLPassword)
+	}
+	return out
 }
 
 // secretWords mark a --key=value argument whose value must not be logged.
@@ -244,4 +249,17 @@ func maskSecrets(argv []string) (shown, hidden []string) {
 		}
 	}
 	return shown, hidden
+}
+
+// hideAll replaces every non-empty secret in args by ***.
+func hideAll(args, secrets []string) []string {
+	out := slices.Clone(args)
+	for i := range out {
+		for _, s := range secrets {
+			if s != "" {
+				out[i] = strings.ReplaceAll(out[i], s, "***")
+			}
+		}
+	}
+	return out
 }

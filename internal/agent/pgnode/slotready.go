@@ -95,7 +95,7 @@ func (n *Node) leaderSlotXmins(ctx context.Context, leader cluster.Member, names
 	}
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	conn, err := postgres.Connect(ctx, postgres.ConnParams{Host: host, Port: port, User: n.opts.Superuser.User, Password: n.opts.Superuser.Password})
+	conn, err := postgres.Connect(ctx, n.opts.Superuser.at(host, port))
 	if err != nil {
 		return nil, err
 	}

@@ -157,7 +157,7 @@ func (n *Node) CopySlots(ctx context.Context, leader cluster.Member, names []str
 	if err != nil {
 		return err
 	}
-	conn, err := postgres.Connect(ctx, postgres.ConnParams{Host: host, Port: port, User: n.opts.Superuser.User, Password: n.opts.Superuser.Password})
+	conn, err := postgres.Connect(ctx, n.opts.Superuser.at(host, port))
 	if err != nil {
 		return fmt.Errorf("copy slots: connect to leader %s: %w", leader.Name, err)
 	}

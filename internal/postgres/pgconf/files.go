@@ -58,28 +58,49 @@ func pgpassField(v string) string {
 	return strings.NewReplacer(`\`, `\\`, `:`, `\:`).Replace(v)
 }
 
+// ClientSSL are a role's client-side libpq security options
+// (postgresql.authentication.<role>.sslmode, ...); empty fields are left out.
+type ClientSSL struct {
+	SSLMode        string
+	SSLCert        string
+	SSLKey         string
+	SSLPassword    string
+	SSLRootCert    string
+	SSLCRL         string
+	SSLCRLDir      string
+	GSSEncMode     string
+	ChannelBinding string
+}
+
 // ConnInfo is a libpq connection for primary_conninfo or a tool's DSN.
 // Password is only written when PassFile is empty; prefer PassFile.
 type ConnInfo struct {
-	DBName             string
-	User               string
-	PassFile           string
-	Password           string
-	Host               string
-	Port               string
-	SSLMode            string
+	DBName   string
+	User     string
+	PassFile string
+	Password string
+	Host     string
+	Port     string
+	ClientSSL
 	SSLCompression     string
-	SSLCert            string
-	SSLKey             string
-	SSLPassword        string
-	SSLRootCert        string
-	SSLCRL             string
-	SSLCRLDir          string
 	ApplicationName    string
 	KrbSrvName         string
-	GSSEncMode         string
-	ChannelBinding     string
 	TargetSessionAttrs string
+}
+
+// ForMajor leaves out the options the libpq of an older PostgreSQL rejects as unknown
+// keywords, as Patroni 4 does: target_session_attrs before 10, gssencmode before 12,
+// sslpassword and channel_binding before 13, sslcrldir before 14.
+func (c ConnInfo) ForMajor(major int) ConnInfo {
+	for _, k := range []struct {
+		field *string
+		since int
+	}{{&c.TargetSessionAttrs, 10}, {&c.GSSEncMode, 12}, {&c.SSLPassword, 13}, {&c.ChannelBinding, 13}, {&c.SSLCRLDir, 14}} {
+		if major < k.since {
+			*k.field = ""
+		}
+	}
+	return c
 }
 
 // ReplicaConnInfo fills Patroni's defaults for a replica following a member
@@ -96,7 +117,7 @@ func ReplicaConnInfo(c ConnInfo, memberName string, major int) ConnInfo {
 		c.ChannelBinding = "prefer"
 	}
 	c.ApplicationName = memberName
-	return c
+	return c.ForMajor(major)
 }
 
 // PrimaryConnInfo renders c as a space-separated key=value conninfo in
@@ -166,4 +187,30 @@ func ReplicaRecovery(primaryConnInfo, slot string, major int, extra map[string]s
 		}
 	}
 	return r
+}
+
+// LocalHost is where an agent reaches its own server, as Patroni resolves it: over TCP
+// 127.0.0.1 when listen_addresses has a wildcard or loopback entry, else its first
+// entry; with socket the first absolute unix_socket_directories entry, "" (libpq's
+// default socket directory) when that parameter is unset, and TCP when it is set
+// without an absolute entry.
+func LocalHost(listenAddresses, socketDirs string, socketDirsSet, socket bool) string {
+	if socket {
+		if !socketDirsSet {
+			return ""
+		}
+		for _, d := range strings.Split(socketDirs, ",") {
+			if d = strings.TrimSpace(d); strings.HasPrefix(d, "/") {
+				return d
+			}
+		}
+	}
+	addrs := strings.Split(listenAddresses, ",")
+	for _, a := range addrs {
+		switch strings.ToLower(strings.TrimSpace(a)) {
+		case "", "*", "0.0.0.0", "::", "127.0.0.1", "localhost":
+			return "127.0.0.1"
+		}
+	}
+	return strings.TrimSpace(addrs[0])
 }

@@ -109,3 +109,68 @@ func TestReplicaRecovery(t *testing.T) {
 		}
 	}
 }
+
+// The want strings are what Patroni 3.0.2's format_dsn renders for the same values.
+func TestConnInfoPatroniGolden(t *testing.T) {
+	ssl := ClientSSL{SSLMode: "verify-ca", SSLCert: "/etc/pki/my client.crt", SSLKey: "/etc/pki/o'brien.key",
+		SSLPassword: `k\ey pw`, SSLRootCert: "/etc/pki/ca.crt", SSLCRL: "/etc/pki/ca.crl", SSLCRLDir: "/etc/pki/crl.d",
+		GSSEncMode: "disable", ChannelBinding: "require"}
+	for _, tc := range []struct {
+		name string
+		in   ConnInfo
+		want string
+	}{
+		{"primary_conninfo", ReplicaConnInfo(ConnInfo{User: "rep user", PassFile: "/home/pg/pg pass", Host: "10.0.0.1", Port: "5432", ClientSSL: ssl}, "node-2", 15),
+			`user=rep\ user passfile=/home/pg/pg\ pass host=10.0.0.1 port=5432 sslmode=verify-ca sslcert=/etc/pki/my\ client.crt sslkey=/etc/pki/o\'brien.key sslpassword=k\\ey\ pw sslrootcert=/etc/pki/ca.crt sslcrl=/etc/pki/ca.crl sslcrldir=/etc/pki/crl.d application_name=node-2 gssencmode=disable channel_binding=require`},
+		{"pg_rewind source", ConnInfo{DBName: "postgres", User: "rewinder", Host: "10.0.0.1", Port: "5432", ClientSSL: ssl, TargetSessionAttrs: "read-write"},
+			`dbname=postgres user=rewinder host=10.0.0.1 port=5432 sslmode=verify-ca sslcert=/etc/pki/my\ client.crt sslkey=/etc/pki/o\'brien.key sslpassword=k\\ey\ pw sslrootcert=/etc/pki/ca.crt sslcrl=/etc/pki/ca.crl sslcrldir=/etc/pki/crl.d gssencmode=disable channel_binding=require target_session_attrs=read-write`},
+		{"post_bootstrap over a socket", ConnInfo{DBName: "postgres", User: "postgres", Host: "/var/run/postgresql", Port: "5432", ClientSSL: ClientSSL{SSLMode: "require"}},
+			`dbname=postgres user=postgres host=/var/run/postgresql port=5432 sslmode=require`},
+		{"post_bootstrap over the default socket", ConnInfo{DBName: "postgres", User: "postgres", Port: "5432", ClientSSL: ClientSSL{SSLMode: "require"}},
+			`dbname=postgres user=postgres port=5432 sslmode=require`},
+		{"defaults keep the user's options", ReplicaConnInfo(ConnInfo{User: "r", Host: "h", Port: "1", ClientSSL: ClientSSL{SSLMode: "verify-full", GSSEncMode: "disable"}}, "n", 13),
+			`user=r host=h port=1 sslmode=verify-full application_name=n gssencmode=disable channel_binding=prefer`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := PrimaryConnInfo(tc.in); got != tc.want {
+				t.Errorf("\n got %s\nwant %s", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestConnInfoForMajor(t *testing.T) {
+	all := ConnInfo{User: "u", Host: "h", TargetSessionAttrs: "read-write", ClientSSL: ClientSSL{SSLMode: "require",
+		SSLPassword: "p", SSLCRLDir: "/d", GSSEncMode: "disable", ChannelBinding: "require"}}
+	for major, want := range map[int]string{
+		9:  "user=u host=h sslmode=require",
+		12: "user=u host=h sslmode=require gssencmode=disable target_session_attrs=read-write",
+		13: "user=u host=h sslmode=require sslpassword=p gssencmode=disable channel_binding=require target_session_attrs=read-write",
+		14: "user=u host=h sslmode=require sslpassword=p sslcrldir=/d gssencmode=disable channel_binding=require target_session_attrs=read-write",
+	} {
+		if got := PrimaryConnInfo(all.ForMajor(major)); got != want {
+			t.Errorf("PostgreSQL %d:\n got %s\nwant %s", major, got, want)
+		}
+	}
+}
+
+func TestLocalHost(t *testing.T) {
+	for _, tc := range []struct {
+		name, listen, dirs string
+		set, socket        bool
+		want               string
+	}{
+		{"tcp wildcard", "*", "", false, false, "127.0.0.1"},
+		{"tcp loopback among others", "10.0.0.5, localhost", "", false, false, "127.0.0.1"},
+		{"tcp first address", "10.0.0.5,10.0.0.6", "/tmp", true, false, "10.0.0.5"},
+		{"socket: first absolute directory", "*", "@abstract, relative, /run/pg ,/tmp", true, true, "/run/pg"},
+		{"socket: parameter unset means libpq's default", "*", "", false, true, ""},
+		{"socket: set without an absolute entry falls back to tcp", "10.0.0.5", "", true, true, "10.0.0.5"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := LocalHost(tc.listen, tc.dirs, tc.set, tc.socket); got != tc.want {
+				t.Errorf("LocalHost(%q, %q, %v, %v) = %q, want %q", tc.listen, tc.dirs, tc.set, tc.socket, got, tc.want)
+			}
+		})
+	}
+}
