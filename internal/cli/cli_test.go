@@ -15,7 +15,25 @@ func TestValidateConfig(t *testing.T) {
 	if code := Main(context.Background(), []string{"--validate-config", good}, &out, &errOut); code != 0 {
 		t.Fatalf("exit %d for a seed config: %s", code, errOut.String())
 	}
-	if !strings.Contains(errOut.String(), "wal_keep_segment") {
+	// Its bin_dir (PostgreSQL 12) is not installed: names are kept and not checked.
+	if !strings.Contains(errOut.String(), "postgresql.bin_dir: parameter names not checked") {
+		t.Errorf("no warning that parameter names could not be checked:\n%s", errOut.String())
+	}
+	// Against PostgreSQL 15's binary the misspelled name is reported with the nearest one.
+	yml, err := os.ReadFile(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pg15 := filepath.Join(t.TempDir(), "pg15.yml")
+	if err := os.WriteFile(pg15, bytes.ReplaceAll(yml, []byte("/usr/lib/postgresql/12/bin"), []byte("/usr/lib/postgresql/15/bin")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	errOut.Reset()
+	if code := Main(context.Background(), []string{"--validate-config", pg15}, &out, &errOut); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	if !strings.Contains(errOut.String(), "PostgreSQL 15 has no parameter wal_keep_segment (did you mean wal_keep_size?)") {
 		t.Errorf("no warning naming the misspelled parameter:\n%s", errOut.String())
 	}
 	bad := filepath.Join(t.TempDir(), "bad.yml")

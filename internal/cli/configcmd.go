@@ -2,18 +2,24 @@ package cli
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
+	"os/user"
 	"path/filepath"
 	"sort"
 	"strconv"
+	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/warden-ha/warden/internal/config"
+	"github.com/warden-ha/warden/internal/postgres"
 )
 
 func validateCommand(stdout, stderr io.Writer) *cobra.Command {
@@ -45,7 +51,11 @@ type problem struct {
 // validateConfig prints each problem to stderr ("error: line 12: log.level: ...") and a
 // one-line verdict: to stdout when the configuration is usable, to stderr otherwise.
 func validateConfig(path string, stdout, stderr io.Writer) error {
-	_, warnings, err := config.Load(path, os.Environ())
+	check, note := parameterCheck(path)
+	_, warnings, err := config.LoadChecked(path, os.Environ(), check)
+	if note != nil {
+		warnings = append(warnings, *note)
+	}
 	var list []problem
 	for _, w := range warnings {
 		list = append(list, problem{"warning", w.Source, w.Line, w.String()})
@@ -186,4 +196,53 @@ func postgresBinDir() (dir, version string) {
 		}
 	}
 	return dir, version
+}
+
+// parameterCheck checks parameter names against the postgres binary the configuration
+// names in postgresql.bin_dir (its own major's names). Without one, names are kept
+// unchecked and note says so once: the agent checks them against the binaries it runs.
+func parameterCheck(path string) (config.ParameterCheck, *config.Warning) {
+	cfg, _, err := config.Load(path, os.Environ())
+	if err != nil {
+		return nil, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	// postgres refuses to run as root: root asks the binary as the postgres user.
+	cred := postgresCredential()
+	tools := postgres.Tools{Runner: postgres.ExecRunner{Log: slog.New(slog.DiscardHandler), Credential: cred}, BinDir: cfg.PostgreSQL.BinDir, Owner: cred}
+	gucs, err := tools.Parameters(ctx)
+	if err != nil {
+		return nil, &config.Warning{Key: "postgresql.bin_dir", Message: fmt.Sprintf(
+			"parameter names not checked: no usable postgres binary (%v); they are kept, and the agent checks them against the binaries it runs", err)}
+	}
+	return func(name string) string {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		ok, err := gucs.Accepts(ctx, name)
+		switch {
+		case err != nil:
+			return fmt.Sprintf("%s is not in PostgreSQL %d's --describe-config list and could not be checked further (%v); kept", name, gucs.Major, err)
+		case !ok:
+			return gucs.Problem(name)
+		}
+		return ""
+	}, nil
+}
+
+// postgresCredential is the postgres OS user's when running as root, else nil.
+func postgresCredential() *syscall.Credential {
+	if os.Geteuid() != 0 {
+		return nil
+	}
+	u, err := user.Lookup("postgres")
+	if err != nil {
+		return nil
+	}
+	uid, err1 := strconv.ParseUint(u.Uid, 10, 32)
+	gid, err2 := strconv.ParseUint(u.Gid, 10, 32)
+	if err1 != nil || err2 != nil {
+		return nil
+	}
+	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
 }

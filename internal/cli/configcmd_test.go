@@ -67,7 +67,18 @@ func TestValidateConfigListsEveryProblem(t *testing.T) {
 	}
 }
 
+// pg15OnPath puts PostgreSQL 15 first on PATH: validate-config checks parameter names
+// against the postgres binary bin_dir names (PATH when unset, as Patroni).
+func pg15OnPath(t *testing.T) {
+	t.Helper()
+	if _, err := os.Stat("/usr/lib/postgresql/15/bin/postgres"); err != nil {
+		t.Skip("PostgreSQL 15 binaries not installed")
+	}
+	t.Setenv("PATH", "/usr/lib/postgresql/15/bin:"+os.Getenv("PATH"))
+}
+
 func TestValidateConfigWarningsOnly(t *testing.T) {
+	pg15OnPath(t)
 	path := writeConfig(t, validBase+"log:\n  max_queue_size: 5\n")
 	code, stdout, stderr := run(t, "validate-config", path)
 	if code != 0 || stdout != path+": OK (1 warning)\n" || !strings.Contains(stderr, "warning: line 13: log.max_queue_size") {

@@ -209,7 +209,14 @@ type Watchdog struct {
 // PATRONI_CONFIGURATION holds the whole document and the other variables
 // are ignored. The error is an *Error or several joined.
 func Load(path string, environ []string) (*Config, []Warning, error) {
+	return LoadChecked(path, environ, nil)
+}
+
+// LoadChecked is Load with check asked about every name under a parameters key
+// (postgresql.parameters, bootstrap.dcs.postgresql.parameters, ...).
+func LoadChecked(path string, environ []string, check ParameterCheck) (*Config, []Warning, error) {
 	d := newDiags(nil)
+	d.check = check
 	env := environMap(environ)
 	root, err := readSources(path, env, d)
 	if err != nil {

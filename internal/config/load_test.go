@@ -97,7 +97,6 @@ func TestLoadWarnings(t *testing.T) {
 	}{
 		{"unknown top-level key", baseConfig + "foo: 1\n", "foo", "unknown key, ignored"},
 		{"typo in section", baseConfig + "  pg_ctl_timout: 5\n", "postgresql.pg_ctl_timout", "did you mean pg_ctl_timeout?"},
-		{"unknown parameter", baseConfig + "  parameters:\n    max_relication_slots: 5\n", "postgresql.parameters.max_relication_slots", "unknown PostgreSQL parameter max_relication_slots (did you mean max_replication_slots?), removed"},
 		{"command-line parameter locally", baseConfig + "  parameters:\n    max_connections: 50\n", "postgresql.parameters.max_connections", "only accepted from the dynamic configuration"},
 		{"dcs ttl not a number", baseConfig + "bootstrap:\n  dcs:\n    ttl: abc\n", "bootstrap.dcs.ttl", "expected an integer"},
 		{"use_slots locally", baseConfig + "  use_slots: false\n", "postgresql.use_slots", "cluster-wide"},

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -281,4 +282,23 @@ func (d DataDir) InstallSlot(name string, state []byte) error {
 		return err
 	}
 	return syncDir(base)
+}
+
+// Major is the major version the data directory was created by, from its PG_VERSION
+// ("15", or "9.6" read as 9); 0 when the directory holds no cluster yet.
+func (d DataDir) Major() (int, error) {
+	b, err := os.ReadFile(filepath.Join(d.Path, "PG_VERSION"))
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read PG_VERSION: %w", err)
+	}
+	v := strings.TrimSpace(string(b))
+	major, _, _ := strings.Cut(v, ".")
+	n, err := strconv.Atoi(major)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("%s: PG_VERSION holds %q, not a PostgreSQL version", d.Path, v)
+	}
+	return n, nil
 }
