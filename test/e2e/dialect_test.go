@@ -158,10 +158,7 @@ func TestWardenJoinsPatroni4(t *testing.T) {
 	c.pgExtra = c.recordCallbacks
 	c.writeConfigs(fast)
 	patroni, warden := c.nodes[0], c.nodes[1]
-	const patroni4 = "/opt/pgx/patroni/bin/patroni"
-	if _, err := os.Stat(patroni4); err != nil {
-		t.Skipf("Patroni 4.1 is not unpacked: %v", err)
-	}
+	needPatroni4(t)
 	c.startPatroni(patroni, patroni4)
 	c.eventually("Patroni 4 to lead", 90*time.Second, func() bool { return patroni.health("/primary") == 200 })
 	c.waitCalls(patroni, 0, "on_start primary")

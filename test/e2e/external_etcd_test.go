@@ -167,16 +167,16 @@ func (c *testCluster) patronictl(args ...string) string {
 	return c.patronictlOf("patronictl", args...)
 }
 
-// patronictl4 is Patroni 4.1's patronictl (unpacked by get-debian-pg.sh).
-const patronictl4 = "/opt/pgx/patroni/bin/patronictl"
-
 // patronictlOf runs the given patronictl against the cluster (skipping the test when it
 // is not installed).
 func (c *testCluster) patronictlOf(patronictl string, args ...string) string {
 	c.t.Helper()
 	bin, err := exec.LookPath(patronictl)
 	if err != nil {
-		c.t.Skipf("%s is not installed (apt-get install patroni; /work/shared/tools/get-debian-pg.sh for 4.1)", patronictl)
+		if patronictl == patronictl4 {
+			needPatroni4(c.t)
+		}
+		c.t.Skipf("%s is not installed (apt-get install patroni)", patronictl)
 	}
 	cfg := filepath.Join(c.dir, "patronictl.yml")
 	hosts := make([]string, len(c.endpoints))
