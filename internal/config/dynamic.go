@@ -25,7 +25,7 @@ type Dynamic struct {
 	Pause                bool
 	UsePgRewind          bool
 	UseSlots             bool
-	Parameters           map[string]any // unknown names removed
+	Parameters           map[string]any // every name kept; the agent checks them against its binaries
 	PgHBA                []string
 	PgIdent              []string
 	RecoveryConf         map[string]any
