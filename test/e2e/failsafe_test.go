@@ -121,17 +121,28 @@ func TestFailsafeMode(t *testing.T) {
 // TestFailsafeLeaderDown: with failsafe_mode on and etcd up, a killed leader is
 // replaced by a known replica (the dead leader, still listed in /failsafe, does not
 // block the race), and once the old leader is back /failsafe lists every member again.
-func TestFailsafeLeaderDown(t *testing.T) {
+func TestFailsafeLeaderDown(t *testing.T) { failsafeLeaderDown(t, "") }
+
+// TestFailsafeLeaderDownPatroni runs the same scenario with Patroni 3.0.2, for comparison.
+func TestFailsafeLeaderDownPatroni(t *testing.T) {
+	if _, err := os.Stat("/usr/bin/patroni"); err != nil {
+		t.Skip("/usr/bin/patroni not installed")
+	}
+	failsafeLeaderDown(t, "/usr/bin/patroni")
+}
+
+func failsafeLeaderDown(t *testing.T, patroni string) {
 	tm := timings{ttl: 8, loopWait: 1, retryTimeout: 2, primaryStartTimeout: 300}
 	c := newCluster(t, startEmbeddedEtcd(t), tm)
 	c.enableFailsafe()
+	start := c.start
+	if patroni != "" {
+		start = func(n *node) { c.startPatroni(n, patroni) }
+	}
 	for _, n := range c.nodes {
-		c.start(n)
+		start(n)
 	}
 	old := c.waitPrimary(60 * time.Second)
-	for _, n := range c.others(old) {
-		c.waitReplica(n, 60*time.Second)
-	}
 	must(t, c.exec(old, "CREATE TABLE e2e_rows (id int PRIMARY KEY)"))
 	c.waitFailsafeKey(old)
 	for _, n := range c.others(old) {
@@ -141,12 +152,12 @@ func TestFailsafeLeaderDown(t *testing.T) {
 	killed := time.Now()
 	c.kill9(old)
 	np, took := c.timeToWrite(killed, 1, 60*time.Second)
-	t.Logf("measured: failsafe_mode on, leader killed with etcd up -> first write on %s after %.2fs (ttl %ds)", np.name, took.Seconds(), tm.ttl)
+	t.Logf("measured: %s: failsafe_mode on, leader killed with etcd up -> first write on %s after %.2fs (ttl %ds)", agentName(patroni), np.name, took.Seconds(), tm.ttl)
 	if took > time.Duration(2*tm.ttl)*time.Second {
 		t.Errorf("failover took %s, more than 2*ttl", took)
 	}
-	c.start(old)
-	c.waitReplica(old, 90*time.Second)
+	start(old)
+	c.waitStreaming(np, old, 90*time.Second)
 	c.waitFailsafeKey(np)
 }
 
