@@ -20,12 +20,7 @@ func TestFailsafeMode(t *testing.T) {
 	tm := timings{ttl: 10, loopWait: 1, retryTimeout: 2, primaryStartTimeout: 300}
 	endpoints, etcdPid := startDebianEtcdProcess(t)
 	c := newCluster(t, endpoints, tm)
-	for _, n := range c.nodes {
-		b, err := os.ReadFile(n.config)
-		must(t, err)
-		conf := strings.Replace(string(b), "    maximum_lag_on_failover: 1048576\n", "    maximum_lag_on_failover: 1048576\n    failsafe_mode: true\n", 1)
-		must(t, os.WriteFile(n.config, []byte(conf), 0o600))
-	}
+	c.enableFailsafe()
 	for _, n := range c.nodes {
 		c.start(n)
 	}
@@ -36,22 +31,7 @@ func TestFailsafeMode(t *testing.T) {
 	must(t, c.exec(p, "CREATE TABLE e2e_rows (id int PRIMARY KEY)"))
 
 	// The leader keeps /failsafe in Patroni's format: every member's api_url.
-	want := map[string]string{}
-	for _, n := range c.nodes {
-		want[n.name] = fmt.Sprintf("http://127.0.0.1:%d/patroni", n.apiPort)
-	}
-	c.eventually("GET /failsafe to list every member", 30*time.Second, func() bool {
-		var got map[string]string
-		if json.Unmarshal([]byte(getBody(p, "/failsafe")), &got) != nil || len(got) != len(want) {
-			return false
-		}
-		for k, v := range want {
-			if got[k] != v {
-				return false
-			}
-		}
-		return true
-	})
+	c.waitFailsafeKey(p)
 	pm := p.postmasterPid()
 
 	must(t, syscall.Kill(etcdPid, syscall.SIGSTOP))
@@ -126,6 +106,8 @@ func TestFailsafeMode(t *testing.T) {
 	if err := c.exec(p, "INSERT INTO e2e_rows (id) VALUES ($1)", 1_000_000); err != nil {
 		t.Fatalf("write after the freeze: %v", err)
 	}
+	// The member keys expired during the freeze; the leader lists every member again.
+	c.waitFailsafeKey(p)
 	// A key left over from before the freeze would be gone by now: this one is live.
 	time.Sleep(time.Until(resumed.Add(time.Duration(tm.ttl+2) * time.Second)))
 	if !holdsKey() {
@@ -134,6 +116,81 @@ func TestFailsafeMode(t *testing.T) {
 	if got := p.postmasterPid(); got != pm {
 		t.Errorf("the primary's postmaster changed after the freeze: %d -> %d", pm, got)
 	}
+}
+
+// TestFailsafeLeaderDown: with failsafe_mode on and etcd up, a killed leader is
+// replaced by a known replica (the dead leader, still listed in /failsafe, does not
+// block the race), and once the old leader is back /failsafe lists every member again.
+func TestFailsafeLeaderDown(t *testing.T) { failsafeLeaderDown(t, "") }
+
+// TestFailsafeLeaderDownPatroni runs the same scenario with Patroni 3.0.2, for comparison.
+func TestFailsafeLeaderDownPatroni(t *testing.T) {
+	if _, err := os.Stat("/usr/bin/patroni"); err != nil {
+		t.Skip("/usr/bin/patroni not installed")
+	}
+	failsafeLeaderDown(t, "/usr/bin/patroni")
+}
+
+func failsafeLeaderDown(t *testing.T, patroni string) {
+	tm := timings{ttl: 8, loopWait: 1, retryTimeout: 2, primaryStartTimeout: 300}
+	c := newCluster(t, startEmbeddedEtcd(t), tm)
+	c.enableFailsafe()
+	start := c.start
+	if patroni != "" {
+		start = func(n *node) { c.startPatroni(n, patroni) }
+	}
+	for _, n := range c.nodes {
+		start(n)
+	}
+	old := c.waitPrimary(60 * time.Second)
+	must(t, c.exec(old, "CREATE TABLE e2e_rows (id int PRIMARY KEY)"))
+	c.waitFailsafeKey(old)
+	for _, n := range c.others(old) {
+		c.waitStreaming(old, n, 30*time.Second)
+	}
+
+	killed := time.Now()
+	c.kill9(old)
+	np, took := c.timeToWrite(killed, 1, 60*time.Second)
+	t.Logf("measured: %s: failsafe_mode on, leader killed with etcd up -> first write on %s after %.2fs (ttl %ds)", agentName(patroni), np.name, took.Seconds(), tm.ttl)
+	if took > time.Duration(2*tm.ttl)*time.Second {
+		t.Errorf("failover took %s, more than 2*ttl", took)
+	}
+	start(old)
+	c.waitStreaming(np, old, 90*time.Second)
+	c.waitFailsafeKey(np)
+}
+
+// enableFailsafe sets failsafe_mode in every node's bootstrap.dcs.
+func (c *testCluster) enableFailsafe() {
+	for _, n := range c.nodes {
+		b, err := os.ReadFile(n.config)
+		must(c.t, err)
+		conf := strings.Replace(string(b), "    maximum_lag_on_failover: 1048576\n", "    maximum_lag_on_failover: 1048576\n    failsafe_mode: true\n", 1)
+		must(c.t, os.WriteFile(n.config, []byte(conf), 0o600))
+	}
+}
+
+// waitFailsafeKey waits until the leader p's GET /failsafe lists every member's api_url,
+// Patroni's format of the /failsafe key.
+func (c *testCluster) waitFailsafeKey(p *node) {
+	c.t.Helper()
+	want := map[string]string{}
+	for _, n := range c.nodes {
+		want[n.name] = fmt.Sprintf("http://127.0.0.1:%d/patroni", n.apiPort)
+	}
+	c.eventually("GET /failsafe on "+p.name+" to list every member", 30*time.Second, func() bool {
+		var got map[string]string
+		if json.Unmarshal([]byte(getBody(p, "/failsafe")), &got) != nil || len(got) != len(want) {
+			return false
+		}
+		for k, v := range want {
+			if got[k] != v {
+				return false
+			}
+		}
+		return true
+	})
 }
 
 func (c *testCluster) inRecovery(n *node) (bool, error) {
