@@ -2,10 +2,13 @@ package pgnode
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/warden-ha/warden/internal/agent"
 	"github.com/warden-ha/warden/internal/api"
@@ -16,7 +19,10 @@ import (
 )
 
 // observeTimeout bounds the monitoring query; a server that cannot answer within it is
-// reported as not ready rather than stalling the HA loop.
+// reported as not ready rather than stalling the HA loop, and as giving no answer
+// (agent.Observation.NoAnswer). It is twice the query's statement_timeout
+// (postgres.ObserveStatementTimeout), so a server that is slow but alive answers with
+// an error first.
 const observeTimeout = 2 * time.Second
 
 // Observe looks at the data directory and the postmaster and, when it runs, queries it once.
@@ -47,17 +53,24 @@ func (n *Node) Observe(ctx context.Context, members []cluster.Member) agent.Obse
 	defer cancel()
 	conn, err := n.localConn(qctx)
 	if err != nil {
+		o.NoAnswer = noAnswer(err)
 		n.fillSysID(qctx, &o)
 		return o
 	}
 	obs, err := conn.Observe(qctx)
 	if err != nil {
+		o.NoAnswer = noAnswer(err)
 		n.closeConn()
 		n.fillSysID(qctx, &o)
 		return o
 	}
 	n.fillRunning(qctx, conn, obs, members, &o)
 	return o
+}
+
+// noAnswer: the query or connection ran out of time without any reply from the server.
+func noAnswer(err error) bool {
+	return errors.Is(err, context.DeadlineExceeded) || pgconn.Timeout(err)
 }
 
 // seedSyncNames keeps the value a running primary had when this agent started, if the
