@@ -102,10 +102,10 @@ func TestHungPrimaryFailsOver(t *testing.T) {
 }
 
 // TestSaturatedPrimaryKeepsLock: every connection a non-superuser can get is busy for a
-// minute (bulk inserts and checkpoints on a few, the rest sleeping in queries): the
-// health query, which runs as the superuser within the reserved connections, still gets
-// answers, and the primary keeps the lock with primary_hang_timeout as short as in
-// TestHungPrimaryFailsOver.
+// minute (bulk inserts and checkpoints on a few, the rest sleeping in queries), and the
+// agent's own connection is cut every 5 s: the health query, which connects as the
+// superuser within the reserved connections, still gets answers, and the primary keeps
+// the lock with primary_hang_timeout as short as in TestHungPrimaryFailsOver.
 func TestSaturatedPrimaryKeepsLock(t *testing.T) {
 	c := newCluster(t, startEmbeddedEtcd(t), fast)
 	c.bootstrapDCS = fmt.Sprintf("    primary_hang_timeout: %d\n", hangTimeout)
@@ -145,15 +145,26 @@ func TestSaturatedPrimaryKeepsLock(t *testing.T) {
 			}
 		}(i, cn)
 	}
-	for time.Now().Before(until) {
+	// The agent's health query connection is cut every few seconds, so it must connect
+	// anew while the server is full: through the superuser's reserved connections.
+	cuts := 0
+	for next := time.Now(); time.Now().Before(until); time.Sleep(500 * time.Millisecond) {
 		if pr := c.primary(); pr != p {
 			t.Fatalf("the primary changed under load: %v", pr)
 		}
-		time.Sleep(500 * time.Millisecond)
+		if time.Now().After(next) {
+			if v, err := c.queryInt(p, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'Warden'"); err == nil && v > 0 {
+				cuts++
+			}
+			next = time.Now().Add(5 * time.Second)
+		}
+	}
+	if cuts == 0 {
+		t.Fatal("the agent's connection was never cut under load")
 	}
 	cancel()
 	wg.Wait()
-	t.Logf("measured: %d load queries in %s on %d connections; no failover", queries.Load(), load, len(conns))
+	t.Logf("measured: %d load queries in %s on %d connections, the agent's connection cut %d times; no failover", queries.Load(), load, len(conns), cuts)
 	if c.logContains(p, "has answered no query for") {
 		t.Errorf("the busy primary gave up its lock")
 	}

@@ -51,21 +51,33 @@ func (n *Node) Observe(ctx context.Context, members []cluster.Member) agent.Obse
 	o.State = "starting"
 	qctx, cancel := context.WithTimeout(ctx, observeTimeout)
 	defer cancel()
-	conn, err := n.localConn(qctx)
-	if err != nil {
-		o.NoAnswer = noAnswer(err)
-		n.fillSysID(qctx, &o)
-		return o
+	conn, obs, err := n.query(qctx)
+	if err != nil && !noAnswer(err) {
+		// A cached connection the server ended (terminated backend, restart) fails
+		// once; a new one tells whether the server answers.
+		conn, obs, err = n.query(qctx)
 	}
-	obs, err := conn.Observe(qctx)
 	if err != nil {
 		o.NoAnswer = noAnswer(err)
-		n.closeConn()
 		n.fillSysID(qctx, &o)
 		return o
 	}
 	n.fillRunning(qctx, conn, obs, members, &o)
 	return o
+}
+
+// query runs the health query on the loop's connection, dropping it when it fails.
+func (n *Node) query(ctx context.Context) (*postgres.Conn, postgres.Observation, error) {
+	conn, err := n.localConn(ctx)
+	if err != nil {
+		return nil, postgres.Observation{}, err
+	}
+	obs, err := conn.Observe(ctx)
+	if err != nil {
+		n.closeConn()
+		return nil, postgres.Observation{}, err
+	}
+	return conn, obs, nil
 }
 
 // noAnswer: the query or connection ran out of time without any reply from the server.
