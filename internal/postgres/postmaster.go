@@ -262,18 +262,23 @@ func (p *Postmaster) Stop(ctx context.Context, mode StopMode) error {
 
 func (p *Postmaster) kill() {
 	p.log.Warn("killing postmaster process group", "pid", p.pid)
-	// Each backend calls setsid(), so neither the postmaster's group nor its session
-	// holds them: stop the postmaster (no more forks), kill its children, then it. A
-	// backend left behind, stopped or stuck, could commit after a new primary is up.
-	_ = syscall.Kill(p.pid, syscall.SIGSTOP)
-	for _, c := range children(p.pid) {
+	KillPostmaster(p.pid)
+}
+
+// KillPostmaster SIGKILLs a postmaster and every process it forked. Each backend calls
+// setsid(), so neither the postmaster's group nor its session holds them: the
+// postmaster is stopped first (no more forks), then its children are killed, then it.
+// A backend left behind, stopped or stuck, could commit after a new primary is up, and
+// holds the shared memory a new postmaster needs.
+func KillPostmaster(pid int) {
+	_ = syscall.Kill(pid, syscall.SIGSTOP)
+	for _, c := range children(pid) {
 		_ = syscall.Kill(c, syscall.SIGKILL)
 	}
-	if pgid, err := syscall.Getpgid(p.pid); err == nil && pgid == p.pid {
-		_ = syscall.Kill(-p.pid, syscall.SIGKILL)
-		return
+	if pgid, err := syscall.Getpgid(pid); err == nil && pgid == pid {
+		_ = syscall.Kill(-pid, syscall.SIGKILL)
 	}
-	_ = syscall.Kill(p.pid, syscall.SIGKILL)
+	_ = syscall.Kill(pid, syscall.SIGKILL)
 }
 
 // children lists the processes whose parent is pid, from /proc.

@@ -23,15 +23,20 @@ import (
 // hangTimeout is primary_hang_timeout in these tests.
 const hangTimeout = 8
 
+// hungTimings leave room for a health query that runs into its 2 s deadline every
+// cycle: with ttl 5 and retry_timeout 2 such a cycle refreshes the lease too late and
+// the fence, not the hang rule, stops PostgreSQL.
+var hungTimings = timings{ttl: 8, loopWait: 1, retryTimeout: 2, primaryStartTimeout: 300}
+
 // TestHungPrimaryFailsOver: SIGSTOP of the primary's postmaster and every backend (the
 // agent keeps running). Patroni keeps the lock "while PostgreSQL is starting up"
 // forever; Warden stops the silent server after primary_hang_timeout and releases the
 // lock, a replica is promoted, and the old server never acknowledges a write again,
 // not even after SIGCONT.
 func TestHungPrimaryFailsOver(t *testing.T) {
-	c := newCluster(t, startEmbeddedEtcd(t), fast)
+	c := newCluster(t, startEmbeddedEtcd(t), hungTimings)
 	c.bootstrapDCS = fmt.Sprintf("    primary_hang_timeout: %d\n", hangTimeout)
-	c.writeConfigs(fast)
+	c.writeConfigs(hungTimings)
 	p := c.up(t)
 	c.eventually("a first write", 30*time.Second, func() bool { return c.exec(p, "INSERT INTO e2e_rows (id) VALUES (1)") == nil })
 
@@ -74,7 +79,7 @@ func TestHungPrimaryFailsOver(t *testing.T) {
 	})
 	failover := time.Since(stoppedAt)
 	t.Logf("measured: SIGSTOP of the primary's PostgreSQL -> first write on %s after %.1fs (primary_hang_timeout=%ds ttl=%d loop_wait=%d)",
-		newPrimary.name, failover.Seconds(), hangTimeout, fast.ttl, fast.loopWait)
+		newPrimary.name, failover.Seconds(), hangTimeout, hungTimings.ttl, hungTimings.loopWait)
 	c.eventually(p.name+"'s log saying what was observed", 20*time.Second, func() bool {
 		return c.logContains(p, "the running postmaster has answered no query for")
 	})
@@ -101,15 +106,48 @@ func TestHungPrimaryFailsOver(t *testing.T) {
 	}
 }
 
+// TestFrozenNodeIsFenced: SIGSTOP of the primary's agent, postmaster and every backend
+// (only the fencing process runs). The fence must kill the backends too: they call
+// setsid(), so a kill of the postmaster's process group misses them, and stopped
+// backends left attached to the shared memory would keep a restarted postmaster from
+// starting (the agent then holds the lock through start-primary: no failover).
+func TestFrozenNodeIsFenced(t *testing.T) {
+	c := newCluster(t, startEmbeddedEtcd(t), hungTimings)
+	p := c.up(t)
+	agent := p.agentPid()
+	must(t, syscall.Kill(agent, syscall.SIGSTOP))
+	defer func() { _ = syscall.Kill(agent, syscall.SIGCONT) }()
+	frozen := freeze(t, p.postmasterPid())
+	defer thaw(frozen)
+	start := time.Now()
+	c.eventually("every frozen PostgreSQL process killed by the fence", time.Duration(hungTimings.ttl)*time.Second+10*time.Second, func() bool {
+		for _, pid := range frozen {
+			if alive(pid) {
+				return false
+			}
+		}
+		return true
+	})
+	fenced := time.Since(start)
+	n, took := c.timeToWrite(start, 1, 60*time.Second)
+	t.Logf("measured: node frozen -> its %d PostgreSQL processes killed after %.1fs, first write on %s after %.1fs (ttl=%d)",
+		len(frozen), fenced.Seconds(), n.name, took.Seconds(), hungTimings.ttl)
+	if n == p {
+		t.Fatalf("the frozen node took writes")
+	}
+	must(t, syscall.Kill(agent, syscall.SIGCONT))
+	c.waitReplica(p, 90*time.Second)
+}
+
 // TestSaturatedPrimaryKeepsLock: every connection a non-superuser can get is busy for a
 // minute (bulk inserts and checkpoints on a few, the rest sleeping in queries), and the
 // agent's own connection is cut every 5 s: the health query, which connects as the
 // superuser within the reserved connections, still gets answers, and the primary keeps
 // the lock with primary_hang_timeout as short as in TestHungPrimaryFailsOver.
 func TestSaturatedPrimaryKeepsLock(t *testing.T) {
-	c := newCluster(t, startEmbeddedEtcd(t), fast)
+	c := newCluster(t, startEmbeddedEtcd(t), hungTimings)
 	c.bootstrapDCS = fmt.Sprintf("    primary_hang_timeout: %d\n", hangTimeout)
-	c.writeConfigs(fast)
+	c.writeConfigs(hungTimings)
 	p := c.up(t)
 	c.eventually("the load role", 30*time.Second, func() bool {
 		return c.exec(p, "CREATE ROLE loader LOGIN PASSWORD 'loadpw'; GRANT pg_checkpoint TO loader; CREATE TABLE load (id int, pad text); GRANT ALL ON load TO loader") == nil
