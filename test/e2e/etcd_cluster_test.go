@@ -208,7 +208,7 @@ func TestEtcdClusterFaults(t *testing.T) {
 }
 
 // keepsPrimary runs fault with the write prober on for at least 2 ttl and checks that p
-// stayed the primary, nobody demoted itself, and writes never paused beyond a second. It
+// stayed the primary, nobody demoted itself, and writes never paused beyond 1.5 s. It
 // returns the next free row id.
 func (c *testCluster) keepsPrimary(p *node, tm timings, nextID int, what string, fault func()) int {
 	t := c.t
@@ -229,8 +229,11 @@ func (c *testCluster) keepsPrimary(p *node, tm timings, nextID int, what string,
 			t.Errorf("%s demoted itself during %s", n.name, what)
 		}
 	}
-	if gap > time.Second {
-		t.Errorf("writes paused %s during %s, want at most 1s", gap, what)
+	// A demotion pauses writes for seconds (stop, restart, promotion) and is checked
+	// above; the bound is for the write path itself, with room for the scheduling
+	// stalls of a loaded test machine (up to ~1 s seen with no HA event).
+	if gap > 1500*time.Millisecond {
+		t.Errorf("writes paused %s during %s, want at most 1.5s", gap, what)
 	}
 	return nextID + len(acks) + 1
 }
