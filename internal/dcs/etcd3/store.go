@@ -118,8 +118,11 @@ func (s *Store) bounded(ctx context.Context) (context.Context, context.CancelFun
 	return context.WithTimeout(ctx, s.opts.RetryTimeout)
 }
 
-// minAttempt is the shortest slice of retry_timeout one attempt gets (Patroni's too).
-const minAttempt = time.Second
+// minAttempt is the shortest slice of retry_timeout one attempt gets. Patroni's is 1 s;
+// with a short retry_timeout (2 s, 3 members) that leaves two attempts, which can both
+// draw the cut-off member (seen in TestEtcdMemberPartitionedFromPrimary), so every
+// member gets one: an etcd request on a healthy member takes milliseconds.
+const minAttempt = 500 * time.Millisecond
 
 // retried runs op in attempts of retry_timeout / endpoints (at least minAttempt) until
 // one succeeds or ctx ends. A member cut off from this node by a partition takes
