@@ -116,7 +116,7 @@ func (a *Agent) buildStatus(cl *cluster.Cluster, obs Observation, s ha.Settings)
 		Tags: cluster.PublishedTags(a.opts.Tags), SysID: obs.SysID, DCSLastSeen: a.dcsLastSeen, TTL: s.TTL,
 		NextLoop: a.now().Add(s.LoopWait), Pause: s.Pause, ScheduledRestart: a.scheduledRestartJSON(),
 		MaximumLagOnFailover: s.MaximumLagOnFailover,
-		Dialect: a.speaks(),
+		Dialect:              a.speaks(),
 	}
 	st.PendingRestart, st.PendingRestartReason = obs.PendingRestart, obs.PendingRestartReason
 	st.WatchdogFailed = a.opts.Watchdog != nil && !a.opts.Watchdog.Healthy(s.TTL, s.LoopWait)
