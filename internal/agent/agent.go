@@ -125,6 +125,11 @@ type Agent struct {
 	// the key not released yet; prePromoteReleased is when it was released.
 	prePromoteFailed   bool
 	prePromoteReleased time.Time
+	// leaseTTL is the TTL of the lease the last successful acquire or refresh left the
+	// leader key on (ha.Input.LeaseTTL).
+	leaseTTL time.Duration
+	// noAnswerSince: see noteAnswer.
+	noAnswerSince time.Time
 
 	// requests carries operator requests to the loop; pending is the one this cycle
 	// decides on; awaiting answers when the long action carrying it finishes.
@@ -206,7 +211,7 @@ func (a *Agent) settings() ha.Settings {
 	d := a.dynamic.Load()
 	s := ha.Settings{
 		Name: a.opts.Name, TTL: d.TTL, LoopWait: d.LoopWait, RetryTimeout: d.RetryTimeout,
-		PrimaryStartTimeout: d.PrimaryStartTimeout, CheckTimeline: d.CheckTimeline,
+		PrimaryStartTimeout: d.PrimaryStartTimeout, PrimaryHangTimeout: d.PrimaryHangTimeout, CheckTimeline: d.CheckTimeline,
 		NoFailover: cluster.TagsNoFailover(a.opts.Tags), FailoverPriority: cluster.TagsFailoverPriority(a.opts.Tags),
 		CanBootstrap: a.opts.CanBootstrap, UseSlots: d.UseSlots, Pause: d.Pause,
 		ReplicateFrom: ha.ReplicateFrom(a.opts.Tags), NoStream: cluster.Truthy(a.opts.Tags["nostream"]),
@@ -237,6 +242,19 @@ func (a *Agent) noteSyncGUC(pg ha.Postgres) {
 	}
 }
 
+// noteAnswer keeps when the running postmaster last started leaving the health query
+// unanswered (ha.Postgres.NoAnswerSince): the send time of the first query of the run.
+func (a *Agent) noteAnswer(obs *Observation, sent time.Time) {
+	switch {
+	case !obs.Running || !obs.NoAnswer:
+		a.noAnswerSince = time.Time{}
+	case a.noAnswerSince.IsZero():
+		a.noAnswerSince = sent
+		a.log.Warn("PostgreSQL gave no answer to the health query", "timed_out_after", a.now().Sub(sent).Round(time.Millisecond))
+	}
+	obs.NoAnswerSince = a.noAnswerSince
+}
+
 // cycle runs one observe -> decide -> execute -> publish round and returns how long to
 // sleep before the next one.
 func (a *Agent) cycle(ctx context.Context) time.Duration {
@@ -247,7 +265,9 @@ func (a *Agent) cycle(ctx context.Context) time.Duration {
 		// otherwise run on bootstrap.dcs (synchronous mode off, other timings).
 		s = a.settings()
 	}
+	observed := a.now()
 	obs := a.node.Observe(ctx, members(cl))
+	a.noteAnswer(&obs, observed)
 	if obs.Upstream == "" {
 		a.mu.Lock()
 		obs.Upstream = a.upstream
@@ -262,7 +282,7 @@ func (a *Agent) cycle(ctx context.Context) time.Duration {
 	}
 	in := ha.Input{
 		Now: a.now(), Settings: s, Cluster: cl, PG: obs.Postgres,
-		LastRefresh: a.lastRefresh, LockLost: a.lockLost, StartFailed: a.startFailed,
+		LastRefresh: a.lastRefresh, LeaseTTL: a.leaseTTL, LockLost: a.lockLost, StartFailed: a.startFailed,
 		Busy: a.currentBusy(), SyncGUCSetAt: a.syncGUCSetAt, SlotCopyFailed: a.slotCopyFailed, Failsafe: a.failsafe.input(),
 		PrePromoteFailed: a.prePromoteFailed, PrePromoteReleased: a.prePromoteReleased,
 	}
@@ -556,7 +576,7 @@ func (a *Agent) shutdown() {
 	}
 	lcancel()
 	obs := a.node.Observe(ctx, members(cl))
-	out := ha.Decide(ha.Input{Now: a.now(), Settings: s, Cluster: cl, PG: obs.Postgres, LastRefresh: a.lastRefresh, Shutdown: true})
+	out := ha.Decide(ha.Input{Now: a.now(), Settings: s, Cluster: cl, PG: obs.Postgres, LastRefresh: a.lastRefresh, LeaseTTL: a.leaseTTL, Shutdown: true})
 	failed, err := a.execute(ctx, out.Plan, cl, s)
 	a.logDecision(cl, out, failed, err)
 	if err != nil && out.Plan.Has(ha.KindReleaseLeader) {
@@ -586,7 +606,7 @@ func (a *Agent) feedFence(obs Observation, s ha.Settings) {
 		a.opts.Fence.Disarm()
 		return
 	}
-	a.opts.Fence.Arm(ha.FenceDeadline(s, a.trusted(s)).Sub(a.now()))
+	a.opts.Fence.Arm(ha.FenceDeadline(s, a.leaseTTL, a.trusted(s)).Sub(a.now()))
 }
 
 // settleWatchdog closes the watchdog in maintenance mode, once PostgreSQL is down, and

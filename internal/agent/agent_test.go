@@ -100,7 +100,12 @@ type hangingStore struct {
 	// hangAfterRefresh starts hanging right after the next successful refresh, the
 	// worst moment: the lease is as fresh as it gets and the loop still has writes to do.
 	hangAfterRefresh bool
-	hungAt           time.Time
+	// hangAfterLoad, when set, starts hanging right after a Load whose snapshot it
+	// accepts.
+	hangAfterLoad func(*cluster.Cluster) bool
+	hungAt        time.Time
+	// refreshedAt is when the last successful refresh was sent.
+	refreshedAt time.Time
 }
 
 func (h *hangingStore) block(ctx context.Context) error {
@@ -118,7 +123,13 @@ func (h *hangingStore) Load(ctx context.Context) (*cluster.Cluster, error) {
 	if err := h.block(ctx); err != nil {
 		return nil, err
 	}
-	return h.Store.Load(ctx)
+	cl, err := h.Store.Load(ctx)
+	h.mu.Lock()
+	if err == nil && h.hangAfterLoad != nil && h.hangAfterLoad(cl) && !h.hang {
+		h.hang, h.hungAt = true, time.Now()
+	}
+	h.mu.Unlock()
+	return cl, err
 }
 func (h *hangingStore) TouchMember(ctx context.Context, v []byte) error {
 	if err := h.block(ctx); err != nil {
@@ -130,8 +141,12 @@ func (h *hangingStore) RefreshLeader(ctx context.Context) error {
 	if err := h.block(ctx); err != nil {
 		return err
 	}
+	sent := time.Now()
 	err := h.Store.RefreshLeader(ctx)
 	h.mu.Lock()
+	if err == nil {
+		h.refreshedAt = sent
+	}
 	if err == nil && h.hangAfterRefresh && !h.hang {
 		h.hang, h.hungAt = true, time.Now()
 	}
@@ -162,20 +177,31 @@ func testDynamic(ttl, loopWait, retry time.Duration) config.Dynamic {
 	return d
 }
 
+// hungStoreAgent runs a bootstrapping agent for pg-1 on a hangingStore; stop ends it.
+func hungStoreAgent(t *testing.T, ttl, loopWait, retry time.Duration) (*dcstest.Backend, *hangingStore, *fakeNode, *Agent, func()) {
+	backend := dcstest.NewBackend(time.Now)
+	store := &hangingStore{Store: backend.Client("pg-1", dcs.Options{Prefix: "/service/t/", Member: "pg-1", TTL: ttl, RetryTimeout: retry})}
+	node := newFakeNode()
+	d := testDynamic(ttl, loopWait, retry)
+	a := New(Options{Name: "pg-1", Scope: "t", CanBootstrap: true, Dynamic: d, BootstrapDCS: d.Raw}, store, node, noPeers{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	return backend, store, node, a, func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // TestPrimaryDemotesBeforeLeaseExpiresWhenStoreHangs: with every store call hanging, the
 // primary must stop PostgreSQL before ttl has passed since its last successful refresh —
 // the store calls themselves are cut short so the loop reaches the decision in time.
 func TestPrimaryDemotesBeforeLeaseExpiresWhenStoreHangs(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const ttl, loopWait, retry = 10 * time.Second, 2 * time.Second, 4 * time.Second
-		backend := dcstest.NewBackend(time.Now)
-		store := &hangingStore{Store: backend.Client("pg-1", dcs.Options{Prefix: "/service/t/", Member: "pg-1", TTL: ttl, RetryTimeout: retry})}
-		node := newFakeNode()
-		d := testDynamic(ttl, loopWait, retry)
-		a := New(Options{Name: "pg-1", Scope: "t", CanBootstrap: true, Dynamic: d, BootstrapDCS: d.Raw}, store, node, noPeers{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- a.Run(ctx) }()
+		_, store, node, a, stop := hungStoreAgent(t, ttl, loopWait, retry)
 
 		// Bootstrap, then run steadily as the leader for a while.
 		time.Sleep(20 * time.Second)
@@ -204,10 +230,7 @@ func TestPrimaryDemotesBeforeLeaseExpiresWhenStoreHangs(t *testing.T) {
 		store.mu.Lock()
 		store.hang, store.hangAfterRefresh = false, false
 		store.mu.Unlock()
-		cancel()
-		if err := <-done; err != nil {
-			t.Fatal(err)
-		}
+		stop()
 	})
 }
 
@@ -267,5 +290,52 @@ func TestSysIDMismatchLeavesPostgresAlone(t *testing.T) {
 		if stops := node.stoppedAt(); len(stops) != 0 {
 			t.Errorf("PostgreSQL of the other cluster was stopped %d times", len(stops))
 		}
+	})
+}
+
+// TestRaisedTTLCountsWithTheOldLease: ttl is raised from 10 s to 30 s and the store
+// hangs right after the read that brought the change, before any refresh could move the
+// leader key onto a lease of the new TTL. The key still expires 10 s after the last
+// refresh, so the primary must stop PostgreSQL before then (from ttl - retry_timeout
+// of the old lease on), not count on the new ttl.
+func TestRaisedTTLCountsWithTheOldLease(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const ttl, raised, loopWait, retry = 10 * time.Second, 30 * time.Second, 2 * time.Second, 4 * time.Second
+		backend, store, node, a, stop := hungStoreAgent(t, ttl, loopWait, retry)
+
+		time.Sleep(20 * time.Second)
+		synctest.Wait()
+		if st := a.Status(); st.Role != cluster.RolePrimary {
+			t.Fatalf("not a primary after bootstrap: role=%s", st.Role)
+		}
+		store.mu.Lock()
+		store.hangAfterLoad = func(cl *cluster.Cluster) bool { return cl.Config["ttl"] == float64(raised/time.Second) }
+		store.mu.Unlock()
+		backend.Put("/service/t/config", cluster.EncodeConfig(testDynamic(raised, loopWait, retry).Raw))
+		time.Sleep(2 * raised)
+		synctest.Wait()
+		store.mu.Lock()
+		lastRefresh, hungAt := store.refreshedAt, store.hungAt
+		store.mu.Unlock()
+		if hungAt.IsZero() {
+			t.Fatal("the agent never read the raised ttl")
+		}
+		if a.Dynamic().TTL != raised {
+			t.Fatalf("ttl in force = %s, want the raised %s", a.Dynamic().TTL, raised)
+		}
+		stops := node.stoppedAt()
+		if len(stops) == 0 {
+			t.Fatalf("the primary never stopped PostgreSQL while the store hung for %s", 2*raised)
+		}
+		if !stops[0].Before(lastRefresh.Add(ttl)) {
+			t.Errorf("stopped %s after the last refresh: at or after the old lease (ttl %s) could expire", stops[0].Sub(lastRefresh), ttl)
+		}
+		if deadline := lastRefresh.Add(ttl - retry/2); stops[0].After(deadline) {
+			t.Errorf("stopped %s after the last refresh, want before the fence would act (old ttl - retry_timeout/2 = %s)", stops[0].Sub(lastRefresh), ttl-retry/2)
+		}
+		store.mu.Lock()
+		store.hang, store.hangAfterLoad = false, nil
+		store.mu.Unlock()
+		stop()
 	})
 }

@@ -42,7 +42,7 @@ func (a *Agent) dcsTimeout(s ha.Settings) time.Duration {
 	if a.lastRefresh.IsZero() {
 		return t
 	}
-	left := ha.LeaseDeadline(s, a.trusted(s)).Sub(a.now())
+	left := ha.LeaseDeadline(s, a.leaseTTL, a.trusted(s)).Sub(a.now())
 	return max(min(t, left), minDCSTimeout)
 }
 
@@ -277,7 +277,7 @@ func (a *Agent) takeLeader(ctx context.Context, s ha.Settings) error {
 	if !ok {
 		return errors.New("another member holds the leader key")
 	}
-	a.lastRefresh, a.lockLost, a.failsafe.confirmed = sent, false, nil
+	a.lastRefresh, a.leaseTTL, a.lockLost, a.failsafe.confirmed = sent, s.TTL, false, nil
 	a.feedWatchdog(s)
 	return nil
 }
@@ -294,7 +294,7 @@ func (a *Agent) refreshLeader(ctx context.Context, s ha.Settings) error {
 	if err != nil {
 		return err
 	}
-	a.lastRefresh, a.lockLost, a.failsafe.confirmed = sent, false, nil
+	a.lastRefresh, a.leaseTTL, a.lockLost, a.failsafe.confirmed = sent, s.TTL, false, nil
 	a.failsafe.setLeader(true)
 	a.feedWatchdog(s)
 	return nil

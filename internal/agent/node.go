@@ -27,6 +27,9 @@ type Observation struct {
 	// reason names each with the value in force and the one a restart applies.
 	PendingRestart       bool
 	PendingRestartReason map[string]cluster.ParamChange
+	// NoAnswer: the postmaster runs and the health query (or the connection for it) got
+	// no answer before its deadline; an error reply is an answer.
+	NoAnswer bool
 }
 
 // Promotion is what a promotion produced: the timeline switch to record in history.

@@ -135,10 +135,10 @@ func (a *Agent) buildStatus(cl *cluster.Cluster, obs Observation, s ha.Settings)
 		// An unlocked snapshot with a live lease is a key taken in this very cycle (or
 		// taken back after a DCS outage): /primary must not blink.
 		if holder := cl.LeaderName(); (holder == s.Name || holder == "") && !a.lastRefresh.IsZero() {
-			st.LockValidUntil = a.trusted(s).Add(s.TTL)
+			st.LockValidUntil = a.trusted(s).Add(ha.HeldTTL(s, a.leaseTTL))
 		}
-	} else if t := a.trusted(s); !t.IsZero() && a.now().Sub(t) < s.TTL {
-		st.LockValidUntil = t.Add(s.TTL)
+	} else if t, ttl := a.trusted(s), ha.HeldTTL(s, a.leaseTTL); !t.IsZero() && a.now().Sub(t) < ttl {
+		st.LockValidUntil = t.Add(ttl)
 	}
 	st.FailsafeActive = a.failsafeActive(s)
 	return st

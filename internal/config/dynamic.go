@@ -42,6 +42,10 @@ type Dynamic struct {
 	// TimingNote says how ttl, loop_wait and retry_timeout in effect differ from the
 	// values written (Patroni 4's adjustment); "" when they are used as written.
 	TimingNote string
+	// PrimaryHangTimeout is primary_hang_timeout (Warden only): how long a primary's
+	// running PostgreSQL may answer no query before it is stopped and the lock
+	// released; 0 disables.
+	PrimaryHangTimeout time.Duration
 	// Raw is the map as given, for writing back to the DCS unchanged.
 	Raw map[string]any
 }
@@ -55,6 +59,7 @@ func DefaultDynamic() Dynamic {
 		MaximumLagOnFailover: 1048576,
 		MaximumLagOnSyncnode: -1,
 		PrimaryStartTimeout:  300 * time.Second,
+		PrimaryHangTimeout:   60 * time.Second,
 		SynchronousNodeCount: 1,
 		UseSlots:             true,
 		Parameters:           map[string]any{},
@@ -93,6 +98,11 @@ func parseDynamic(d *diags, path string, raw map[string]any) Dynamic {
 	dyn.PrimaryStartTimeout = s.seconds("primary_start_timeout", dyn.PrimaryStartTimeout)
 	dyn.PrimaryStopTimeout = s.seconds("master_stop_timeout", dyn.PrimaryStopTimeout)
 	dyn.PrimaryStopTimeout = s.seconds("primary_stop_timeout", dyn.PrimaryStopTimeout)
+	dyn.PrimaryHangTimeout = s.seconds("primary_hang_timeout", dyn.PrimaryHangTimeout)
+	if dyn.PrimaryHangTimeout < 0 {
+		s.d.warn(s.key("primary_hang_timeout"), "must be at least 0 (0 disables), got %s; using 60s", dyn.PrimaryHangTimeout)
+		dyn.PrimaryHangTimeout = 60 * time.Second
+	}
 	dyn.CheckTimeline = s.boolean("check_timeline", false)
 	if s.has("synchronous_mode") && toString(s.get("synchronous_mode")) == "quorum" {
 		dyn.SynchronousMode, dyn.SynchronousQuorum = true, true

@@ -292,3 +292,31 @@ func TestDynamicStandbyCluster(t *testing.T) {
 		t.Errorf("standby = %+v", d.Standby)
 	}
 }
+
+func TestParsePrimaryHangTimeout(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		raw  map[string]any
+		want time.Duration
+		warn string
+	}{
+		{name: "default", raw: nil, want: time.Minute},
+		{name: "set", raw: map[string]any{"primary_hang_timeout": 20}, want: 20 * time.Second},
+		{name: "disabled", raw: map[string]any{"primary_hang_timeout": 0}, want: 0},
+		{name: "negative", raw: map[string]any{"primary_hang_timeout": -5}, want: time.Minute, warn: "primary_hang_timeout: must be at least 0 (0 disables), got -5s; using 60s"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d, warns := ParseDynamic(tc.raw)
+			if d.PrimaryHangTimeout != tc.want {
+				t.Errorf("PrimaryHangTimeout = %s, want %s", d.PrimaryHangTimeout, tc.want)
+			}
+			got := ""
+			if len(warns) > 0 {
+				got = warns[0].String()
+			}
+			if !strings.Contains(got, tc.warn) || (tc.warn == "") != (len(warns) == 0) {
+				t.Errorf("warnings = %v, want %q", warns, tc.warn)
+			}
+		})
+	}
+}

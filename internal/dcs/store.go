@@ -51,7 +51,10 @@ type Store interface {
 	// key is absent. It returns false when another member holds it.
 	AcquireLeader(ctx context.Context) (bool, error)
 	// RefreshLeader keeps the lease alive and confirms the leader key still holds this
-	// member's name on this member's lease; ErrLockLost otherwise.
+	// member's name on this member's lease; ErrLockLost otherwise. On success (and on
+	// AcquireLeader's) the key is on a lease of the TTL last given to SetTTL: the agent
+	// counts its deadlines with that TTL, so a failed refresh must leave the key where
+	// it was rather than on a lease of another TTL.
 	RefreshLeader(ctx context.Context) error
 	// ReleaseLeader deletes the leader key only if it still holds this member's name.
 	ReleaseLeader(ctx context.Context) error

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/warden-ha/warden/internal/postgres"
 )
 
 // Process is the running fence as the agent sees it: a child process fed through a pipe.
@@ -67,8 +69,8 @@ func (p *Process) Close() error {
 func (p *Process) Pid() int { return p.cmd.Process.Pid }
 
 // StopPostgres is the fence's action: SIGQUIT (immediate shutdown) to the postmaster
-// found in postmaster.pid, resumed if it was stopped, then SIGKILL to its process group
-// if it has not exited within two seconds.
+// found in postmaster.pid, resumed if it was stopped, then SIGKILL to it and every
+// process it forked (postgres.KillPostmaster) if it has not exited within two seconds.
 func StopPostgres(pid int) error {
 	if pid <= 0 {
 		return nil
@@ -82,8 +84,8 @@ func StopPostgres(pid int) error {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	_ = syscall.Kill(-pid, syscall.SIGKILL)
-	return syscall.Kill(pid, syscall.SIGKILL)
+	postgres.KillPostmaster(pid)
+	return nil
 }
 
 // running: the process exists and is not a zombie.

@@ -118,12 +118,25 @@ func shutdown(in Input) Output {
 // member's failsafe promise outlives the confirmed request by ttl), and retry_timeout
 // is left for the shutdown itself.
 func leaseDeadline(in Input) time.Time {
-	return LeaseDeadline(in.Settings, trusted(in))
+	return LeaseDeadline(in.Settings, in.LeaseTTL, trusted(in))
 }
 
-// LeaseDeadline is leaseDeadline for the leadership vouched for at trusted.
-func LeaseDeadline(s Settings, trusted time.Time) time.Time {
-	return trusted.Add(s.TTL - s.RetryTimeout)
+// LeaseDeadline is leaseDeadline for the leadership vouched for at trusted, with the
+// leader key on a lease of TTL held.
+func LeaseDeadline(s Settings, held time.Duration, trusted time.Time) time.Time {
+	return trusted.Add(HeldTTL(s, held) - s.RetryTimeout)
+}
+
+// HeldTTL is the ttl the primary's deadlines count with: the shorter of the configured
+// ttl and the TTL of the lease the key is actually on (zero: unknown, the configured
+// one). When ttl is raised, the key stays on the old, shorter lease until a refresh
+// succeeds; counting with the new ttl meanwhile would keep a primary writing after its
+// key expired. When ttl is lowered, the new value is the promise the others now count on.
+func HeldTTL(s Settings, held time.Duration) time.Duration {
+	if held > 0 && held < s.TTL {
+		return held
+	}
+	return s.TTL
 }
 
 func primaryRunning(pg Postgres) bool { return pg.Running && pg.Ready && !pg.InRecovery }
@@ -288,6 +301,9 @@ func leader(in Input) Output {
 	if in.WatchdogUnusable && !s.Pause {
 		return watchdogRefusal(in)
 	}
+	if out, ok := hungPostgres(in); ok {
+		return out
+	}
 	if !in.PG.Ready {
 		return Output{Plan: Plan{{Kind: KindRefreshLeader}}, Reason: "updated leader lock while PostgreSQL is starting up"}
 	}
@@ -396,8 +412,8 @@ func failoverPossible(in Input) bool {
 // refreshed the lease since lastRefresh: after the agent's own demotion deadline
 // (ttl - retry_timeout), so a live agent always acts first, and half a retry_timeout
 // before the lease can expire.
-func FenceDeadline(s Settings, lastRefresh time.Time) time.Time {
-	return lastRefresh.Add(s.TTL - s.RetryTimeout/2)
+func FenceDeadline(s Settings, held time.Duration, lastRefresh time.Time) time.Time {
+	return lastRefresh.Add(HeldTTL(s, held) - s.RetryTimeout/2)
 }
 
 // watchdogNotUsable is Patroni's log line for a required watchdog that cannot be used.

@@ -131,6 +131,9 @@ type Settings struct {
 	// create this node's data directory while the cluster has no leader, e.g. by
 	// restoring a backup from the archive.
 	CloneWithoutLeader bool
+	// PrimaryHangTimeout is how long the lock holder's PostgreSQL may answer no query
+	// at all before it is stopped and the lock released (0: never).
+	PrimaryHangTimeout time.Duration
 }
 
 // Postgres is the local PostgreSQL as observed this cycle.
@@ -172,6 +175,11 @@ type Postgres struct {
 	Insufficient []string
 	// Slots are a replica's replication slots; nil when they were not read.
 	Slots []SlotState
+	// NoAnswerSince: the postmaster is alive and every health query since then got no
+	// answer at all (it timed out; an error reply such as "the database system is
+	// starting up" or "too many clients" is an answer). Zero when the last one was
+	// answered.
+	NoAnswerSince time.Time
 }
 
 // Replica is one pg_stat_replication row.
@@ -214,6 +222,10 @@ type Input struct {
 	// LastRefresh is when the last successful leader acquire or refresh was sent; zero
 	// when this node has not held the lock.
 	LastRefresh time.Time
+	// LeaseTTL is the TTL of the lease the last successful acquire or refresh left the
+	// leader key on (zero: unknown, taken as Settings.TTL). After ttl is raised it stays
+	// the old value until a refresh moves the key onto a lease of the new TTL.
+	LeaseTTL time.Duration
 	// LockLost: the store answered the last refresh and the key is not ours.
 	LockLost bool
 	Busy     *Busy

@@ -79,16 +79,28 @@ SELECT pg_catalog.pg_is_in_recovery(),
   COALESCE(w.status, ''), COALESCE(w.slot_name, ''), COALESCE(w.sender_host, ''), COALESCE(w.conninfo, '')
 FROM (SELECT 1) AS one LEFT JOIN pg_catalog.pg_stat_wal_receiver w ON true`
 
-// Observe reads the observation in one query.
+// ObserveStatementTimeout bounds the health query on the server: a server that is slow
+// but alive answers with an error within it, well before the caller's deadline, so a
+// timeout on the client side means no answer at all.
+const ObserveStatementTimeout = "1000"
+
+// Observe reads the observation in one query, run with ObserveStatementTimeout (the
+// three statements go in one round trip).
 func (c *Conn) Observe(ctx context.Context) (Observation, error) {
 	var (
 		o                                  Observation
 		current, flush, received, replayed *string
 		replayTS                           *time.Time
 	)
-	err := c.c.QueryRow(ctx, observeSQL).Scan(&o.InRecovery, &o.Timeline, &current, &flush, &received, &replayed,
-		&replayTS, &o.ReplayPaused, &o.ServerVersion, &o.PostmasterStart,
-		&o.ReceiverStatus, &o.ReceiverSlot, &o.ReceiverHost, &o.ReceiverConnInfo)
+	b := &pgx.Batch{}
+	b.Queue("SET statement_timeout = " + ObserveStatementTimeout)
+	b.Queue(observeSQL).QueryRow(func(row pgx.Row) error {
+		return row.Scan(&o.InRecovery, &o.Timeline, &current, &flush, &received, &replayed,
+			&replayTS, &o.ReplayPaused, &o.ServerVersion, &o.PostmasterStart,
+			&o.ReceiverStatus, &o.ReceiverSlot, &o.ReceiverHost, &o.ReceiverConnInfo)
+	})
+	b.Queue("RESET statement_timeout")
+	err := c.c.SendBatch(ctx, b).Close()
 	if err != nil {
 		return Observation{}, fmt.Errorf("observe: %w", err)
 	}

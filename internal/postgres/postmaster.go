@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +9,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -259,11 +262,46 @@ func (p *Postmaster) Stop(ctx context.Context, mode StopMode) error {
 
 func (p *Postmaster) kill() {
 	p.log.Warn("killing postmaster process group", "pid", p.pid)
-	// The postmaster leads its own session and process group when Warden
-	// started it; kill the group so orphaned backends go too.
-	if pgid, err := syscall.Getpgid(p.pid); err == nil && pgid == p.pid {
-		_ = syscall.Kill(-p.pid, syscall.SIGKILL)
-		return
+	KillPostmaster(p.pid)
+}
+
+// KillPostmaster SIGKILLs a postmaster and every process it forked. Each backend calls
+// setsid(), so neither the postmaster's group nor its session holds them: the
+// postmaster is stopped first (no more forks), then its children are killed, then it.
+// A backend left behind, stopped or stuck, could commit after a new primary is up, and
+// holds the shared memory a new postmaster needs.
+func KillPostmaster(pid int) {
+	_ = syscall.Kill(pid, syscall.SIGSTOP)
+	for _, c := range children(pid) {
+		_ = syscall.Kill(c, syscall.SIGKILL)
 	}
-	_ = syscall.Kill(p.pid, syscall.SIGKILL)
+	if pgid, err := syscall.Getpgid(pid); err == nil && pgid == pid {
+		_ = syscall.Kill(-pid, syscall.SIGKILL)
+	}
+	_ = syscall.Kill(pid, syscall.SIGKILL)
+}
+
+// children lists the processes whose parent is pid, from /proc.
+func children(pid int) []int {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	var out []int
+	for _, e := range entries {
+		c, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// The command name in parentheses may hold spaces: fields start after ')'.
+		i := bytes.LastIndexByte(b, ')')
+		if f := strings.Fields(string(b[i+1:])); i >= 0 && len(f) > 1 && f[1] == strconv.Itoa(pid) {
+			out = append(out, c)
+		}
+	}
+	return out
 }

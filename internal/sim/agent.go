@@ -117,7 +117,7 @@ func (s *Sim) storeTimeout(n *node, a *agent) time.Duration {
 		return t
 	}
 	st := s.settings(n)
-	left := ha.LeaseDeadline(st, ha.Trusted(st, a.lastRefresh, s.failsafeInput(n, a), s.now)).Sub(s.now)
+	left := ha.LeaseDeadline(st, 0, ha.Trusted(st, a.lastRefresh, s.failsafeInput(n, a), s.now)).Sub(s.now)
 	return max(min(t, left), 50*time.Millisecond)
 }
 
@@ -184,7 +184,7 @@ func (s *Sim) decide(n *node, a *agent, cl *cluster.Cluster) {
 		errText = fmt.Sprintf(" [step %d failed: %v]", failed+1, err)
 	}
 	s.logf(n, "cycle %s lock=%q busy=%s | plan: %s | %s%s", observed, lock, busy, out.Plan, reason, errText)
-	if cl == nil && !a.lastRefresh.IsZero() && !s.now.Before(ha.LeaseDeadline(in.Settings, a.lastRefresh)) && n.pg.writable() {
+	if cl == nil && !a.lastRefresh.IsZero() && !s.now.Before(ha.LeaseDeadline(in.Settings, 0, a.lastRefresh)) && n.pg.writable() {
 		s.stats.FailsafeHeld++
 	}
 	if n.agent != a {

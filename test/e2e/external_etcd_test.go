@@ -48,6 +48,13 @@ type etcdProcess struct {
 // a netLab's command in a namespace, which must keep the PID).
 func runDebianEtcd(t *testing.T, host string, client, peer int, command func(string, ...string) *exec.Cmd) *etcdProcess {
 	t.Helper()
+	return runEtcdMember(t, "e2e", host, client, fmt.Sprintf("e2e=http://%s:%d", host, peer), peer, command)
+}
+
+// runEtcdMember starts one member called name of the cluster initialCluster
+// (name=peerURL,...).
+func runEtcdMember(t *testing.T, name, host string, client int, initialCluster string, peer int, command func(string, ...string) *exec.Cmd) *etcdProcess {
+	t.Helper()
 	bin, err := exec.LookPath("etcd")
 	if err != nil {
 		t.Skip("Debian's etcd-server is not installed (apt-get install etcd-server)")
@@ -59,10 +66,10 @@ func runDebianEtcd(t *testing.T, host string, client, peer int, command func(str
 	must(t, err)
 	e := &etcdProcess{t: t, host: host, client: client, endpoints: []string{clientURL}, logf: logf}
 	e.newCmd = func() *exec.Cmd {
-		cmd := command(bin, "--name", "e2e", "--data-dir", filepath.Join(dir, "data"),
+		cmd := command(bin, "--name", name, "--data-dir", filepath.Join(dir, "data"),
 			"--listen-client-urls", clientURL, "--advertise-client-urls", clientURL,
 			"--listen-peer-urls", peerURL, "--initial-advertise-peer-urls", peerURL,
-			"--initial-cluster", "e2e="+peerURL)
+			"--initial-cluster", initialCluster, "--initial-cluster-token", "e2e-"+strconv.Itoa(os.Getpid()))
 		cmd.Stdout, cmd.Stderr = logf, logf
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 		return cmd

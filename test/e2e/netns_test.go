@@ -164,18 +164,25 @@ func newNetnsCluster(t *testing.T, tm timings) (*testCluster, *etcdProcess) {
 	l := newNetLab(t)
 	etcdNS, etcdAddr := l.namespace(etcdHost)
 	etcd := runDebianEtcd(t, etcdAddr, 2379, 2380, l.commandIn(etcdNS))
+	c := newClusterInLab(t, l, etcd.endpoints, tm)
+	t.Logf("netLab: bridge %s, nodes on %s.1-3, etcd on %s", l.bridge, l.subnet, etcdAddr)
+	return c, etcd
+}
+
+// newClusterInLab prepares three nodes in namespaces 1-3 of l.
+func newClusterInLab(t *testing.T, l *netLab, endpoints []string, tm timings) *testCluster {
+	t.Helper()
 	var nss, addrs [3]string
 	for i := range nss {
 		nss[i], addrs[i] = l.namespace(i + 1)
 	}
-	c := newCluster(t, etcd.endpoints, tm)
+	c := newCluster(t, endpoints, tm)
 	c.lab, c.clients = l, l.network()
 	for i, n := range c.nodes {
 		n.ns, n.host = nss[i], addrs[i]
 	}
 	c.writeConfigs(tm)
-	t.Logf("netLab: bridge %s, nodes on %s.1-3, etcd on %s", l.bridge, l.subnet, etcdAddr)
-	return c, etcd
+	return c
 }
 
 // isolate cuts n off from etcd, and from the other nodes too when fromPeers.

@@ -2,10 +2,13 @@ package pgnode
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/warden-ha/warden/internal/agent"
 	"github.com/warden-ha/warden/internal/api"
@@ -16,7 +19,10 @@ import (
 )
 
 // observeTimeout bounds the monitoring query; a server that cannot answer within it is
-// reported as not ready rather than stalling the HA loop.
+// reported as not ready rather than stalling the HA loop, and as giving no answer
+// (agent.Observation.NoAnswer). It is twice the query's statement_timeout
+// (postgres.ObserveStatementTimeout), so a server that is slow but alive answers with
+// an error first.
 const observeTimeout = 2 * time.Second
 
 // Observe looks at the data directory and the postmaster and, when it runs, queries it once.
@@ -45,19 +51,38 @@ func (n *Node) Observe(ctx context.Context, members []cluster.Member) agent.Obse
 	o.State = "starting"
 	qctx, cancel := context.WithTimeout(ctx, observeTimeout)
 	defer cancel()
-	conn, err := n.localConn(qctx)
-	if err != nil {
-		n.fillSysID(qctx, &o)
-		return o
+	conn, obs, err := n.query(qctx)
+	if err != nil && !noAnswer(err) {
+		// A cached connection the server ended (terminated backend, restart) fails
+		// once; a new one tells whether the server answers.
+		conn, obs, err = n.query(qctx)
 	}
-	obs, err := conn.Observe(qctx)
 	if err != nil {
-		n.closeConn()
+		o.NoAnswer = noAnswer(err)
 		n.fillSysID(qctx, &o)
 		return o
 	}
 	n.fillRunning(qctx, conn, obs, members, &o)
 	return o
+}
+
+// query runs the health query on the loop's connection, dropping it when it fails.
+func (n *Node) query(ctx context.Context) (*postgres.Conn, postgres.Observation, error) {
+	conn, err := n.localConn(ctx)
+	if err != nil {
+		return nil, postgres.Observation{}, err
+	}
+	obs, err := conn.Observe(ctx)
+	if err != nil {
+		n.closeConn()
+		return nil, postgres.Observation{}, err
+	}
+	return conn, obs, nil
+}
+
+// noAnswer: the query or connection ran out of time without any reply from the server.
+func noAnswer(err error) bool {
+	return errors.Is(err, context.DeadlineExceeded) || pgconn.Timeout(err)
 }
 
 // seedSyncNames keeps the value a running primary had when this agent started, if the

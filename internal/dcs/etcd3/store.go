@@ -118,12 +118,47 @@ func (s *Store) bounded(ctx context.Context) (context.Context, context.CancelFun
 	return context.WithTimeout(ctx, s.opts.RetryTimeout)
 }
 
+// minAttempt is the shortest slice of retry_timeout one attempt gets. Patroni's is 1 s;
+// with a short retry_timeout (2 s, 3 members) that leaves two attempts, which can both
+// draw the cut-off member (seen in TestEtcdMemberPartitionedFromPrimary), so every
+// member gets one: an etcd request on a healthy member takes milliseconds.
+const minAttempt = 500 * time.Millisecond
+
+// retried runs op in attempts of retry_timeout / endpoints (at least minAttempt) until
+// one succeeds or ctx ends. A member cut off from this node by a partition takes
+// requests and never answers: its connection looks alive until gRPC's keepalive gives
+// up (15 s), and the client balances requests round-robin over the connections, so a
+// single attempt with the whole retry_timeout fails on every third request and a
+// primary demotes while quorum holds. The next attempt goes to the next member, as
+// Patroni gives each etcd node retry_timeout / nodes. op must be safe to repeat after
+// an attempt that timed out but took effect.
+func (s *Store) retried(ctx context.Context, op func(context.Context) error) error {
+	n := len(s.cli.Endpoints())
+	if n <= 1 {
+		return op(ctx)
+	}
+	slice := max(s.opts.RetryTimeout/time.Duration(n), minAttempt)
+	for {
+		actx, cancel := context.WithTimeout(ctx, slice)
+		err := op(actx)
+		cancel()
+		// The client reports an attempt's expired deadline as the context's error.
+		if err == nil || ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) {
+			return err
+		}
+	}
+}
+
 // Load reads the whole prefix in one linearizable range: a partitioned member must not
 // decide from a stale local copy.
 func (s *Store) Load(ctx context.Context) (*cluster.Cluster, error) {
 	ctx, cancel := s.bounded(ctx)
 	defer cancel()
-	resp, err := s.cli.Get(ctx, s.opts.Prefix, clientv3.WithPrefix())
+	var resp *clientv3.GetResponse
+	err := s.retried(ctx, func(ctx context.Context) (err error) {
+		resp, err = s.cli.Get(ctx, s.opts.Prefix, clientv3.WithPrefix())
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("etcd3 load %s: %w", s.opts.Prefix, err)
 	}
@@ -158,7 +193,11 @@ func isLeaseNotFound(err error) bool {
 func (s *Store) grant(ctx context.Context) error {
 	ttl := s.ttl
 	secs := int64((ttl + time.Second - 1) / time.Second)
-	resp, err := s.cli.Grant(ctx, secs)
+	var resp *clientv3.LeaseGrantResponse
+	err := s.retried(ctx, func(ctx context.Context) (err error) {
+		resp, err = s.cli.Grant(ctx, secs)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("grant lease: %w", err)
 	}
@@ -173,7 +212,10 @@ func (s *Store) grant(ctx context.Context) error {
 // It needs s.mu.
 func (s *Store) liveLease(ctx context.Context) error {
 	if s.lease != 0 && s.leaseTTL == s.ttl {
-		_, err := s.cli.KeepAliveOnce(ctx, s.lease)
+		err := s.retried(ctx, func(ctx context.Context) error {
+			_, err := s.cli.KeepAliveOnce(ctx, s.lease)
+			return err
+		})
 		if err == nil {
 			s.keptAlive = time.Now()
 			return nil
@@ -204,10 +246,10 @@ func (s *Store) TouchMember(ctx context.Context, value []byte) error {
 	if s.lastLease == s.lease && bytes.Equal(s.lastMember, value) {
 		return nil
 	}
-	_, err := s.cli.Put(ctx, s.memberKey(), string(value), clientv3.WithLease(s.lease))
+	err := s.putLeased(ctx, s.memberKey(), value)
 	if isLeaseNotFound(err) {
 		if err = s.grant(ctx); err == nil {
-			_, err = s.cli.Put(ctx, s.memberKey(), string(value), clientv3.WithLease(s.lease))
+			err = s.putLeased(ctx, s.memberKey(), value)
 		}
 	}
 	if err != nil {
@@ -245,14 +287,26 @@ func (s *Store) AcquireLeader(ctx context.Context) (bool, error) {
 
 func (s *Store) createLeader(ctx context.Context) (bool, error) {
 	k := s.key(layout.Leader)
-	resp, err := s.cli.Txn(ctx).
-		If(clientv3.Compare(clientv3.CreateRevision(k), "=", 0)).
-		Then(clientv3.OpPut(k, s.opts.Member, clientv3.WithLease(s.lease))).
-		Commit()
+	var resp *clientv3.TxnResponse
+	err := s.retried(ctx, func(ctx context.Context) (err error) {
+		resp, err = s.cli.Txn(ctx).
+			If(clientv3.Compare(clientv3.CreateRevision(k), "=", 0)).
+			Then(clientv3.OpPut(k, s.opts.Member, clientv3.WithLease(s.lease))).
+			Commit()
+		return err
+	})
 	if err != nil {
 		return false, err
 	}
 	return resp.Succeeded, nil
+}
+
+// putLeased writes key on this member's lease (idempotent, so it may be retried).
+func (s *Store) putLeased(ctx context.Context, key string, value []byte) error {
+	return s.retried(ctx, func(ctx context.Context) error {
+		_, err := s.cli.Put(ctx, key, string(value), clientv3.WithLease(s.lease))
+		return err
+	})
 }
 
 // RefreshLeader keeps the lease alive, then confirms in one transaction that the leader
@@ -268,11 +322,15 @@ func (s *Store) RefreshLeader(ctx context.Context) error {
 		return fmt.Errorf("etcd3 refresh leader: %w", err)
 	}
 	k := s.key(layout.Leader)
-	resp, err := s.cli.Txn(ctx).
-		If(clientv3.Compare(clientv3.Value(k), "=", s.opts.Member),
-			clientv3.Compare(clientv3.LeaseValue(k), "=", s.lease)).
-		Else(clientv3.OpGet(k)).
-		Commit()
+	var resp *clientv3.TxnResponse
+	err := s.retried(ctx, func(ctx context.Context) (err error) {
+		resp, err = s.cli.Txn(ctx).
+			If(clientv3.Compare(clientv3.Value(k), "=", s.opts.Member),
+				clientv3.Compare(clientv3.LeaseValue(k), "=", s.lease)).
+			Else(clientv3.OpGet(k)).
+			Commit()
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("etcd3 refresh leader: %w", err)
 	}
@@ -283,10 +341,14 @@ func (s *Store) RefreshLeader(ctx context.Context) error {
 	if len(kvs) == 0 || string(kvs[0].Value) != s.opts.Member {
 		return fmt.Errorf("etcd3 refresh leader: %w", dcs.ErrLockLost)
 	}
-	re, err := s.cli.Txn(ctx).
-		If(clientv3.Compare(clientv3.Value(k), "=", s.opts.Member)).
-		Then(clientv3.OpPut(k, s.opts.Member, clientv3.WithLease(s.lease))).
-		Commit()
+	var re *clientv3.TxnResponse
+	err = s.retried(ctx, func(ctx context.Context) (err error) {
+		re, err = s.cli.Txn(ctx).
+			If(clientv3.Compare(clientv3.Value(k), "=", s.opts.Member)).
+			Then(clientv3.OpPut(k, s.opts.Member, clientv3.WithLease(s.lease))).
+			Commit()
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("etcd3 refresh leader: re-attach to lease %x: %w", int64(s.lease), err)
 	}
@@ -412,7 +474,13 @@ func (s *Store) DeleteSync(ctx context.Context, revision int64) error {
 }
 
 func (s *Store) blind(ctx context.Context, rel string, value []byte) error {
-	if _, err := s.put(ctx, rel, value, -1); err != nil {
+	ctx, cancel := s.bounded(ctx)
+	defer cancel()
+	err := s.retried(ctx, func(ctx context.Context) error {
+		_, err := s.put(ctx, rel, value, -1)
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("etcd3 set %s: %w", rel, err)
 	}
 	return nil
