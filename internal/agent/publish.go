@@ -20,9 +20,9 @@ func (a *Agent) publish(ctx context.Context, cl *cluster.Cluster, obs Observatio
 	}
 	holds := !a.lastRefresh.IsZero() && cl != nil && cl.LeaderName() == s.Name
 	if !holds || obs.InRecovery {
-		a.slotPositions = nil
+		a.slotPositions, a.retainSlots = nil, nil
 	}
-	if value := cluster.EncodeStatus(cluster.Status{Optime: obs.WAL, Slots: a.slotPositions}); holds && obs.Ready && (!obs.InRecovery || s.StandbyCluster != "") && !bytes.Equal(value, a.lastStatus) {
+	if value := cluster.EncodeStatus(cluster.Status{Optime: obs.WAL, Slots: a.slotPositions, RetainSlots: a.retainSlots}); holds && obs.Ready && (!obs.InRecovery || s.StandbyCluster != "") && !bytes.Equal(value, a.lastStatus) {
 		dctx, cancel := a.dcsCtx(ctx, s)
 		if err := a.store.SetStatus(dctx, value); err == nil {
 			a.lastStatus = value

@@ -38,6 +38,8 @@ type Dynamic struct {
 	Slots          map[string]any
 	PermanentSlots []PermanentSlot
 	IgnoreSlots    []SlotMatcher
+	// MemberSlotsTTL is member_slots_ttl (Patroni 4, default 30 min; 0 disables).
+	MemberSlotsTTL time.Duration
 	// Raw is the map as given, for writing back to the DCS unchanged.
 	Raw map[string]any
 }
@@ -53,6 +55,7 @@ func DefaultDynamic() Dynamic {
 		PrimaryStartTimeout:  300 * time.Second,
 		SynchronousNodeCount: 1,
 		UseSlots:             true,
+		MemberSlotsTTL:       30 * time.Minute,
 		Parameters:           map[string]any{},
 	}
 }
@@ -141,7 +144,11 @@ func parseDynamic(d *diags, path string, raw map[string]any) Dynamic {
 			s.bad("ignore_slots", "a list", v)
 		}
 	}
-	s.unsupported("Patroni 4 feature", "member_slots_ttl")
+	dyn.MemberSlotsTTL = s.seconds("member_slots_ttl", dyn.MemberSlotsTTL)
+	if dyn.MemberSlotsTTL < 0 {
+		s.d.warn(s.key("member_slots_ttl"), "must be at least 0, got %s; using 0", dyn.MemberSlotsTTL)
+		dyn.MemberSlotsTTL = 0
+	}
 	s.done(nil)
 	return dyn
 }
