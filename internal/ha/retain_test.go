@@ -111,4 +111,16 @@ func TestRetainedSlotsWanted(t *testing.T) {
 			}
 		})
 	}
+	// A member cascading from pg-2 keeps no slot on the leader though it is retained:
+	// only the slots of members whose key vanished are kept.
+	c = snapshot("pg-1", "pg-1", "pg-2", "pg-3")
+	c.Members[2].Tags = map[string]any{"replicatefrom": "pg-2"}
+	c.Members[1].ReplicationState = "streaming"
+	c.Status.RetainSlots = []string{"pg_2", "pg_3"}
+	s := settings()
+	s.MemberSlotsTTL = time.Hour
+	got := slotTargets(Input{Settings: s, Cluster: c}, true)
+	if got.String() != "pg_2" || strings.Join(got.Members, ",") != "pg_1,pg_2" {
+		t.Fatalf("cascading: want pg_2 stamped and kept, got %q members %v", got.String(), got.Members)
+	}
 }

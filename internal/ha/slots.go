@@ -302,19 +302,24 @@ func slotTargets(in Input, primary bool) SlotTargets {
 }
 
 // retainMemberSlots: a primary also keeps the slots of departed members the leader
-// still lists in /status retain_slots (Patroni 4's member_slots_ttl).
+// still lists in /status retain_slots (Patroni 4's member_slots_ttl). Only the slots
+// it keeps for streaming members are stamped, and a member with a key keeps a slot
+// only if it streams from here (a cascading one does not: nothing would advance it).
 func retainMemberSlots(in Input, t *SlotTargets, taken map[string]bool) {
 	me := cluster.SlotName(in.Settings.Name)
 	t.MemberSlotsTTL = in.Settings.MemberSlotsTTL
 	t.Retained = in.Cluster.Status.RetainSlots
 	t.Members = []string{me}
+	for name := range taken {
+		t.Members = append(t.Members, name)
+	}
+	sort.Strings(t.Members)
+	present := map[string]bool{}
 	for _, m := range in.Cluster.Members {
-		if !cluster.Truthy(m.Tags["nostream"]) {
-			t.Members = append(t.Members, cluster.SlotName(m.Name))
-		}
+		present[cluster.SlotName(m.Name)] = true
 	}
 	for _, name := range t.Retained {
-		if !taken[name] && name != me {
+		if !taken[name] && !present[name] && name != me {
 			taken[name] = true
 			t.Want = append(t.Want, Slot{Name: name, Type: SlotPhysical})
 		}
