@@ -16,10 +16,12 @@ import (
 // ttl keeps its slot on the primary, listed in /status retain_slots, and rejoins
 // streaming from its own data directory although the primary switched WAL segments and
 // checkpointed meanwhile; after a switchover the new leader keeps retaining it (it
-// creates the slot from the previous leader's retain_slots).
+// creates the slot from the previous leader's retain_slots); a retained slot whose WAL
+// max_slot_wal_keep_size removed (wal_status = lost) is dropped and created again.
 func TestMemberSlotsTTL(t *testing.T) {
 	c := newCluster(t, startEmbeddedEtcd(t), slotTimings)
 	c.bootstrapDCS = "    member_slots_ttl: 300\n"
+	c.writeConfigs(slotTimings)
 	p := c.up(t)
 	ttl := time.Duration(slotTimings.ttl) * time.Second
 	replicas := c.others(p)
@@ -78,6 +80,26 @@ func TestMemberSlotsTTL(t *testing.T) {
 	c.eventually("the new leader holding the former leader's slot", 60*time.Second, func() bool {
 		return c.hasSlot(other, cluster.SlotName(p.name))
 	})
-	c.start(gone)
-	c.waitReplica(gone, 120*time.Second)
+
+	// A slot whose WAL was removed (wal_status = lost) is dropped and created again.
+	newLeader := other
+	if code, body := c.api(newLeader, "PATCH", "/config", map[string]any{
+		"postgresql": map[string]any{"parameters": map[string]any{"max_slot_wal_keep_size": "16MB"}},
+	}); code != 200 {
+		t.Fatalf("PATCH /config: %d %s", code, body)
+	}
+	c.eventually("max_slot_wal_keep_size on the leader", 30*time.Second, func() bool {
+		v, err := c.queryInt(newLeader, "SELECT setting::bigint FROM pg_settings WHERE name = 'max_slot_wal_keep_size'")
+		return err == nil && v == 16
+	})
+	c.eventually("the lost slot "+slot+" to be dropped", 90*time.Second, func() bool {
+		_ = c.exec(newLeader, "INSERT INTO e2e_retain SELECT generate_series(1, 1000)")
+		_ = c.exec(newLeader, "SELECT pg_switch_wal()")
+		_ = c.exec(newLeader, "CHECKPOINT")
+		return c.logContains(newLeader, "dropped replication slot because its wal_status is lost")
+	})
+	c.eventually(slot+" created again", 30*time.Second, func() bool {
+		v, err := c.queryInt(newLeader, "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '"+slot+"' AND wal_status <> 'lost'")
+		return err == nil && v == 1
+	})
 }

@@ -97,6 +97,7 @@ func TestReplicationSlots(t *testing.T) {
 	c := newCluster(t, startEmbeddedEtcd(t), slotTimings)
 	// Patroni 3's behaviour: a departed member's slot lives ttl (TestMemberSlotsTTL has 4's).
 	c.bootstrapDCS = "    member_slots_ttl: 0\n"
+	c.writeConfigs(slotTimings)
 	// wal_level is one of the parameters only the dynamic configuration may set.
 	for _, n := range c.nodes {
 		b, err := os.ReadFile(n.config)
