@@ -23,7 +23,7 @@ func (a *Agent) publish(ctx context.Context, cl *cluster.Cluster, obs Observatio
 		a.slotPositions, a.retainSlots = nil, nil
 	}
 	retain := a.retainSlots
-	if a.slotPositions == nil && cl != nil && s.UseSlots && s.MemberSlotsTTL > 0 {
+	if a.slotPositions == nil && cl != nil && !obs.InRecovery && s.UseSlots && s.MemberSlotsTTL > 0 {
 		// A new leader has not looked at its slots yet: keep the previous leader's list.
 		retain = cl.Status.RetainSlots
 	}
