@@ -109,6 +109,8 @@ type Agent struct {
 	lastStatus    []byte
 	// slotPositions are the permanent slots' positions this node (as primary) saw last.
 	slotPositions map[string]uint64
+	// retainSlots is the primary's retain_slots (member_slots_ttl) for /status.
+	retainSlots []string
 	// slotCopyFailed is when the last copy of logical slots failed.
 	slotCopyFailed time.Time
 	lastReason     string
@@ -218,7 +220,7 @@ func (a *Agent) settings() ha.Settings {
 		SynchronousMode: d.SynchronousMode, SynchronousQuorum: d.SynchronousQuorum, SynchronousModeStrict: d.SynchronousModeStrict,
 		MaximumLagOnSyncnode: d.MaximumLagOnSyncnode,
 		SynchronousNodeCount: d.SynchronousNodeCount, Watchdog: a.opts.Watchdog != nil && a.opts.Watchdog.Enabled(),
-		PermanentSlots: permanentSlots(d.PermanentSlots, d.Standby != nil), IgnoreSlots: ignoreSlots(d.IgnoreSlots),
+		PermanentSlots: permanentSlots(d.PermanentSlots, d.Standby != nil), IgnoreSlots: ignoreSlots(d.IgnoreSlots), MemberSlotsTTL: d.MemberSlotsTTL,
 		FailsafeMode: d.FailsafeMode, CloneWithoutLeader: a.opts.CloneWithoutLeader,
 	}
 	if d.Standby != nil {

@@ -75,8 +75,8 @@ func (f *fakeNode) Stop(_ context.Context, _ ha.StopMode) error {
 	return nil
 }
 func (f *fakeNode) CopySlots(context.Context, cluster.Member, []string) error { return nil }
-func (f *fakeNode) EnsureSlots(context.Context, ha.SlotTargets) (map[string]uint64, error) {
-	return nil, nil
+func (f *fakeNode) EnsureSlots(context.Context, ha.SlotTargets) (ha.SlotsPublished, error) {
+	return ha.SlotsPublished{}, nil
 }
 func (f *fakeNode) Checkpoint(context.Context) error { return nil }
 func (f *fakeNode) Restart(context.Context) error    { return nil }

@@ -106,9 +106,9 @@ func (a *Agent) step(ctx context.Context, act ha.Action, cl *cluster.Cluster, s 
 		a.dropLock()
 		return a.node.Stop(ctx, act.Mode)
 	case ha.KindEnsureSlots:
-		positions, err := a.node.EnsureSlots(ctx, *act.SlotTargets)
-		if act.SlotTargets.Primary && positions != nil {
-			a.slotPositions = positions
+		seen, err := a.node.EnsureSlots(ctx, *act.SlotTargets)
+		if act.SlotTargets.Primary && seen.Positions != nil {
+			a.slotPositions, a.retainSlots = seen.Positions, seen.Retain
 		}
 		return err
 	case ha.KindCopySlots:

@@ -69,8 +69,8 @@ type Node interface {
 	// Stop stops PostgreSQL in the given mode; a stopped server is not an error.
 	Stop(ctx context.Context, mode ha.StopMode) error
 	// EnsureSlots makes the local slots match the targets (create, drop, advance) and
-	// returns the positions of the permanent slots, for the leader to publish.
-	EnsureSlots(ctx context.Context, t ha.SlotTargets) (map[string]uint64, error)
+	// returns the permanent slots' positions and retained member slots, for the leader to publish.
+	EnsureSlots(ctx context.Context, t ha.SlotTargets) (ha.SlotsPublished, error)
 	// CopySlots copies the named logical slots from the leader into this replica,
 	// restarting PostgreSQL to load them.
 	CopySlots(ctx context.Context, leader cluster.Member, names []string) error

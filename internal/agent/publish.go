@@ -20,9 +20,14 @@ func (a *Agent) publish(ctx context.Context, cl *cluster.Cluster, obs Observatio
 	}
 	holds := !a.lastRefresh.IsZero() && cl != nil && cl.LeaderName() == s.Name
 	if !holds || obs.InRecovery {
-		a.slotPositions = nil
+		a.slotPositions, a.retainSlots = nil, nil
 	}
-	if value := cluster.EncodeStatus(cluster.Status{Optime: obs.WAL, Slots: a.slotPositions}); holds && obs.Ready && (!obs.InRecovery || s.StandbyCluster != "") && !bytes.Equal(value, a.lastStatus) {
+	retain := a.retainSlots
+	if a.slotPositions == nil && cl != nil && !obs.InRecovery && s.UseSlots && s.MemberSlotsTTL > 0 {
+		// A new leader has not looked at its slots yet: keep the previous leader's list.
+		retain = cl.Status.RetainSlots
+	}
+	if value := cluster.EncodeStatus(cluster.Status{Optime: obs.WAL, Slots: a.slotPositions, RetainSlots: retain}); holds && obs.Ready && (!obs.InRecovery || s.StandbyCluster != "") && !bytes.Equal(value, a.lastStatus) {
 		dctx, cancel := a.dcsCtx(ctx, s)
 		if err := a.store.SetStatus(dctx, value); err == nil {
 			a.lastStatus = value

@@ -39,6 +39,8 @@ type Dynamic struct {
 	Slots          map[string]any
 	PermanentSlots []PermanentSlot
 	IgnoreSlots    []SlotMatcher
+	// MemberSlotsTTL is member_slots_ttl (Patroni 4, default 30 min; 0 disables).
+	MemberSlotsTTL time.Duration
 	// TimingNote says how ttl, loop_wait and retry_timeout in effect differ from the
 	// values written (Patroni 4's adjustment); "" when they are used as written.
 	TimingNote string
@@ -62,6 +64,7 @@ func DefaultDynamic() Dynamic {
 		PrimaryHangTimeout:   60 * time.Second,
 		SynchronousNodeCount: 1,
 		UseSlots:             true,
+		MemberSlotsTTL:       30 * time.Minute,
 		Parameters:           map[string]any{},
 	}
 }
@@ -156,7 +159,11 @@ func parseDynamic(d *diags, path string, raw map[string]any) Dynamic {
 			s.bad("ignore_slots", "a list", v)
 		}
 	}
-	s.unsupported("Patroni 4 feature", "member_slots_ttl")
+	dyn.MemberSlotsTTL = s.seconds("member_slots_ttl", dyn.MemberSlotsTTL)
+	if dyn.MemberSlotsTTL < 0 {
+		s.d.warn(s.key("member_slots_ttl"), "must be at least 0, got %s; using 0", dyn.MemberSlotsTTL)
+		dyn.MemberSlotsTTL = 0
+	}
 	s.done(nil)
 	return dyn
 }

@@ -14,7 +14,7 @@ func TestParseDynamicDefaults(t *testing.T) {
 	want := DefaultDynamic()
 	if d.TTL != want.TTL || d.LoopWait != 10*time.Second || d.RetryTimeout != 10*time.Second ||
 		d.MaximumLagOnFailover != 1048576 || d.MaximumLagOnSyncnode != -1 || d.PrimaryStartTimeout != 300*time.Second ||
-		d.PrimaryStopTimeout != 0 || !d.UseSlots || d.SynchronousNodeCount != 1 || len(warns) != 0 {
+		d.PrimaryStopTimeout != 0 || !d.UseSlots || d.SynchronousNodeCount != 1 || d.MemberSlotsTTL != 30*time.Minute || len(warns) != 0 {
 		t.Errorf("defaults = %+v, %v", d, warns)
 	}
 	if d.TimingNote != "" {
@@ -84,6 +84,8 @@ func TestParseDynamicFallsBack(t *testing.T) {
 		{"node count zero", map[string]any{"synchronous_node_count": 0}, "synchronous_node_count", func(d Dynamic) bool { return d.SynchronousNodeCount == 1 }},
 		{"syncnode lag below -1", map[string]any{"maximum_lag_on_syncnode": -5}, "maximum_lag_on_syncnode", func(d Dynamic) bool { return d.MaximumLagOnSyncnode == -1 }},
 		{"local key in dcs", map[string]any{"postgresql": map[string]any{"data_dir": "/x"}}, "postgresql.data_dir", func(Dynamic) bool { return true }},
+		{"member_slots_ttl negative", map[string]any{"member_slots_ttl": -1}, "member_slots_ttl", func(d Dynamic) bool { return d.MemberSlotsTTL == 0 }},
+		{"member_slots_ttl with a unit", map[string]any{"member_slots_ttl": "30min"}, "member_slots_ttl", func(d Dynamic) bool { return d.MemberSlotsTTL == 30*time.Minute }},
 		{"unknown key", map[string]any{"loop_wiat": 1}, "loop_wiat", func(d Dynamic) bool { return d.LoopWait == 10*time.Second }},
 	}
 	for _, tt := range tests {
@@ -318,5 +320,14 @@ func TestParsePrimaryHangTimeout(t *testing.T) {
 				t.Errorf("warnings = %v, want %q", warns, tc.warn)
 			}
 		})
+	}
+}
+
+func TestParseDynamicMemberSlotsTTL(t *testing.T) {
+	for raw, want := range map[any]time.Duration{0: 0, 300: 5 * time.Minute, "600": 10 * time.Minute} {
+		d, warns := ParseDynamic(map[string]any{"member_slots_ttl": raw})
+		if d.MemberSlotsTTL != want || len(warns) != 0 {
+			t.Errorf("member_slots_ttl %v: %s, %v; want %s", raw, d.MemberSlotsTTL, warns, want)
+		}
 	}
 }

@@ -107,6 +107,9 @@ type Settings struct {
 	// PermanentSlots (dynamic `slots`) and IgnoreSlots (`ignore_slots`), parsed.
 	PermanentSlots []Slot
 	IgnoreSlots    []SlotMatcher
+	// MemberSlotsTTL is Patroni 4's member_slots_ttl (0: a departed member's slot is
+	// dropped like any unexpected slot).
+	MemberSlotsTTL time.Duration
 	// Pause is maintenance mode: no automatic start, stop, promotion or demotion.
 	Pause bool
 	// Synchronous replication: synchronous_mode (SynchronousQuorum when it is

@@ -57,6 +57,8 @@ type SlotState struct {
 	// sync_replication_slots. Synced: this standby's copy is such a synchronized slot.
 	// Both are PostgreSQL's to manage, never dropped as unknown.
 	Failover, Synced bool
+	// WALStatus is pg_replication_slots.wal_status; "lost": its WAL was removed.
+	WALStatus string
 }
 
 // Position is the slot's progress: confirmed_flush_lsn for a logical slot, restart_lsn
@@ -87,6 +89,21 @@ type SlotTargets struct {
 	// Leader is the member a replica follows, where its copies of logical slots are
 	// checked for being safe to use after a promotion.
 	Leader *cluster.Member
+	// MemberSlotsTTL (Patroni 4's member_slots_ttl; 0 disables): a primary keeps the slots
+	// of the members listed in Retained, and Retention keeps a member's slot name listed
+	// for this long after its member key vanished.
+	MemberSlotsTTL time.Duration
+	// Members are the slot names of the members with a key (nostream ones excepted) and
+	// this node's own; Retained is the leader's /status retain_slots.
+	Members  []string
+	Retained []string
+}
+
+// SlotsPublished is what a primary's EnsureSlots reports for /status: the permanent
+// slots' positions (slots) and the retained member slots (retain_slots).
+type SlotsPublished struct {
+	Positions map[string]uint64
+	Retain    []string
 }
 
 // SlotDrop is a slot to drop and why.
@@ -145,6 +162,8 @@ func (t SlotTargets) Changes(have []SlotState, now time.Time, unexpectedSince ma
 			// A subscriber's failover slot: PostgreSQL keeps it on the standbys for it.
 		case t.ignored(h):
 			busy[h.Name] = wanted
+		case h.WALStatus == "lost" && !h.Active && !t.Paused:
+			ch.Drop = append(ch.Drop, SlotDrop{h.Name, "its wal_status is lost (the WAL it needs was removed)"})
 		case wanted && sameKind(w, h):
 			present[h.Name] = h
 		case wanted && !h.Active:
@@ -198,6 +217,52 @@ func describeSlot(h SlotState) string {
 	return Slot{Name: h.Name, Type: h.Type, Database: h.Database, Plugin: h.Plugin}.String()
 }
 
+// Retention is Patroni 4's retain_slots bookkeeping on a primary: every slot present
+// here named after a member (not a permanent one) is stamped now; a name not stamped for
+// MemberSlotsTTL expires. prev is the map returned last time, nil after this node
+// became primary: then the names in Retained (the previous leader's list) start at now,
+// as Patroni resets them when it takes the leader key. It returns the new map, the
+// sorted names to publish and the names that expired.
+func (t SlotTargets) Retention(have []SlotState, now time.Time, prev map[string]time.Time) (next map[string]time.Time, publish, expired []string) {
+	if t.MemberSlotsTTL <= 0 {
+		return nil, nil, nil
+	}
+	next = map[string]time.Time{}
+	for name, at := range prev {
+		next[name] = at
+	}
+	if prev == nil {
+		for _, name := range t.Retained {
+			next[name] = now
+		}
+	}
+	members := map[string]bool{}
+	for _, name := range t.Members {
+		members[name] = true
+	}
+	for _, w := range t.Want {
+		if w.Permanent {
+			delete(members, w.Name)
+		}
+	}
+	for _, h := range have {
+		if h.Type == SlotPhysical && members[h.Name] {
+			next[h.Name] = now
+		}
+	}
+	for name, at := range next {
+		if !now.Before(at.Add(t.MemberSlotsTTL)) {
+			expired = append(expired, name)
+			delete(next, name)
+		} else {
+			publish = append(publish, name)
+		}
+	}
+	sort.Strings(publish)
+	sort.Strings(expired)
+	return next, publish, expired
+}
+
 // slotTargets: a node keeps one physical slot per member streaming from it (every
 // other member for a primary, cascading ones for a replica) and every permanent slot; a replica (that may become primary) keeps the permanent slots, advanced to the
 // leader's positions, so a promotion finds them in place.
@@ -212,6 +277,9 @@ func slotTargets(in Input, primary bool) SlotTargets {
 	for _, name := range slotsFor(in, leader) {
 		taken[name] = true
 		t.Want = append(t.Want, Slot{Name: name, Type: SlotPhysical})
+	}
+	if primary && s.MemberSlotsTTL > 0 {
+		retainMemberSlots(in, &t, taken)
 	}
 	if !primary {
 		t.Positions = in.Cluster.Status.Slots
@@ -231,6 +299,31 @@ func slotTargets(in Input, primary bool) SlotTargets {
 	}
 	sort.Slice(t.Want, func(i, j int) bool { return t.Want[i].Name < t.Want[j].Name })
 	return t
+}
+
+// retainMemberSlots: a primary also keeps the slots of departed members the leader
+// still lists in /status retain_slots (Patroni 4's member_slots_ttl). Only the slots
+// it keeps for streaming members are stamped, and a member with a key keeps a slot
+// only if it streams from here (a cascading one does not: nothing would advance it).
+func retainMemberSlots(in Input, t *SlotTargets, taken map[string]bool) {
+	me := cluster.SlotName(in.Settings.Name)
+	t.MemberSlotsTTL = in.Settings.MemberSlotsTTL
+	t.Retained = in.Cluster.Status.RetainSlots
+	t.Members = []string{me}
+	for name := range taken {
+		t.Members = append(t.Members, name)
+	}
+	sort.Strings(t.Members)
+	present := map[string]bool{}
+	for _, m := range in.Cluster.Members {
+		present[cluster.SlotName(m.Name)] = true
+	}
+	for _, name := range t.Retained {
+		if !taken[name] && !present[name] && name != me {
+			taken[name] = true
+			t.Want = append(t.Want, Slot{Name: name, Type: SlotPhysical})
+		}
+	}
 }
 
 // slotsToCopy are the permanent logical slots a replica lacks and the leader has

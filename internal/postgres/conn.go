@@ -178,6 +178,9 @@ type Slot struct {
 	CatalogXmin uint32
 	// Failover and Synced are PostgreSQL 17's columns (false before 17).
 	Failover, Synced bool
+	// WALStatus is pg_replication_slots.wal_status (PostgreSQL 13+, "" before):
+	// "lost" means the WAL the slot needs was removed.
+	WALStatus string
 }
 
 // Slots lists the replication slots.
@@ -185,7 +188,8 @@ func (c *Conn) Slots(ctx context.Context) ([]Slot, error) {
 	rows, err := c.c.Query(ctx, `SELECT slot_name, slot_type, COALESCE(plugin, ''), COALESCE(database::text, ''), active,
   temporary, COALESCE(restart_lsn::text, '0/0'), COALESCE(confirmed_flush_lsn::text, '0/0'),
   COALESCE(catalog_xmin::text::bigint, 0),
-  COALESCE((pg_catalog.to_jsonb(s)->>'failover')::bool, false), COALESCE((pg_catalog.to_jsonb(s)->>'synced')::bool, false)
+  COALESCE((pg_catalog.to_jsonb(s)->>'failover')::bool, false), COALESCE((pg_catalog.to_jsonb(s)->>'synced')::bool, false),
+  COALESCE(pg_catalog.to_jsonb(s)->>'wal_status', '')
 FROM pg_catalog.pg_replication_slots s ORDER BY slot_name`)
 	if err != nil {
 		return nil, fmt.Errorf("pg_replication_slots: %w", err)
@@ -194,7 +198,7 @@ FROM pg_catalog.pg_replication_slots s ORDER BY slot_name`)
 		var s Slot
 		var restart, flush string
 		var xmin int64
-		if err := row.Scan(&s.Name, &s.Type, &s.Plugin, &s.Database, &s.Active, &s.Temporary, &restart, &flush, &xmin, &s.Failover, &s.Synced); err != nil {
+		if err := row.Scan(&s.Name, &s.Type, &s.Plugin, &s.Database, &s.Active, &s.Temporary, &restart, &flush, &xmin, &s.Failover, &s.Synced, &s.WALStatus); err != nil {
 			return s, err
 		}
 		s.CatalogXmin = uint32(xmin)

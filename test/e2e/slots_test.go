@@ -40,23 +40,22 @@ func (c *testCluster) memberListed(n *node, name string) bool {
 }
 
 // leaderStatusSlots reads the slots the leader published in the /status key.
-func (c *testCluster) leaderStatusSlots() map[string]uint64 {
+func (c *testCluster) leaderStatusSlots() map[string]uint64 { return c.leaderStatus().Slots }
+
+// leaderStatus reads the /status key (zero when it cannot be read).
+func (c *testCluster) leaderStatus() cluster.Status {
 	cli, err := clientv3.New(clientv3.Config{Endpoints: c.endpoints, DialTimeout: 2 * time.Second})
 	if err != nil {
-		return nil
+		return cluster.Status{}
 	}
 	defer cli.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	resp, err := cli.Get(ctx, "/service/"+c.scope+"/status")
 	if err != nil || len(resp.Kvs) == 0 {
-		return nil
+		return cluster.Status{}
 	}
-	var st struct {
-		Slots map[string]uint64 `json:"slots"`
-	}
-	_ = json.Unmarshal(resp.Kvs[0].Value, &st)
-	return st.Slots
+	return cluster.DecodeStatus(resp.Kvs[0].Value)
 }
 
 // logicalChanges consumes the slot's changes on n and returns the ids inserted into
@@ -96,6 +95,9 @@ func (c *testCluster) logicalChanges(n *node, slot string) ([]int, error) {
 // logical slots and the consumer gets every change it had not confirmed, none twice.
 func TestReplicationSlots(t *testing.T) {
 	c := newCluster(t, startEmbeddedEtcd(t), slotTimings)
+	// Patroni 3's behaviour: a departed member's slot lives ttl (TestMemberSlotsTTL has 4's).
+	c.bootstrapDCS = "    member_slots_ttl: 0\n"
+	c.writeConfigs(slotTimings)
 	// wal_level is one of the parameters only the dynamic configuration may set.
 	for _, n := range c.nodes {
 		b, err := os.ReadFile(n.config)
@@ -164,6 +166,9 @@ func TestReplicationSlots(t *testing.T) {
 		t.Errorf("%s's slot dropped %s after the member left, before ttl %s", gone.name, since, ttl)
 	}
 	t.Logf("%s's slot dropped %s after its member key disappeared (ttl %s)", gone.name, time.Since(left).Round(100*time.Millisecond), ttl)
+	if st := c.leaderStatus(); st.RetainSlots != nil {
+		t.Errorf("member_slots_ttl 0, yet /status has retain_slots %v", st.RetainSlots)
+	}
 	if !c.hasSlot(p, "by_hand_kept") {
 		t.Fatal("the slot listed in ignore_slots was dropped")
 	}

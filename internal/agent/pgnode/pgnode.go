@@ -164,6 +164,9 @@ type Node struct {
 	// unexpectedSlots and missingSlots are EnsureSlots' memory (loop goroutine only).
 	unexpectedSlots map[string]time.Time
 	missingSlots    string
+	// retainSlots is the primary's member_slots_ttl bookkeeping (ha.SlotTargets.Retention);
+	// nil while not primary, so a promotion restarts it from /status retain_slots.
+	retainSlots map[string]time.Time
 	// unready are copied logical slots not yet known safe after a promotion, with the
 	// leader slot's catalog_xmin once protection was seen (see slotready.go).
 	unready map[string]*uint32

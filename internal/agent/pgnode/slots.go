@@ -14,15 +14,15 @@ import (
 // EnsureSlots makes the local replication slots match the targets: the decision is
 // ha.SlotTargets.Changes, this runs it and logs one line per change. It returns the
 // permanent slots' positions (confirmed_flush_lsn for logical, restart_lsn for
-// physical) for the leader's /status key.
-func (n *Node) EnsureSlots(ctx context.Context, t ha.SlotTargets) (map[string]uint64, error) {
+// physical) and the retained member slots for the leader's /status key.
+func (n *Node) EnsureSlots(ctx context.Context, t ha.SlotTargets) (ha.SlotsPublished, error) {
 	conn, err := n.localConn(ctx)
 	if err != nil {
-		return nil, err
+		return ha.SlotsPublished{}, err
 	}
 	have, err := listSlots(ctx, conn)
 	if err != nil {
-		return nil, err
+		return ha.SlotsPublished{}, err
 	}
 	if !t.Primary {
 		n.checkReadiness(ctx, t, have)
@@ -50,10 +50,25 @@ func (n *Node) EnsureSlots(ctx context.Context, t ha.SlotTargets) (map[string]ui
 	}
 	if !ch.Empty() {
 		if have, err = listSlots(ctx, conn); err != nil {
-			return nil, errors.Join(append(errs, err)...)
+			return ha.SlotsPublished{}, errors.Join(append(errs, err)...)
 		}
 	}
-	return permanentPositions(t, have), errors.Join(errs...)
+	return ha.SlotsPublished{Positions: permanentPositions(t, have), Retain: n.retain(t, have)}, errors.Join(errs...)
+}
+
+// retain updates the primary's retain_slots and logs each name that expired, in
+// Patroni 4's words.
+func (n *Node) retain(t ha.SlotTargets, have []ha.SlotState) []string {
+	if !t.Primary {
+		n.retainSlots = nil
+		return nil
+	}
+	next, publish, expired := t.Retention(have, time.Now(), n.retainSlots)
+	n.retainSlots = next
+	for _, name := range expired {
+		n.log.Info(fmt.Sprintf("Replication slot '%s' for absent cluster member is expired after %d sec.", name, int(t.MemberSlotsTTL/time.Second)))
+	}
+	return publish
 }
 
 func listSlots(ctx context.Context, conn *postgres.Conn) ([]ha.SlotState, error) {
@@ -65,7 +80,7 @@ func listSlots(ctx context.Context, conn *postgres.Conn) ([]ha.SlotState, error)
 	for _, s := range slots {
 		out = append(out, ha.SlotState{Name: s.Name, Type: s.Type, Database: s.Database, Plugin: s.Plugin,
 			Active: s.Active, Temporary: s.Temporary, RestartLSN: s.RestartLSN, ConfirmedFlushLSN: s.ConfirmedFlushLSN, CatalogXmin: s.CatalogXmin,
-			Failover: s.Failover, Synced: s.Synced})
+			Failover: s.Failover, Synced: s.Synced, WALStatus: s.WALStatus})
 	}
 	return out, nil
 }
