@@ -99,7 +99,7 @@ type Agent struct {
 	// lastMemberWAL is the WAL position in lastMember.
 	lastMemberWAL *uint64
 	lastStatus    []byte
-	// slotPositions are the permanent slots' positions this node (as primary) saw last.
+	// slotPositions are the positions of the slots this node (as primary) kept last.
 	slotPositions map[string]uint64
 	// slotCopyFailed is when the last copy of logical slots failed.
 	slotCopyFailed time.Time

@@ -309,6 +309,9 @@ func testMixedCluster(t *testing.T, rel patroniRelease) {
 	m.switchoverVia(rel.ctl, pa, w, 1000)
 	m.checkList(w)
 	m.checkMemberKeys(w)
+	if rel == patroni4 {
+		m.checkMemberSlots(w)
+	}
 	m.switchoverVia("", w, pb, 2000)
 	m.switchoverVia("", pb, w, 3000)
 	m.switchoverVia(rel.ctl, w, pa, 4000)
@@ -543,4 +546,41 @@ func (m *mixedCluster) checkMemberKeys(leader *node) {
 		}
 		return true
 	})
+}
+
+// checkMemberSlots: the leader publishes a position for every member's slot in /status,
+// its own at its WAL position (Patroni 4 does, and its replicas keep a slot for every other
+// member, advanced to those positions); on each Patroni 4 replica those slots pass a
+// position the leader reached after it took over.
+func (m *mixedCluster) checkMemberSlots(leader *node) {
+	m.t.Helper()
+	lsn, err := m.queryInt(leader, "SELECT pg_current_wal_lsn() - '0/0'")
+	must(m.t, err)
+	must(m.t, m.exec(leader, "INSERT INTO e2e_rows SELECT generate_series(900000, 900999)"))
+	m.eventually("/status slots for every member past the leader's position", 30*time.Second, func() bool {
+		var st struct{ Slots map[string]uint64 }
+		if json.Unmarshal([]byte(m.keys()["status"]), &st) != nil {
+			return false
+		}
+		for _, n := range m.nodes {
+			if st.Slots[strings.ReplaceAll(n.name, "-", "_")] < uint64(lsn) {
+				return false
+			}
+		}
+		return true
+	})
+	for _, n := range m.others(leader) {
+		if !m.patroni[n] {
+			continue
+		}
+		var names []string
+		for _, o := range m.others(n) {
+			names = append(names, "'"+strings.ReplaceAll(o.name, "-", "_")+"'")
+		}
+		q := fmt.Sprintf("SELECT count(*) FROM pg_replication_slots WHERE slot_name IN (%s) AND restart_lsn >= '%X/%X'", strings.Join(names, ","), lsn>>32, lsn&0xFFFFFFFF)
+		m.eventually(n.name+" (Patroni) to advance its member slots past the Warden leader's position", 60*time.Second, func() bool {
+			v, err := m.queryInt(n, q)
+			return err == nil && v == int64(len(names))
+		})
+	}
 }
