@@ -407,7 +407,8 @@ func (m *mixedCluster) convertReplica(p, n *node, keepRunning bool) conversionSt
 // Warden replica with Patroni's own patronictl, then the old leader. No acknowledged
 // write may be lost, no two nodes may accept writes at once, and the longest write gap
 // is the switchover's. A switchover between two Patroni members before the conversion is
-// the reference gap.
+// the reference gap. Last, the old leader is turned back into a Patroni replica: the way
+// back.
 func testRollingConversion(t *testing.T, rel patroniRelease) {
 	m := newMixed(t, rel)
 	for _, n := range m.nodes {
@@ -495,6 +496,23 @@ func testRollingConversion(t *testing.T, rel patroniRelease) {
 			t.Errorf("%s history does not show both switchovers:\n%s", ctlName(bin), hist)
 		}
 	}
+	m.revertReplica(leader, old)
+}
+
+// revertReplica turns Warden replica n back into a Patroni replica of leader p: the way
+// back, node by node.
+func (m *mixedCluster) revertReplica(p, n *node) {
+	m.t.Helper()
+	began := time.Now()
+	m.stop(n)
+	marker := filepath.Join(n.dir, "data", "reverted-to-patroni")
+	must(m.t, os.WriteFile(marker, []byte(n.name), 0o600))
+	m.startPatroniAgent(n)
+	m.waitFollows(p, n, 120*time.Second)
+	if _, err := os.Stat(marker); err != nil {
+		m.t.Fatalf("%s was re-cloned by Patroni (the marker in its data directory is gone: %v)", n.name, err)
+	}
+	m.t.Logf("measured: revert replica %s to Patroni %s: streaming after %.2fs, not re-cloned", n.name, m.rel.name, time.Since(began).Seconds())
 }
 
 func TestRollingConversionPatroni3(t *testing.T) { testRollingConversion(t, patroni3) }
@@ -584,3 +602,57 @@ func (m *mixedCluster) checkMemberSlots(leader *node) {
 		})
 	}
 }
+
+// waitSync waits until the leader is named in /sync with every other member as a
+// synchronous standby, and its PostgreSQL confirms them synchronous.
+func (m *mixedCluster) waitSync(leader *node) {
+	m.t.Helper()
+	var last string
+	m.eventually(leader.name+" ("+m.agentName(leader)+") to have every other member synchronous", 90*time.Second, func() bool {
+		last = m.keys()["sync"]
+		var st struct {
+			Leader      string `json:"leader"`
+			SyncStandby string `json:"sync_standby"`
+		}
+		if json.Unmarshal([]byte(last), &st) != nil || st.Leader != leader.name {
+			return false
+		}
+		names := strings.Split(st.SyncStandby, ",")
+		sort.Strings(names)
+		var want []string
+		for _, n := range m.others(leader) {
+			want = append(want, n.name)
+		}
+		if strings.Join(names, ",") != strings.Join(want, ",") {
+			return false
+		}
+		v, err := m.queryInt(leader, "SELECT count(*) FROM pg_stat_replication WHERE sync_state IN ('sync', 'quorum')")
+		return err == nil && v == int64(len(want))
+	})
+	m.t.Logf("%s (%s) leads with /sync %s", leader.name, m.agentName(leader), last)
+}
+
+// testMixedSync: synchronous_mode with synchronous_node_count 2 in a mixed cluster. A
+// Patroni leader makes the Warden replica synchronous, a Warden leader the Patroni ones,
+// each naming them in /sync; switchovers both ways keep every acknowledged write.
+func testMixedSync(t *testing.T, rel patroniRelease) {
+	m := newMixed(t, rel)
+	m.bootstrapDCS = "    synchronous_mode: true\n    synchronous_node_count: 2\n"
+	m.writeConfigs(rel.tm)
+	pa, w, pb := m.nodes[0], m.nodes[1], m.nodes[2]
+	m.startPatroniAgent(pa)
+	m.eventually(pa.name+" (Patroni) to bootstrap the primary", 120*time.Second, func() bool { return pa.health("/primary") == 200 })
+	must(t, m.exec(pa, "CREATE TABLE e2e_rows (id int PRIMARY KEY)"))
+	m.startWarden(w)
+	m.startPatroniAgent(pb)
+	m.waitFollows(pa, w, 120*time.Second)
+	m.waitFollows(pa, pb, 120*time.Second)
+	m.waitSync(pa)
+	m.switchoverVia(rel.ctl, pa, w, 1000)
+	m.waitSync(w)
+	m.switchoverVia("", w, pb, 2000)
+	m.waitSync(pb)
+}
+
+func TestMixedSyncPatroni3(t *testing.T) { testMixedSync(t, patroni3) }
+func TestMixedSyncPatroni4(t *testing.T) { testMixedSync(t, patroni4) }
