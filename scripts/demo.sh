@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
 # make demo: a real three-node Warden cluster on this machine, shown working.
 #
-# Embedded etcd, three agents with PostgreSQL 15 on loopback, a write read back from a
+# Embedded etcd, three agents with PostgreSQL (15, or the major PG_BIN holds) on loopback, a write read back from a
 # replica, kill -9 of the primary (agent and postmaster) with the failover time measured,
 # and the old primary rejoining as a replica. Everything runs in a temporary directory
 # under /tmp; the EXIT trap stops every process this script started, by PID, and removes
 # the directory -- unless a step failed, then the directory (logs, data) is kept.
 #
 # Run as root (agents then run as the postgres user) or as an ordinary user.
-# Environment: WARDEN_BIN (default bin/warden), PG_BIN (default /usr/lib/postgresql/15/bin),
-# DEMO_WAIT (seconds every wait is bounded by, default 60).
+# Environment: WARDEN_BIN (default bin/warden), PG_BIN (default /usr/lib/postgresql/15/bin;
+# `make demo PG=17` sets it from scripts/install-pg.sh), DEMO_WAIT (seconds every wait is bounded by, default 60).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -125,7 +125,7 @@ trap 'exit 143' TERM
 # ---------------------------------------------------------------------------- prerequisites
 [ -x "$WARDEN_BIN" ] || die "$WARDEN_BIN not found: run 'make demo' (it builds it) or 'make build'"
 for tool in initdb pg_ctl postgres pg_basebackup pg_rewind; do
-	[ -x "$PG_BIN/$tool" ] || die "$PG_BIN/$tool not found: install the PostgreSQL 15 server (apt-get install postgresql-15) or set PG_BIN"
+	[ -x "$PG_BIN/$tool" ] || die "$PG_BIN/$tool not found: install the PostgreSQL 15 server (apt-get install postgresql-15), or run make demo PG=17 / PG=18, or set PG_BIN"
 done
 command -v curl >/dev/null || die "curl is required"
 PSQL=$PG_BIN/psql
@@ -293,6 +293,7 @@ primary_node() {
 }
 
 # ---------------------------------------------------------------------------- the demo
+info "$("$PG_BIN/postgres" --version) from $PG_BIN"
 step "Starting embedded etcd on 127.0.0.1:$ETCD_CLIENT"
 spawn etcd "$TMP/etcd.log" "$TMP/warden" etcd --data-dir "$TMP/etcd" \
 	--listen-client-urls "http://127.0.0.1:$ETCD_CLIENT" --listen-peer-urls "http://127.0.0.1:$ETCD_PEER"

@@ -57,6 +57,9 @@ type Options struct {
 	// follows a long action, once no long action runs: memory used only by start-up or
 	// by the action can be returned then.
 	Settled func()
+	// DeduplicateHeartbeatLogs is log.deduplicate_heartbeat_logs (Patroni 4.1): a
+	// heartbeat line identical to the previous one is not logged.
+	DeduplicateHeartbeatLogs bool
 }
 
 // Fence is the fencing process as the agent drives it.
@@ -104,6 +107,7 @@ type Agent struct {
 	// slotCopyFailed is when the last copy of logical slots failed.
 	slotCopyFailed time.Time
 	lastReason     string
+	heartbeats     heartbeatFilter
 	config         configState
 	// lastWAL is this cycle's WAL position; syncGUCSetAt the primary's position at the
 	// first observation after synchronous_standby_names changed (syncGUCChanged) or
@@ -143,6 +147,7 @@ func New(opts Options, store dcs.Store, node Node, peers PeerClient, log *slog.L
 	a := &Agent{opts: opts, store: store, node: node, peers: peers, log: log, now: time.Now,
 		done: make(chan workerResult, 1), requests: make(chan pendingRequest), metrics: newDecisionMetrics(opts.Metrics)}
 	a.failsafe.started = a.now()
+	a.heartbeats.on = opts.DeduplicateHeartbeatLogs
 	d := opts.Dynamic
 	a.dynamic.Store(&d)
 	a.status.Store(&api.Status{Name: opts.Name, Scope: opts.Scope, State: "stopped", Role: cluster.RoleUninitialized, Tags: cluster.PublishedTags(opts.Tags), TTL: d.TTL})
@@ -202,7 +207,7 @@ func (a *Agent) settings() ha.Settings {
 		SynchronousMode: d.SynchronousMode, SynchronousQuorum: d.SynchronousQuorum, SynchronousModeStrict: d.SynchronousModeStrict,
 		MaximumLagOnSyncnode: d.MaximumLagOnSyncnode,
 		SynchronousNodeCount: d.SynchronousNodeCount, Watchdog: a.opts.Watchdog != nil && a.opts.Watchdog.Enabled(),
-		PermanentSlots: permanentSlots(d.PermanentSlots), IgnoreSlots: ignoreSlots(d.IgnoreSlots),
+		PermanentSlots: permanentSlots(d.PermanentSlots, d.Standby != nil), IgnoreSlots: ignoreSlots(d.IgnoreSlots),
 		FailsafeMode: d.FailsafeMode, CloneWithoutLeader: a.opts.CloneWithoutLeader,
 	}
 	if d.Standby != nil {
@@ -420,7 +425,9 @@ func (a *Agent) logDecision(cl *cluster.Cluster, out ha.Output, failed int, err 
 	if err != nil {
 		attrs = append(attrs, "failed", out.Plan[failed].String(), "err", err)
 	}
-	a.log.Info(reason, attrs...)
+	if err != nil || !a.heartbeats.skip(reason, attrs) {
+		a.log.Info(reason, attrs...)
+	}
 	a.lastReason = reason
 }
 

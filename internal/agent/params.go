@@ -68,10 +68,13 @@ func (a *Agent) applyConfig(ctx context.Context, cl *cluster.Cluster, obs Observ
 	}
 }
 
-func permanentSlots(in []config.PermanentSlot) []ha.Slot {
+// permanentSlots are the dynamic slots this kind of cluster keeps (cluster_type).
+func permanentSlots(in []config.PermanentSlot, standby bool) []ha.Slot {
 	out := make([]ha.Slot, 0, len(in))
 	for _, s := range in {
-		out = append(out, ha.Slot{Name: s.Name, Type: s.Type, Database: s.Database, Plugin: s.Plugin})
+		if s.InCluster(standby) {
+			out = append(out, ha.Slot{Name: s.Name, Type: s.Type, Database: s.Database, Plugin: s.Plugin})
+		}
 	}
 	return out
 }

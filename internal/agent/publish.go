@@ -129,6 +129,7 @@ func (a *Agent) buildStatus(cl *cluster.Cluster, obs Observation, s ha.Settings)
 		Timeline: obs.Timeline, ReplicationState: obs.ReplicationState, Replication: obs.Replication,
 		Tags: cluster.PublishedTags(a.opts.Tags), SysID: obs.SysID, DCSLastSeen: a.dcsLastSeen, TTL: s.TTL,
 		NextLoop: a.now().Add(s.LoopWait), Pause: s.Pause, ScheduledRestart: a.scheduledRestartJSON(),
+		MaximumLagOnFailover: s.MaximumLagOnFailover,
 	}
 	st.PendingRestart, st.PendingRestartReason = obs.PendingRestart, obs.PendingRestartReason
 	st.WatchdogFailed = a.opts.Watchdog != nil && !a.opts.Watchdog.Healthy(s.TTL, s.LoopWait)

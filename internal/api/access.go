@@ -161,9 +161,11 @@ func peerCertificates(r *http.Request) []*x509.Certificate {
 }
 
 // accessAllowed applies Patroni's order for unsafe requests: allowlist (403), client
-// certificate (403), then Basic authentication (401).
-func (s *Server) accessAllowed(w http.ResponseWriter, r *http.Request) bool {
-	if !s.opts.Allowlist.allows(r.RemoteAddr) && !s.memberAddress(r) {
+// certificate (403), then Basic authentication (401). checkMembers is false for POST
+// /failsafe, which a primary sends when the DCS, where the members are listed, is out
+// of reach (Patroni 4.0 ignores allowlist_include_members there too).
+func (s *Server) accessAllowed(w http.ResponseWriter, r *http.Request, checkMembers bool) bool {
+	if !s.sourceAllowed(r, checkMembers) {
 		writeText(w, http.StatusForbidden, "Access is denied\n")
 		return false
 	}
@@ -174,12 +176,22 @@ func (s *Server) accessAllowed(w http.ResponseWriter, r *http.Request) bool {
 	return s.authorized(w, r)
 }
 
+// sourceAllowed: as in Patroni, once restapi.allowlist or allowlist_include_members is
+// in force, only the addresses they name may call unsafe endpoints.
+func (s *Server) sourceAllowed(r *http.Request, checkMembers bool) bool {
+	checkMembers = checkMembers && s.opts.AllowlistIncludeMembers
+	if len(s.opts.Allowlist) == 0 && !checkMembers {
+		return true
+	}
+	if len(s.opts.Allowlist) > 0 && s.opts.Allowlist.allows(r.RemoteAddr) {
+		return true
+	}
+	return checkMembers && s.memberAddress(r)
+}
+
 // memberAddress: with allowlist_include_members, a request from the host of any
 // member's api_url is allowed too (read from the DCS: unsafe requests are rare).
 func (s *Server) memberAddress(r *http.Request) bool {
-	if !s.opts.AllowlistIncludeMembers {
-		return false
-	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.opts.DCSTimeout)
 	defer cancel()
 	cl, err := s.src.Cluster(ctx)

@@ -9,16 +9,21 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"io"
 	"log/slog"
 	"math/big"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/warden-ha/warden/internal/cluster"
 )
 
 type testPKI struct {
@@ -206,5 +211,60 @@ func TestCertificateReload(t *testing.T) {
 	}
 	if err := get(first.pool); err == nil {
 		t.Fatal("the old certificate is still served")
+	}
+}
+
+// countingSource counts DCS reads, as allowlist_include_members reads the members.
+type countingSource struct {
+	*fakeSource
+	reads atomic.Int32
+}
+
+func (c *countingSource) Cluster(ctx context.Context) (*cluster.Cluster, error) {
+	c.reads.Add(1)
+	return c.fakeSource.Cluster(ctx)
+}
+
+func allowlistServer(t *testing.T, opts Options, memberHost string) (*httptest.Server, *countingSource) {
+	t.Helper()
+	src := &countingSource{fakeSource: &fakeSource{cluster: &cluster.Cluster{Members: []cluster.Member{{Name: "pg-2", APIURL: "http://" + memberHost + ":8008/patroni"}}}}}
+	src.st.Store(primaryStatus())
+	opts.Controller = &fakeController{}
+	srv := httptest.NewServer(New(src, opts, slog.New(slog.NewTextHandler(io.Discard, nil))).Handler())
+	t.Cleanup(srv.Close)
+	return srv, src
+}
+
+// allowlist_include_members alone admits the members only (Patroni 3.0.2's check_access),
+// and POST /failsafe never reads the DCS for it: the primary sends it when the DCS is out
+// of reach, and Patroni 4.0 checks only restapi.allowlist there.
+func TestAllowlistIncludeMembers(t *testing.T) {
+	srv, _ := allowlistServer(t, Options{AllowlistIncludeMembers: true}, "10.9.9.9")
+	if code, body := do(t, "POST", srv.URL+"/reload", "", false); code != 403 || body != "Access is denied" {
+		t.Errorf("POST /reload from a non-member: %d %q", code, body)
+	}
+	if code, _ := do(t, "POST", srv.URL+"/failsafe", `{"name":"pg-2"}`, false); code == 403 {
+		t.Error("POST /failsafe refused by allowlist_include_members")
+	}
+	srv, _ = allowlistServer(t, Options{AllowlistIncludeMembers: true}, "127.0.0.1")
+	if code, _ := do(t, "POST", srv.URL+"/reload", "", false); code != 202 {
+		t.Errorf("POST /reload from a member: %d", code)
+	}
+
+	list, err := ParseAllowlist([]string{"10.0.0.0/8"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, src := allowlistServer(t, Options{Allowlist: list, AllowlistIncludeMembers: true}, "127.0.0.1")
+	src.err = errors.New("etcd is down")
+	before := src.reads.Load()
+	if code, _ := do(t, "POST", srv.URL+"/failsafe", `{"name":"pg-2"}`, false); code != 403 {
+		t.Errorf("POST /failsafe from outside restapi.allowlist: %d", code)
+	}
+	if n := src.reads.Load() - before; n != 0 {
+		t.Errorf("POST /failsafe read the DCS %d times for allowlist_include_members", n)
+	}
+	if code, _ := do(t, "POST", srv.URL+"/reload", "", false); code != 403 {
+		t.Errorf("POST /reload with the DCS down: %d", code)
 	}
 }

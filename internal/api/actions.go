@@ -42,7 +42,7 @@ func (s *Server) serveUnsafe(w http.ResponseWriter, r *http.Request) {
 		writeText(w, http.StatusNotImplemented, fmt.Sprintf("Unsupported method (%q)\n", r.Method))
 		return
 	}
-	if !s.accessAllowed(w, r) {
+	if !s.accessAllowed(w, r, segment != "failsafe") {
 		return
 	}
 	h(w, r)
@@ -430,6 +430,11 @@ func (s *Server) postFailsafe(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res := s.opts.Controller.AcceptFailsafe(r.Context(), name)
+	if st := s.src.Status(); res.Code == http.StatusOK && st != nil && st.PostgresReachable {
+		// Patroni 4.0: the member's WAL position, which a Patroni primary uses to move
+		// the slots of cascading replicas forward while the DCS is out of reach.
+		w.Header().Set("lsn", strconv.FormatUint(max(st.ReceivedLocation, st.ReplayedLocation, st.XLogLocation), 10))
+	}
 	writeText(w, res.Code, res.Message)
 }
 

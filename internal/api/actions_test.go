@@ -227,6 +227,10 @@ func TestMetrics(t *testing.T) {
 		`# TYPE patroni_xlog_location counter`,
 		`patroni_xlog_location{name="pg-1",scope="batman"} 1e+08`,
 		`patroni_postgres_timeline{name="pg-1",scope="batman"} 2`,
+		`# TYPE patroni_postgres_timeline gauge`,
+		`# TYPE patroni_postgres_state gauge`,
+		`patroni_postgres_state{name="pg-1",scope="batman"} 5`,
+		`# HELP patroni_postgres_state Numeric representation of Postgres state. Values: 0=initializing new cluster, 1=initdb failed,`,
 		`patroni_replica{name="pg-1",scope="batman"} 0`,
 	} {
 		if !strings.Contains(body, want) {
@@ -272,6 +276,10 @@ func TestPostFailsafe(t *testing.T) {
 			}
 			if tc.code == 200 && string(b) != "Accepted" {
 				t.Errorf("answer %q is not exactly Accepted", b)
+			}
+			// Patroni 4.0's lsn header: the member's WAL position, on acceptance only.
+			if want := map[bool]string{true: "100000000", false: ""}[tc.code == 200]; resp.Header.Get("lsn") != want {
+				t.Errorf("lsn header %q, want %q", resp.Header.Get("lsn"), want)
 			}
 		})
 	}

@@ -220,6 +220,20 @@ func TestProbes(t *testing.T) {
 		{"readiness replica", replicaStatus(), "/readiness", 200},
 		{"readiness replica without DCS", with(replicaStatus(), func(s *Status) { s.DCSAvailable = false }), "/readiness", 503},
 		{"readiness stopped", with(replicaStatus(), func(s *Status) { s.State = "stopped" }), "/readiness", 503},
+		// Patroni 4.1's replica check, used when ?lag= or ?mode= is given: the replica
+		// replayed up to 98 MB and received 99 MB of the leader's 100 MB.
+		{"readiness lag within", replicaStatus(), "/readiness?lag=2000000", 200},
+		{"readiness lag exceeded", replicaStatus(), "/readiness?lag=1MB", 503},
+		{"readiness mode write", replicaStatus(), "/readiness?lag=1000000&mode=write", 200},
+		{"readiness mode apply", replicaStatus(), "/readiness?lag=1000000&mode=apply", 503},
+		{"readiness maximum_lag_on_failover", with(replicaStatus(), func(s *Status) { s.MaximumLagOnFailover = 1 << 20 }), "/readiness?mode=apply", 503},
+		{"readiness maximum_lag_on_failover met", with(replicaStatus(), func(s *Status) { s.MaximumLagOnFailover = 2_000_000 }), "/readiness?mode=apply", 200},
+		{"readiness invalid lag uses maximum_lag_on_failover", with(replicaStatus(), func(s *Status) { s.MaximumLagOnFailover = 1 << 20 }), "/readiness?lag=abc", 503},
+		{"readiness not streaming", with(replicaStatus(), func(s *Status) { s.ReplicationState = "in archive recovery" }), "/readiness?lag=1GB", 503},
+		{"readiness not streaming, 3.0.2 rule", with(replicaStatus(), func(s *Status) { s.ReplicationState = "in archive recovery" }), "/readiness", 200},
+		{"readiness lag without DCS", with(replicaStatus(), func(s *Status) { s.DCSAvailable = false }), "/readiness?lag=1GB", 503},
+		{"readiness lag without DCS in failsafe", with(replicaStatus(), func(s *Status) { s.DCSAvailable, s.FailsafeActive = false, true }), "/readiness?lag=1GB", 200},
+		{"readiness leader with lag", primaryStatus(), "/readiness?lag=0", 200},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

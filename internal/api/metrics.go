@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -44,12 +45,35 @@ var patroniMetrics = []struct{ name, help string }{
 	{"patroni_dcs_last_seen", "Epoch timestamp when DCS was last contacted successfully by Patroni."},
 	{"patroni_pending_restart", "Value is 1 if the node needs a restart, 0 otherwise."},
 	{"patroni_is_paused", "Value is 1 if auto failover is disabled, 0 otherwise."},
+	{"patroni_postgres_state", "Numeric representation of Postgres state. Values: " + postgresStateValues() + "."},
 }
 
-// counterMetrics are exported as counters, as Patroni does.
+// postgresStates are Patroni 4.1's PostgresqlState indexes, which it promises never to
+// renumber; a state outside the list is -1.
+var postgresStates = []string{
+	"initializing new cluster", "initdb failed", "running custom bootstrap script",
+	"custom bootstrap failed", "creating replica", "running", "starting",
+	"starting after custom bootstrap", "start failed", "restarting", "restart failed",
+	"stopping", "stopped", "stop failed", "crashed",
+}
+
+func postgresStateValues() string {
+	parts := make([]string, len(postgresStates))
+	for i, s := range postgresStates {
+		parts[i] = strconv.Itoa(i) + "=" + s
+	}
+	return strings.Join(parts, ", ")
+}
+
+func postgresStateIndex(state string) float64 {
+	return float64(slices.Index(postgresStates, state))
+}
+
+// counterMetrics are exported as counters, as Patroni does; the timeline is a gauge
+// (Patroni 4.1.4: it drops to 0 when PostgreSQL stops).
 var counterMetrics = map[string]bool{
 	"patroni_xlog_location": true, "patroni_xlog_received_location": true,
-	"patroni_xlog_replayed_location": true, "patroni_postgres_timeline": true,
+	"patroni_xlog_replayed_location": true,
 }
 
 func newStatusCollector(src Source, now func() time.Time) *statusCollector {
@@ -120,6 +144,7 @@ func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
 		"patroni_dcs_last_seen":                float64(st.DCSLastSeen.Unix()),
 		"patroni_pending_restart":              b2f(st.PendingRestart),
 		"patroni_is_paused":                    b2f(st.Pause),
+		"patroni_postgres_state":               postgresStateIndex(st.State),
 	}
 	if st.DCSLastSeen.IsZero() {
 		values["patroni_dcs_last_seen"] = 0

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/http"
+	"net/url"
 	"sort"
 	"strings"
 
@@ -45,7 +47,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			s.getLiveness(w)
 			return
 		case "readiness":
-			s.getReadiness(w)
+			s.getReadiness(w, r)
 			return
 		case "metrics":
 			s.metrics.ServeHTTP(w, r)
@@ -96,19 +98,44 @@ func (s *Server) getLiveness(w http.ResponseWriter) {
 	w.WriteHeader(code)
 }
 
-// getReadiness is Patroni 3.0.2's: the lock holder, or a running PostgreSQL with a DCS view.
-func (s *Server) getReadiness(w http.ResponseWriter) {
+// getReadiness: the lock holder is ready; otherwise, without ?lag= or ?mode=, a running
+// PostgreSQL with a DCS view (Patroni 3.0.2), and with either, Patroni 4.1's replica
+// check: running, streaming, and its replayed (mode=write: received) position within lag
+// (default maximum_lag_on_failover) of the leader's last published position.
+func (s *Server) getReadiness(w http.ResponseWriter, r *http.Request) {
 	st := s.src.Status()
 	code := http.StatusServiceUnavailable
-	if st != nil {
-		switch {
-		case s.now().Before(st.LockValidUntil):
-			code = http.StatusOK
-		case st.State == "running" && st.DCSAvailable:
-			code = http.StatusOK
-		}
+	if st != nil && (s.now().Before(st.LockValidUntil) || replicaReady(st, r.URL.Query())) {
+		code = http.StatusOK
 	}
 	w.WriteHeader(code)
+}
+
+func replicaReady(st *Status, q url.Values) bool {
+	_, lagGiven := q["lag"]
+	_, modeGiven := q["mode"]
+	if !lagGiven && !modeGiven {
+		return st.State == "running" && st.DCSAvailable
+	}
+	if st.State != "running" || st.ReplicationState != "streaming" {
+		return false
+	}
+	if !st.DCSAvailable {
+		return st.FailsafeActive
+	}
+	pos := st.ReplayedLocation
+	if q.Get("mode") == "write" {
+		pos = st.ReceivedLocation
+	}
+	limit := int64(min(st.MaximumLagOnFailover, math.MaxInt64))
+	if v, ok := parseLag(q.Get("lag")); ok {
+		limit = v
+	}
+	var lag int64
+	if st.LeaderOptime > pos {
+		lag = int64(min(st.LeaderOptime-pos, math.MaxInt64))
+	}
+	return lag <= limit
 }
 
 // readCluster does the one bounded DCS read behind the monitoring endpoints; on failure

@@ -17,6 +17,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/warden-ha/warden/internal/cluster"
 )
 
 // Options configures the REST server.
@@ -88,6 +90,20 @@ func New(src Source, opts Options, log *slog.Logger) *Server {
 		})
 	}
 	return s
+}
+
+// ServerHeader is the Server header for restapi.server_tokens (Patroni 4.1): "Patroni"
+// for productonly, "Patroni/<version>" for minimal (the version /patroni reports), none
+// for original, where Patroni shows Python's BaseHTTP and Python versions and Warden
+// sends no Server header at all.
+func ServerHeader(tokens string) string {
+	switch tokens {
+	case "productonly":
+		return "Patroni"
+	case "minimal":
+		return "Patroni/" + cluster.Version
+	}
+	return ""
 }
 
 // Handler is the routing handler, for tests and for embedding.

@@ -48,10 +48,12 @@ type Status struct {
 	ClusterUnlocked bool
 	DCSLastSeen     time.Time
 	// LeaderOptime is /status.optime from the last cluster read (for ?lag=).
-	LeaderOptime   uint64
-	Tags           map[string]any
-	SysID          string
-	PendingRestart bool
+	LeaderOptime uint64
+	// MaximumLagOnFailover is the dynamic setting, /readiness's default lag (Patroni 4.1).
+	MaximumLagOnFailover uint64
+	Tags                 map[string]any
+	SysID                string
+	PendingRestart       bool
 	// PendingRestartReason is Patroni 3.3's {param: {old_value, new_value}}.
 	PendingRestartReason map[string]cluster.ParamChange
 	// ScheduledRestart is {"schedule": iso8601, filters...} while a restart is scheduled.

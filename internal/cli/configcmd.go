@@ -2,22 +2,45 @@ package cli
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
+	"os/user"
 	"path/filepath"
 	"sort"
 	"strconv"
+	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/warden-ha/warden/internal/cli/ctl"
 	"github.com/warden-ha/warden/internal/config"
+	"github.com/warden-ha/warden/internal/postgres"
 )
 
+// validateOptions are Patroni 4's --validate-config flags.
+type validateOptions struct {
+	// print writes the merged configuration (files and environment) as YAML to stdout
+	// after a successful validation (Patroni 4.1's --print), passwords masked.
+	print bool
+	// ignoreListenPort is Patroni 4.0's --ignore-listen-port: Warden never probes the
+	// ports, so it changes nothing; it is accepted so scripts keep working.
+	ignoreListenPort bool
+}
+
+func (o *validateOptions) flags(cmd *cobra.Command) {
+	cmd.Flags().BoolVarP(&o.print, "print", "p", false, "with --validate-config: print the merged configuration (files and environment) as YAML, passwords masked")
+	cmd.Flags().BoolVarP(&o.ignoreListenPort, "ignore-listen-port", "i", false, "with --validate-config: accepted for Patroni compatibility; Warden never checks whether the listen ports are free")
+}
+
 func validateCommand(stdout, stderr io.Writer) *cobra.Command {
-	return &cobra.Command{
+	var o validateOptions
+	cmd := &cobra.Command{
 		Use:   "validate-config [config.yml | config-dir]",
 		Short: "Check a configuration without starting anything",
 		Long: "validate-config loads the configuration (file, directory or PATRONI_* environment) as " +
@@ -29,9 +52,11 @@ func validateCommand(stdout, stderr io.Writer) *cobra.Command {
 			if len(args) == 1 {
 				path = args[0]
 			}
-			return validateConfig(path, stdout, stderr)
+			return validateConfig(path, o, stdout, stderr)
 		},
 	}
+	o.flags(cmd)
+	return cmd
 }
 
 // problem is one error or warning, for printing in file order.
@@ -44,8 +69,14 @@ type problem struct {
 
 // validateConfig prints each problem to stderr ("error: line 12: log.level: ...") and a
 // one-line verdict: to stdout when the configuration is usable, to stderr otherwise.
-func validateConfig(path string, stdout, stderr io.Writer) error {
-	_, warnings, err := config.Load(path, os.Environ())
+// With print, a usable configuration is written to stdout as YAML and the verdict goes
+// to stderr, so the output can be redirected to a file.
+func validateConfig(path string, o validateOptions, stdout, stderr io.Writer) error {
+	check, note := parameterCheck(path)
+	cfg, warnings, err := config.LoadChecked(path, os.Environ(), check)
+	if note != nil {
+		warnings = append(warnings, *note)
+	}
 	var list []problem
 	for _, w := range warnings {
 		list = append(list, problem{"warning", w.Source, w.Line, w.String()})
@@ -73,10 +104,15 @@ func validateConfig(path string, stdout, stderr io.Writer) error {
 	if errs > 0 {
 		return &ExitError{Code: 1, Err: fmt.Errorf("%s: %s, %s", name, plural(errs, "error"), plural(len(warnings), "warning"))}
 	}
+	verdict := stdout
+	if o.print {
+		fmt.Fprint(stdout, ctl.DumpYAML(cfg.Redacted()))
+		verdict = stderr
+	}
 	if len(warnings) > 0 {
-		fmt.Fprintf(stdout, "%s: OK (%s)\n", name, plural(len(warnings), "warning"))
+		fmt.Fprintf(verdict, "%s: OK (%s)\n", name, plural(len(warnings), "warning"))
 	} else {
-		fmt.Fprintf(stdout, "%s: OK\n", name)
+		fmt.Fprintf(verdict, "%s: OK\n", name)
 	}
 	return nil
 }
@@ -186,4 +222,53 @@ func postgresBinDir() (dir, version string) {
 		}
 	}
 	return dir, version
+}
+
+// parameterCheck checks parameter names against the postgres binary the configuration
+// names in postgresql.bin_dir (its own major's names). Without one, names are kept
+// unchecked and note says so once: the agent checks them against the binaries it runs.
+func parameterCheck(path string) (config.ParameterCheck, *config.Warning) {
+	cfg, _, err := config.Load(path, os.Environ())
+	if err != nil {
+		return nil, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	// postgres refuses to run as root: root asks the binary as the postgres user.
+	cred := postgresCredential()
+	tools := postgres.Tools{Runner: postgres.ExecRunner{Log: slog.New(slog.DiscardHandler), Credential: cred}, BinDir: cfg.PostgreSQL.BinDir, Owner: cred}
+	gucs, err := tools.Parameters(ctx)
+	if err != nil {
+		return nil, &config.Warning{Key: "postgresql.bin_dir", Message: fmt.Sprintf(
+			"parameter names not checked: no usable postgres binary (%v); they are kept, and the agent checks them against the binaries it runs", err)}
+	}
+	return func(name string) string {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		ok, err := gucs.Accepts(ctx, name)
+		switch {
+		case err != nil:
+			return fmt.Sprintf("%s is not in PostgreSQL %d's --describe-config list and could not be checked further (%v); kept", name, gucs.Major, err)
+		case !ok:
+			return gucs.Problem(name)
+		}
+		return ""
+	}, nil
+}
+
+// postgresCredential is the postgres OS user's when running as root, else nil.
+func postgresCredential() *syscall.Credential {
+	if os.Geteuid() != 0 {
+		return nil
+	}
+	u, err := user.Lookup("postgres")
+	if err != nil {
+		return nil
+	}
+	uid, err1 := strconv.ParseUint(u.Uid, 10, 32)
+	gid, err2 := strconv.ParseUint(u.Gid, 10, 32)
+	if err1 != nil || err2 != nil {
+		return nil
+	}
+	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
 }

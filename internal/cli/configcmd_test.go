@@ -67,7 +67,18 @@ func TestValidateConfigListsEveryProblem(t *testing.T) {
 	}
 }
 
+// pg15OnPath puts PostgreSQL 15 first on PATH: validate-config checks parameter names
+// against the postgres binary bin_dir names (PATH when unset, as Patroni).
+func pg15OnPath(t *testing.T) {
+	t.Helper()
+	if _, err := os.Stat("/usr/lib/postgresql/15/bin/postgres"); err != nil {
+		t.Skip("PostgreSQL 15 binaries not installed")
+	}
+	t.Setenv("PATH", "/usr/lib/postgresql/15/bin:"+os.Getenv("PATH"))
+}
+
 func TestValidateConfigWarningsOnly(t *testing.T) {
+	pg15OnPath(t)
 	path := writeConfig(t, validBase+"log:\n  max_queue_size: 5\n")
 	code, stdout, stderr := run(t, "validate-config", path)
 	if code != 0 || stdout != path+": OK (1 warning)\n" || !strings.Contains(stderr, "warning: line 13: log.max_queue_size") {
@@ -104,5 +115,41 @@ func TestGenerateConfigValidates(t *testing.T) {
 		if code != 0 || verr != "" || vout != out+": OK\n" {
 			t.Fatalf("validate-config of the sample: exit %d\n%s%s", code, vout, verr)
 		}
+	}
+}
+
+// TestValidateConfigPrint: Patroni 4.1's --print writes the merged configuration (files
+// and environment) as PyYAML would, passwords masked, the verdict on stderr; Patroni
+// 4.0's --ignore-listen-port (-i) is accepted; both spellings behave the same.
+func TestValidateConfigPrint(t *testing.T) {
+	path := writeConfig(t, validBase+"  authentication:\n    superuser: {username: postgres, password: s3cret}\n  parameters:\n    work_mem: 8MB\n")
+	t.Setenv("PATRONI_NAME", "from-env")
+	want := `etcd3:
+  hosts: 127.0.0.1:2379
+name: from-env
+postgresql:
+  authentication:
+    superuser:
+      password: '******'
+      username: postgres
+  connect_address: 127.0.0.1:5432
+  data_dir: /tmp/warden-test/data
+  listen: 127.0.0.1:5432
+  parameters:
+    work_mem: 8MB
+restapi:
+  connect_address: 127.0.0.1:8008
+  listen: 127.0.0.1:8008
+scope: demo
+`
+	for _, args := range [][]string{{"--validate-config", "--print", "-i", path}, {"validate-config", "-p", "--ignore-listen-port", path}} {
+		code, stdout, stderr := run(t, args...)
+		if code != 0 || stdout != want || stderr != path+": OK\n" {
+			t.Errorf("%v: exit %d\nstdout:\n%s\nstderr %q", args, code, stdout, stderr)
+		}
+	}
+	code, stdout, _ := run(t, "--validate-config", "--print", writeConfig(t, validBase+"log:\n  level: LOUD\n"))
+	if code != 1 || stdout != "" {
+		t.Errorf("invalid configuration printed: exit %d\n%s", code, stdout)
 	}
 }

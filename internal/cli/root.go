@@ -27,6 +27,7 @@ func (e *ExitError) Unwrap() error { return e.Err }
 // Root builds the warden command tree.
 func Root(stdout, stderr io.Writer) *cobra.Command {
 	var validate, version, generate, generateSample bool
+	var vopts validateOptions
 	root := &cobra.Command{
 		Use:   "warden [config.yml | config-dir]",
 		Short: "High availability for PostgreSQL: a Patroni-compatible agent in one binary",
@@ -45,7 +46,7 @@ func Root(stdout, stderr io.Writer) *cobra.Command {
 				path = args[0]
 			}
 			if validate {
-				return validateConfig(path, stdout, stderr)
+				return validateConfig(path, vopts, stdout, stderr)
 			}
 			if generate || generateSample {
 				return generateConfig(path, stdout)
@@ -57,6 +58,7 @@ func Root(stdout, stderr io.Writer) *cobra.Command {
 		},
 	}
 	root.Flags().BoolVar(&validate, "validate-config", false, "validate the configuration and exit")
+	vopts.flags(root)
 	root.Flags().BoolVar(&version, "version", false, "print the version and exit")
 	// Patroni 3.2's spellings; the argument is then the output file.
 	root.Flags().BoolVar(&generateSample, "generate-sample-config", false, "write a documented sample configuration to the file argument or stdout")

@@ -202,7 +202,8 @@ func agentOptions(cfg *config.Config) agent.Options {
 		Dynamic:      cfg.Bootstrap.Dynamic,
 		UsePgRewind:  cfg.PostgreSQL.UsePgRewind,
 
-		CloneWithoutLeader: cloneWithoutLeader(cfg.PostgreSQL),
+		CloneWithoutLeader:       cloneWithoutLeader(cfg.PostgreSQL),
+		DeduplicateHeartbeatLogs: cfg.Log.DeduplicateHeartbeatLogs,
 	}
 }
 
@@ -231,6 +232,9 @@ func apiScheme(cfg *config.Config) string {
 
 func extraHeaders(cfg *config.Config, tls bool) map[string]string {
 	h := map[string]string{}
+	if v := api.ServerHeader(cfg.RestAPI.ServerTokens); v != "" {
+		h["Server"] = v
+	}
 	for k, v := range cfg.RestAPI.HTTPExtraHeaders {
 		h[k] = v
 	}

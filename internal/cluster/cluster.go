@@ -223,21 +223,37 @@ func ValidSysID(s string) bool {
 
 // TagsNoFailover interprets nofailover / failover_priority as Patroni 3.2+ does.
 func TagsNoFailover(tags map[string]any) bool {
-	if v, ok := tags["nofailover"]; ok {
-		return Truthy(v)
-	}
-	if _, ok := tags["failover_priority"]; ok {
-		return TagsFailoverPriority(tags) <= 0
-	}
-	return false
+	return boolTag(tags, "nofailover", "failover_priority")
 }
 
 // TagsFailoverPriority returns failover_priority (default 1; 0 when nofailover).
 func TagsFailoverPriority(tags map[string]any) int {
-	if v, ok := tags["nofailover"]; ok && Truthy(v) {
+	return priorityTag(tags, "nofailover", "failover_priority")
+}
+
+// TagsNoSync interprets nosync / sync_priority as Patroni 4.1 does.
+func TagsNoSync(tags map[string]any) bool { return boolTag(tags, "nosync", "sync_priority") }
+
+// TagsSyncPriority returns sync_priority (Patroni 4.1; default 1, 0 when nosync).
+func TagsSyncPriority(tags map[string]any) int { return priorityTag(tags, "nosync", "sync_priority") }
+
+// boolTag: the boolean tag when set, else whether the priority tag is set and not positive.
+func boolTag(tags map[string]any, boolName, priorityName string) bool {
+	if v, ok := tags[boolName]; ok {
+		return Truthy(v)
+	}
+	if _, ok := tags[priorityName]; ok {
+		return priorityTag(tags, boolName, priorityName) <= 0
+	}
+	return false
+}
+
+// priorityTag: 0 when the boolean tag is true, else the priority tag (default 1).
+func priorityTag(tags map[string]any, boolName, priorityName string) int {
+	if v, ok := tags[boolName]; ok && Truthy(v) {
 		return 0
 	}
-	switch v := tags["failover_priority"].(type) {
+	switch v := tags[priorityName].(type) {
 	case int:
 		return v
 	case int64:
@@ -272,17 +288,19 @@ func Truthy(v any) bool {
 
 // PublishedTags are the tags a member publishes: Patroni leaves out the boolean built-in
 // tags (clonefrom, nofailover, noloadbalance, nosync, nostream) when false; nofailover
-// stays when failover_priority is set, as it then decides between the two.
+// stays when failover_priority is set, and nosync when sync_priority is (Patroni 4.1), as
+// it then decides between the two.
 func PublishedTags(tags map[string]any) map[string]any {
 	out := make(map[string]any, len(tags))
 	for k, v := range tags {
 		switch k {
-		case "clonefrom", "noloadbalance", "nosync", "nostream":
+		case "clonefrom", "noloadbalance", "nostream":
 			if !Truthy(v) {
 				continue
 			}
-		case "nofailover":
-			if _, prio := tags["failover_priority"]; !prio && !Truthy(v) {
+		case "nofailover", "nosync":
+			priority := map[string]string{"nofailover": "failover_priority", "nosync": "sync_priority"}[k]
+			if _, prio := tags[priority]; !prio && !Truthy(v) {
 				continue
 			}
 		}

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"sort"
+	"strings"
 )
 
 // initdbForbidden are options Patroni sets itself (A.7).
@@ -157,7 +158,14 @@ func options(s *section, k string, forbidden map[string]bool) []string {
 	path := s.key(k)
 	var out []string
 	add := func(p, name, value string, hasValue bool) {
-		if forbidden[name] {
+		if name == "compress" && forbidden[name] {
+			// pg_basebackup 15+ compresses on the server and still writes a plain data
+			// directory; compression on the client would not (Patroni 4.1.1).
+			if !hasValue || !strings.HasPrefix(value, "server") {
+				s.d.warn(p, "only server-side compression is allowed (server-gzip, server-lz4, server-zstd; PostgreSQL 15+): the copy must be a plain data directory; removed")
+				return
+			}
+		} else if forbidden[name] {
 			s.d.warn(p, "option %s is set by Warden itself, removed", name)
 			return
 		}

@@ -55,6 +55,9 @@ type RestAPI struct {
 	AllowlistIncludeMembers bool
 	HTTPExtraHeaders        map[string]string
 	HTTPSExtraHeaders       map[string]string
+	// ServerTokens is Patroni 4.1's server_tokens, lower-cased: "original" (or ""),
+	// "productonly" or "minimal".
+	ServerTokens string
 }
 
 // Ctl is the ctl section, used by the CLI and by inter-node HTTP calls.
@@ -203,7 +206,14 @@ type Watchdog struct {
 // PATRONI_CONFIGURATION holds the whole document and the other variables
 // are ignored. The error is an *Error or several joined.
 func Load(path string, environ []string) (*Config, []Warning, error) {
+	return LoadChecked(path, environ, nil)
+}
+
+// LoadChecked is Load with check asked about every name under a parameters key
+// (postgresql.parameters, bootstrap.dcs.postgresql.parameters, ...).
+func LoadChecked(path string, environ []string, check ParameterCheck) (*Config, []Warning, error) {
 	d := newDiags(nil)
+	d.check = check
 	env := environMap(environ)
 	root, err := readSources(path, env, d)
 	if err != nil {

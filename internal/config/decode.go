@@ -112,7 +112,13 @@ func decodeRestAPI(top *section) RestAPI {
 	r.HTTPExtraHeaders = s.strMap("http_extra_headers")
 	r.HTTPSExtraHeaders = s.strMap("https_extra_headers")
 	s.unsupported("Go's TLS defaults are used", "ciphers")
-	s.unsupported("not needed by Go's HTTP server", "request_queue_size", "server_tokens", "thread_pool_size")
+	switch v := strings.ToLower(s.str("server_tokens")); v {
+	case "", "original", "productonly", "minimal":
+		r.ServerTokens = v
+	default:
+		s.d.warn(s.key("server_tokens"), "expected Minimal, ProductOnly or Original, got %q; the Server header is left as with Original", v)
+	}
+	s.unsupported("not needed by Go's HTTP server", "request_queue_size", "thread_pool_size")
 	s.done(nil)
 	return r
 }

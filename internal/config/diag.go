@@ -57,6 +57,8 @@ type diags struct {
 	pos   map[string]pos
 	warns []Warning
 	errs  []*Error
+	// check, when set, is asked about every PostgreSQL parameter name.
+	check ParameterCheck
 }
 
 func newDiags(p map[string]pos) *diags {

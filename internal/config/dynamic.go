@@ -176,10 +176,9 @@ var commandLineParameters = map[string]bool{
 	"max_replication_slots": true, "max_worker_processes": true, "wal_log_hints": true,
 }
 
-// parameters reads a GUC map, removing names PostgreSQL 15 does not know
-// (Patroni: "Removing unexpected parameter=..."). Locally, the
-// command-line parameters are removed too, because Patroni only takes
-// them from the DCS.
+// parameters reads a GUC map. Names are kept whatever they are (the agent checks them
+// against its binaries; validate-config passes a check that warns). Locally, the
+// command-line parameters are removed, because Patroni only takes them from the DCS.
 func parameters(s *section, k string, local bool) map[string]any {
 	m := s.rawMap(k)
 	out := make(map[string]any, len(m))
@@ -193,8 +192,6 @@ func parameters(s *section, k string, local bool) map[string]any {
 		v := m[n]
 		p := joinPath(path, n)
 		switch {
-		case !KnownParameter(n):
-			s.d.warn(p, "unknown PostgreSQL parameter %s (did you mean %s?), removed", n, NearestParameter(n))
 		case local && commandLineParameters[n]:
 			s.d.warn(p, "%s is only accepted from the dynamic configuration (bootstrap.dcs / patronictl edit-config), removed here", n)
 		default:
@@ -205,6 +202,11 @@ func parameters(s *section, k string, local bool) map[string]any {
 			case map[string]any, []any:
 				s.d.warn(p, "expected a single value, got %s; removed", describe(n, v))
 				continue
+			}
+			if s.d.check != nil {
+				if msg := s.d.check(n); msg != "" {
+					s.d.warn(p, "%s", msg)
+				}
 			}
 			out[n] = v
 		}

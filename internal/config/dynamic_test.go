@@ -53,15 +53,14 @@ func TestParseDynamicValues(t *testing.T) {
 	if d.Parameters["max_connections"] != 200 || d.Parameters["citus.node"] != "x" {
 		t.Errorf("command-line and dotted parameters are accepted from DCS: %v", d.Parameters)
 	}
-	if _, ok := d.Parameters["wal_keep_segment"]; ok {
-		t.Error("unknown parameter kept")
+	if _, ok := d.Parameters["wal_keep_segment"]; !ok {
+		t.Error("a name the binaries may know is removed while loading")
 	}
 	if d.StandbyCluster["host"] != "10.0.0.1" || d.StandbyCluster["bogus"] != nil || d.Slots["s1"] == nil {
 		t.Errorf("standby/slots = %v %v", d.StandbyCluster, d.Slots)
 	}
-	wantWarning(t, warns, "postgresql.parameters.wal_keep_segment", 0, "did you mean wal_keep_size?")
 	wantWarning(t, warns, "standby_cluster.bogus", 0, "unknown key")
-	if len(warns) != 2 {
+	if len(warns) != 1 {
 		t.Errorf("warnings:\n%s", listWarnings(warns))
 	}
 	if d.Raw["ttl"] != 20 {
@@ -127,46 +126,26 @@ func TestDynamicValidate(t *testing.T) {
 	}
 }
 
-func TestKnownParameter(t *testing.T) {
-	for name, want := range map[string]bool{
-		"shared_buffers": true, "SHARED_BUFFERS": true, "TimeZone": true, "primary_conninfo": true,
-		"restore_command": true, "recovery_target_timeline": true, "standby_mode": true,
-		"wal_keep_segments": true, "pg_stat_statements.max": true, "hba_file": true,
-		"wal_keep_segment": false, "max_relication_slots": false, "": false,
-	} {
-		if got := KnownParameter(name); got != want {
-			t.Errorf("KnownParameter(%q) = %v, want %v", name, got, want)
+func TestParameterCheckWarnsAndKeeps(t *testing.T) {
+	yml := baseConfig + "  parameters:\n    summarise_wal: on\n    work_mem: 8MB\n"
+	check := func(name string) string {
+		if name == "summarise_wal" {
+			return "did you mean summarize_wal?"
 		}
+		return ""
 	}
-}
-
-func TestNearestParameter(t *testing.T) {
-	for name, want := range map[string]string{
-		"wal_keep_segment":     "wal_keep_size",
-		"max_relication_slots": "max_replication_slots",
-		"shared_buffer":        "shared_buffers",
-		"chekpoint_timeout":    "checkpoint_timeout",
-	} {
-		if got := NearestParameter(name); got != want {
-			t.Errorf("NearestParameter(%q) = %q, want %q", name, got, want)
+	cfg, warns, err := LoadChecked(writeFile(t, yml), nil, check)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantWarning(t, warns, "postgresql.parameters.summarise_wal", 0, "did you mean summarize_wal?")
+	if cfg.PostgreSQL.Parameters["summarise_wal"] != "on" || cfg.PostgreSQL.Parameters["work_mem"] != "8MB" {
+		t.Errorf("a name the check warns about is kept: %v", cfg.PostgreSQL.Parameters)
+	}
+	for _, w := range warns {
+		if strings.Contains(w.Key, "work_mem") {
+			t.Errorf("unexpected warning %s", w)
 		}
-	}
-}
-
-func TestEmbeddedParameterList(t *testing.T) {
-	if n := len(parameterSet); n < 300 {
-		t.Errorf("only %d parameters embedded", n)
-	}
-}
-
-func TestKnownParametersFromPgSettings(t *testing.T) {
-	for _, name := range []string{"application_name", "transaction_isolation", "work_mem", "shared_buffers", "auto_explain.log_min_duration"} {
-		if !KnownParameter(name) {
-			t.Errorf("%s is a settable PostgreSQL 15 parameter", name)
-		}
-	}
-	if KnownParameter("wal_keep_segment") || KnownParameter("server_version") {
-		t.Error("a misspelled or internal parameter is accepted")
 	}
 }
 
@@ -216,6 +195,36 @@ func TestDynamicSlots(t *testing.T) {
 	wantWarning(t, warns, "ignore_slots[2]", 0, "expected a mapping")
 	if len(warns) != 4 {
 		t.Errorf("warnings:\n%s", listWarnings(warns))
+	}
+}
+
+// Patroni 4.1's cluster_type restricts a permanent physical slot to clusters with a
+// primary or to standby clusters.
+func TestDynamicSlotsClusterType(t *testing.T) {
+	d, warns := ParseDynamic(map[string]any{"slots": map[string]any{
+		"dr":   map[string]any{"type": "physical", "cluster_type": "primary"},
+		"back": map[string]any{"cluster_type": "standby"},
+		"both": map[string]any{"cluster_type": "everywhere"},
+		"cdc":  map[string]any{"database": "app", "plugin": "pgoutput", "cluster_type": "primary"},
+	}})
+	want := []PermanentSlot{{Name: "back", Type: "physical", ClusterType: "standby"}, {Name: "both", Type: "physical"},
+		{Name: "cdc", Type: "logical", Database: "app", Plugin: "pgoutput"}, {Name: "dr", Type: "physical", ClusterType: "primary"}}
+	if !reflect.DeepEqual(d.PermanentSlots, want) {
+		t.Errorf("permanent slots = %+v", d.PermanentSlots)
+	}
+	wantWarning(t, warns, "slots.both.cluster_type", 0, "expected primary or standby")
+	wantWarning(t, warns, "slots.cdc.cluster_type", 0, "only used for physical slots")
+	if len(warns) != 2 {
+		t.Errorf("warnings:\n%s", listWarnings(warns))
+	}
+	for _, tc := range []struct {
+		slot             int
+		primary, standby bool
+	}{{0, false, true}, {1, true, true}, {2, true, true}, {3, true, false}} {
+		s := d.PermanentSlots[tc.slot]
+		if s.InCluster(false) != tc.primary || s.InCluster(true) != tc.standby {
+			t.Errorf("%s: in a cluster with a primary %v, in a standby cluster %v", s.Name, s.InCluster(false), s.InCluster(true))
+		}
 	}
 }
 

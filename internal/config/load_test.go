@@ -99,7 +99,6 @@ func TestLoadWarnings(t *testing.T) {
 	}{
 		{"unknown top-level key", baseConfig + "foo: 1\n", "foo", "unknown key, ignored"},
 		{"typo in section", baseConfig + "  pg_ctl_timout: 5\n", "postgresql.pg_ctl_timout", "did you mean pg_ctl_timeout?"},
-		{"unknown parameter", baseConfig + "  parameters:\n    max_relication_slots: 5\n", "postgresql.parameters.max_relication_slots", "unknown PostgreSQL parameter max_relication_slots (did you mean max_replication_slots?), removed"},
 		{"command-line parameter locally", baseConfig + "  parameters:\n    max_connections: 50\n", "postgresql.parameters.max_connections", "only accepted from the dynamic configuration"},
 		{"dcs ttl not a number", baseConfig + "bootstrap:\n  dcs:\n    ttl: abc\n", "bootstrap.dcs.ttl", "expected an integer"},
 		{"use_slots locally", baseConfig + "  use_slots: false\n", "postgresql.use_slots", "cluster-wide"},
@@ -111,6 +110,7 @@ func TestLoadWarnings(t *testing.T) {
 		{"duplicate key", baseConfig + "scope: again\n", "scope", "duplicate key"},
 		{"legacy superuser layout", strings.Replace(baseConfig, "  data_dir:", "  superuser:\n    username: admin\n  data_dir:", 1), "postgresql.superuser", "old layout"},
 		{"dynamic key at bootstrap level", baseConfig + "bootstrap:\n  ttl: 20\n", "bootstrap.ttl", "belongs under bootstrap.dcs"},
+		{"server_tokens value", strings.Replace(baseConfig, "restapi:\n", "restapi:\n  server_tokens: Full\n", 1), "restapi.server_tokens", "expected Minimal, ProductOnly or Original"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -534,4 +534,47 @@ func TestAuthenticationClientOptions(t *testing.T) {
 			t.Errorf("%s: err = %v, want %s: %s", tc.key, err, tc.key, tc.want)
 		}
 	}
+}
+
+// Patroni 4.0.6: a trailing slash must not make "<data_dir>.failed" a path inside data_dir.
+func TestDataDirCleaned(t *testing.T) {
+	y := strings.Replace(baseConfig, "  data_dir: /tmp/warden-test/data\n", "  data_dir: /tmp/warden-test//data/\n  config_dir: /tmp/warden-test/conf/\n", 1)
+	cfg, _ := mustLoad(t, writeFile(t, y))
+	if cfg.PostgreSQL.DataDir != "/tmp/warden-test/data" || cfg.PostgreSQL.ConfigDir != "/tmp/warden-test/conf" {
+		t.Fatalf("data_dir %q, config_dir %q: want them cleaned", cfg.PostgreSQL.DataDir, cfg.PostgreSQL.ConfigDir)
+	}
+	if got := cfg.PostgreSQL.DataDir + ".failed"; got != "/tmp/warden-test/data.failed" {
+		t.Fatalf("failed bootstrap directory %q", got)
+	}
+}
+
+// restapi.server_tokens (Patroni 4.1) is case-insensitive, from the file or PATRONI_RESTAPI_SERVER_TOKENS.
+func TestServerTokens(t *testing.T) {
+	cfg, warns := mustLoad(t, writeFile(t, strings.Replace(baseConfig, "restapi:\n", "restapi:\n  server_tokens: ProductOnly\n", 1)))
+	if cfg.RestAPI.ServerTokens != "productonly" || len(warns) != 0 {
+		t.Errorf("server_tokens %q, warnings %v", cfg.RestAPI.ServerTokens, warns)
+	}
+	cfg, _, err := Load(writeFile(t, baseConfig), []string{"PATRONI_RESTAPI_SERVER_TOKENS=Minimal"})
+	if err != nil || cfg.RestAPI.ServerTokens != "minimal" {
+		t.Errorf("from the environment: %q, %v", cfg.RestAPI.ServerTokens, err)
+	}
+}
+
+// Patroni 4.1.1: pg_basebackup's server-side compression is allowed (the copy stays a
+// plain data directory), client-side compression is removed with a warning, in every form.
+func TestBasebackupCompress(t *testing.T) {
+	cfg, warns := mustLoad(t, writeFile(t, baseConfig+"  basebackup:\n  - compress: server-zstd:level=3\n  - compress: gzip\n  - checkpoint: fast\n"))
+	if !slices.Equal(cfg.PostgreSQL.Basebackup, []string{"--compress=server-zstd:level=3", "--checkpoint=fast"}) {
+		t.Errorf("Basebackup = %q", cfg.PostgreSQL.Basebackup)
+	}
+	wantWarning(t, warns, "postgresql.basebackup[1]", 0, "only server-side compression is allowed")
+	cfg, warns = mustLoad(t, writeFile(t, baseConfig+"  basebackup: {compress: server-gzip}\n"))
+	if !slices.Equal(cfg.PostgreSQL.Basebackup, []string{"--compress=server-gzip"}) || len(warns) != 0 {
+		t.Errorf("mapping form: %q, warnings %v", cfg.PostgreSQL.Basebackup, warns)
+	}
+	cfg, warns = mustLoad(t, writeFile(t, baseConfig+"  basebackup: [compress]\n"))
+	if len(cfg.PostgreSQL.Basebackup) != 0 {
+		t.Errorf("switch form kept: %q", cfg.PostgreSQL.Basebackup)
+	}
+	wantWarning(t, warns, "postgresql.basebackup[0]", 0, "only server-side compression is allowed")
 }

@@ -23,6 +23,9 @@ type Log struct {
 	Mode       os.FileMode
 	// StaticFields are added to every JSON line (Patroni 3.3 log.static_fields).
 	StaticFields map[string]string
+	// DeduplicateHeartbeatLogs (Patroni 4.1): an HA heartbeat line identical to the
+	// previous one is not logged.
+	DeduplicateHeartbeatLogs bool
 }
 
 const (
@@ -87,7 +90,7 @@ func decodeLog(s *section) Log {
 	s.unsupported("Go reports errors without Python tracebacks", "traceback_level")
 	s.unsupported("Warden writes each line directly, without a queue", "max_queue_size")
 	s.unsupported("Warden has no per-module loggers", "loggers")
-	s.unsupported("Patroni 4.1 setting", "deduplicate_heartbeat_logs")
+	l.DeduplicateHeartbeatLogs = s.boolean("deduplicate_heartbeat_logs", false)
 	s.done(nil)
 	return l
 }

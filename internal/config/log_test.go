@@ -21,6 +21,8 @@ func TestLogSection(t *testing.T) {
 			Log{Level: "INFO", Format: "text", Template: "%(asctime)s [%(process)d] %(levelname)-8s %(message)s", DateFormat: "%Y-%m-%dT%H:%M:%S%z", FileNum: 4, FileSize: 25000000, Mode: 0o600}},
 		{"dir and rotation", "  dir: /var/log/warden\n  file_size: 1000\n  file_num: 0\n  mode: 0640\n",
 			Log{Level: "INFO", Format: "text", Dir: "/var/log/warden", FileNum: 0, FileSize: 1000, Mode: 0o640}},
+		{"patroni 4.1 deduplicate_heartbeat_logs", "  deduplicate_heartbeat_logs: true\n",
+			Log{Level: "INFO", Format: "text", FileNum: 4, FileSize: 25000000, Mode: 0o600, DeduplicateHeartbeatLogs: true}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -95,8 +97,8 @@ func TestLogFromEnv(t *testing.T) {
 	if cfg.Log.Format != "json" || cfg.Log.StaticFields["app"] != "warden" {
 		t.Errorf("log = %+v", cfg.Log)
 	}
-	cfg, _ = mustLoad(t, writeFile(t, baseConfig), "PATRONI_LOG_MODE=0640")
-	if cfg.Log.Mode != 0o640 {
+	cfg, _ = mustLoad(t, writeFile(t, baseConfig), "PATRONI_LOG_MODE=0640", "PATRONI_LOG_DEDUPLICATE_HEARTBEAT_LOGS=true")
+	if cfg.Log.Mode != 0o640 || !cfg.Log.DeduplicateHeartbeatLogs {
 		t.Errorf("log = %+v", cfg.Log)
 	}
 }

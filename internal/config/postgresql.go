@@ -286,10 +286,14 @@ func command(s *section, k string) string {
 }
 
 // absPath resolves a relative path against the working directory now, so
-// later chdirs cannot change which data directory is used.
+// later chdirs cannot change which data directory is used, and cleans it: with a
+// trailing slash, "<data_dir>.failed" would name a directory inside data_dir.
 func absPath(p string) string {
-	if p == "" || filepath.IsAbs(p) {
+	if p == "" {
 		return p
+	}
+	if filepath.IsAbs(p) {
+		return filepath.Clean(p)
 	}
 	if a, err := filepath.Abs(p); err == nil {
 		return a

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/warden-ha/warden/internal/postgres/pgconf"
 )
 
 var testEnv = []string{"HOME=/home/warden"}
@@ -35,9 +37,23 @@ func listWarnings(warns []Warning) string {
 	return b.String()
 }
 
+// pg17Check checks parameter names as validate-config does with PostgreSQL 17 binaries.
+func pg17Check(t *testing.T) ParameterCheck {
+	t.Helper()
+	out, err := os.ReadFile("../postgres/pgconf/testdata/describe-config-17.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cat, err := pgconf.ParseDescribeConfig(string(out), 17)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cat.Problem
+}
+
 func mustLoad(t *testing.T, path string, env ...string) (*Config, []Warning) {
 	t.Helper()
-	cfg, warns, err := Load(path, append(slices.Clone(testEnv), env...))
+	cfg, warns, err := LoadChecked(path, append(slices.Clone(testEnv), env...), pg17Check(t))
 	if err != nil {
 		t.Fatalf("Load(%s): %v\nwarnings:\n%s", path, err, listWarnings(warns))
 	}
@@ -46,15 +62,14 @@ func mustLoad(t *testing.T, path string, env ...string) (*Config, []Warning) {
 
 func TestSeedBlogPatroni01(t *testing.T) {
 	cfg, warns := mustLoad(t, seed(t, "blog-patroni01.yml"))
-	wantWarning(t, warns, "bootstrap.dcs.postgresql.parameters.wal_keep_segment", 30, "unknown PostgreSQL parameter wal_keep_segment (did you mean wal_keep_size?), removed")
 	if len(warns) != 1 {
-		t.Errorf("want exactly 1 warning, got:\n%s", listWarnings(warns))
+		t.Fatalf("want exactly 1 warning, got:\n%s", listWarnings(warns))
 	}
-	if got := warns[0].String(); got != "line 30: bootstrap.dcs.postgresql.parameters.wal_keep_segment: unknown PostgreSQL parameter wal_keep_segment (did you mean wal_keep_size?), removed" {
+	if got := warns[0].String(); got != "line 30: bootstrap.dcs.postgresql.parameters.wal_keep_segment: PostgreSQL 17 has no parameter wal_keep_segment (did you mean wal_keep_size?); the agent leaves it out of postgresql.conf" {
 		t.Errorf("String() = %q", got)
 	}
-	if _, ok := cfg.Bootstrap.Dynamic.Parameters["wal_keep_segment"]; ok {
-		t.Error("wal_keep_segment kept in Dynamic.Parameters")
+	if _, ok := cfg.Bootstrap.Dynamic.Parameters["wal_keep_segment"]; !ok {
+		t.Error("loading removed wal_keep_segment; only the agent, knowing its binaries, leaves it out")
 	}
 	if cfg.Bootstrap.DCS["postgresql"].(map[string]any)["parameters"].(map[string]any)["wal_keep_segment"] != 8 {
 		t.Error("Bootstrap.DCS must stay as written")
@@ -145,8 +160,8 @@ func TestSeedWorkshopPg3(t *testing.T) {
 	cfg, warns := mustLoad(t, seed(t, "workshop-pg-3.yml"))
 	wantWarning(t, warns, "bootstrap.initdb", 28, `got the string "UTF8"`)
 	wantWarning(t, warns, "bootstrap.users.repl.options[0]", 43, "read as the option replication")
-	wantWarning(t, warns, "bootstrap.postgresql.parameters.wal_keep_segment", 23, "removed")
-	wantWarning(t, warns, "bootstrap.postgresql.parameters.max_relication_slots", 25, "removed")
+	wantWarning(t, warns, "bootstrap.postgresql.parameters.wal_keep_segment", 23, "leaves it out of postgresql.conf")
+	wantWarning(t, warns, "bootstrap.postgresql.parameters.max_relication_slots", 25, "leaves it out of postgresql.conf")
 	wantWarning(t, warns, "postgresql.superuser", 54, "postgresql.authentication")
 	if len(warns) != 6 {
 		t.Errorf("want 6 warnings, got:\n%s", listWarnings(warns))

@@ -9,6 +9,16 @@ import (
 // PermanentSlot is one entry of the dynamic `slots` map.
 type PermanentSlot struct {
 	Name, Type, Database, Plugin string
+	// ClusterType (Patroni 4.1, physical slots): "primary" keeps the slot only in a
+	// cluster that is not a standby cluster, "standby" only in a standby cluster; ""
+	// in both.
+	ClusterType string
+}
+
+// InCluster reports whether the slot belongs in a standby cluster (standby true) or in
+// a cluster with a primary.
+func (p PermanentSlot) InCluster(standby bool) bool {
+	return p.ClusterType == "" || (p.ClusterType == "standby") == standby
 }
 
 // SlotMatcher is one `ignore_slots` entry; empty fields match anything.
@@ -38,7 +48,7 @@ func parseSlots(d *diags, path string, m map[string]any) []PermanentSlot {
 			}
 			s := newSection(d, key, fields, true)
 			slot.Type, slot.Database, slot.Plugin = s.str("type"), s.str("database"), s.str("plugin")
-			s.unsupported("Patroni 4 feature", "cluster_type")
+			slot.ClusterType = clusterType(s)
 			s.done(nil)
 			if slot.Type == "" {
 				slot.Type = "physical"
@@ -46,6 +56,10 @@ func parseSlots(d *diags, path string, m map[string]any) []PermanentSlot {
 					slot.Type = "logical"
 				}
 			}
+		}
+		if slot.Type != "physical" && slot.ClusterType != "" {
+			d.warn(joinPath(key, "cluster_type"), "only used for physical slots, ignored")
+			slot.ClusterType = ""
 		}
 		switch {
 		case slot.Type == "physical":
@@ -59,6 +73,18 @@ func parseSlots(d *diags, path string, m map[string]any) []PermanentSlot {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
+}
+
+// clusterType reads a permanent slot's cluster_type: primary or standby; another value
+// restricts nothing, as in Patroni, with a warning.
+func clusterType(s *section) string {
+	v := s.str("cluster_type")
+	switch v {
+	case "", "primary", "standby":
+		return v
+	}
+	s.d.warn(s.key("cluster_type"), "expected primary or standby, got %q; the slot is kept in both kinds of cluster", v)
+	return ""
 }
 
 // parseIgnoreSlots reads `ignore_slots`: a list of mappings with any of name, type,

@@ -352,6 +352,39 @@ func TestMaximumLagOnSyncnode(t *testing.T) {
 	}
 }
 
+// sync_priority (Patroni 4.1) outranks the sync state and the position; sync_priority 0 is
+// nosync.
+func TestSyncPriority(t *testing.T) {
+	s := settings()
+	s.SynchronousMode, s.SynchronousNodeCount = true, 1
+	c := snapshot("pg-1", "pg-1", "pg-2", "pg-3", "pg-4")
+	tag := func(name string, v any) {
+		for i := range c.Members {
+			if c.Members[i].Name == name {
+				c.Members[i].Tags = map[string]any{"sync_priority": v}
+			}
+		}
+	}
+	rows := []Replica{
+		{Name: "pg-2", State: "streaming", SyncState: "sync", FlushLSN: 9000},
+		{Name: "pg-3", State: "streaming", SyncState: "async", FlushLSN: 100},
+		{Name: "pg-4", State: "streaming", SyncState: "async", FlushLSN: 9500},
+	}
+	in := Input{Settings: s, Cluster: c, PG: with(primaryPG, func(p *Postgres) { p.WAL, p.Replication = 10000, rows })}
+	if got := pickSyncStandbys(in); !slices.Equal(got, []string{"pg-2"}) {
+		t.Fatalf("without priorities picked %v, want the synchronous pg-2", got)
+	}
+	tag("pg-3", 5)
+	if got := pickSyncStandbys(in); !slices.Equal(got, []string{"pg-3"}) {
+		t.Fatalf("picked %v, want pg-3 with the highest sync_priority", got)
+	}
+	tag("pg-3", 0)
+	tag("pg-2", 0)
+	if got := pickSyncStandbys(in); !slices.Equal(got, []string{"pg-4"}) {
+		t.Fatalf("picked %v, want pg-4: sync_priority 0 is nosync", got)
+	}
+}
+
 // Back to mode on from quorum: a /sync with quorum 1 does not promise that each voter
 // has every commit, so nobody counts as confirmed until it is synchronous again.
 func TestModeOnAfterQuorum(t *testing.T) {

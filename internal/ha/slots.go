@@ -53,6 +53,10 @@ type SlotState struct {
 	ConfirmedFlushLSN uint64
 	// CatalogXmin is a logical slot's catalog_xmin; 0 when null.
 	CatalogXmin uint32
+	// Failover (PostgreSQL 17+): the slot is synchronized to standbys running
+	// sync_replication_slots. Synced: this standby's copy is such a synchronized slot.
+	// Both are PostgreSQL's to manage, never dropped as unknown.
+	Failover, Synced bool
 }
 
 // Position is the slot's progress: confirmed_flush_lsn for a logical slot, restart_lsn
@@ -118,6 +122,7 @@ func (c SlotChanges) Empty() bool {
 // Changes compares the slots the node has with the targets. unexpectedSince is the
 // Unexpected map returned by the previous call (nil at first), now the current time.
 // Like Patroni: temporary slots are never touched, active slots are never dropped, a
+// PostgreSQL 17 failover slot or synchronized copy is left to PostgreSQL, a
 // slot whose type, database or plugin differs from the configuration is dropped and
 // created again, and nothing unknown is dropped in pause. Unlike Patroni 3.0, an unknown
 // slot is dropped only after it has been unknown for Grace.
@@ -133,6 +138,11 @@ func (t SlotTargets) Changes(have []SlotState, now time.Time, unexpectedSince ma
 		w, wanted := want[h.Name]
 		switch {
 		case h.Temporary:
+		case h.Synced:
+			// PostgreSQL drops, creates and advances it (a synced slot cannot be changed).
+			busy[h.Name] = wanted
+		case h.Failover && !wanted:
+			// A subscriber's failover slot: PostgreSQL keeps it on the standbys for it.
 		case t.ignored(h):
 			busy[h.Name] = wanted
 		case wanted && sameKind(w, h):

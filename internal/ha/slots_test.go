@@ -70,6 +70,29 @@ func TestSlotChanges(t *testing.T) {
 			pending: []string{"pg_3"},
 		},
 		{
+			name:    "PostgreSQL 17: an unknown failover slot on the primary is a subscriber's, kept past the grace period",
+			targets: SlotTargets{Want: []Slot{member}, Primary: true, Grace: grace},
+			have:    []SlotState{phys("pg_2"), func() SlotState { s := logical("sub", "app", "pgoutput", 500); s.Failover = true; return s }()},
+			since:   map[string]time.Time{"sub": t0.Add(-time.Hour)},
+		},
+		{
+			name:    "PostgreSQL 17: a standby's synchronized copies are PostgreSQL's: not dropped, not advanced",
+			targets: SlotTargets{Want: []Slot{lslot}, Grace: grace, Positions: map[string]uint64{"cdc": 900}},
+			have: []SlotState{
+				func() SlotState {
+					s := logical("cdc", "app", "test_decoding", 500)
+					s.Failover, s.Synced = true, true
+					return s
+				}(),
+				func() SlotState {
+					s := logical("sub", "app", "pgoutput", 500)
+					s.Failover, s.Synced = true, true
+					return s
+				}(),
+			},
+			since: map[string]time.Time{"sub": t0.Add(-time.Hour)},
+		},
+		{
 			name:    "unexpected for the grace period: dropped",
 			targets: SlotTargets{Want: []Slot{member}, Primary: true, Grace: grace},
 			have:    []SlotState{phys("pg_2"), phys("pg_3")},

@@ -67,23 +67,27 @@ func syncPlan(in Input) Plan {
 }
 
 // pickSyncStandbys chooses synchronous_node_count (in quorum mode: all) streaming members
-// without the nosync or nostream tag, preferring those already synchronous, then the most
+// without the nosync or nostream tag (nosync also when sync_priority <= 0), preferring a
+// higher sync_priority tag (Patroni 4.1), then those already synchronous, then the most
 // advanced. With maximum_lag_on_syncnode above 0, a member further behind the most
 // advanced one (the primary when there is only one) is left out, as Patroni does.
 func pickSyncStandbys(in Input) []string {
-	eligible := map[string]bool{}
+	priority := map[string]int{}
 	for _, m := range in.Cluster.Members {
-		if m.Name != in.Settings.Name && !cluster.Truthy(m.Tags["nosync"]) && !cluster.Truthy(m.Tags["nostream"]) {
-			eligible[m.Name] = true
+		if m.Name != in.Settings.Name && !cluster.TagsNoSync(m.Tags) && !cluster.Truthy(m.Tags["nostream"]) {
+			priority[m.Name] = cluster.TagsSyncPriority(m.Tags)
 		}
 	}
 	rows := []Replica{}
 	for _, r := range in.PG.Replication {
-		if r.State == "streaming" && eligible[r.Name] {
+		if _, eligible := priority[r.Name]; r.State == "streaming" && eligible {
 			rows = append(rows, r)
 		}
 	}
 	sort.SliceStable(rows, func(i, j int) bool {
+		if pi, pj := priority[rows[i].Name], priority[rows[j].Name]; pi != pj {
+			return pi > pj
+		}
 		si, sj := rows[i].SyncState == "sync", rows[j].SyncState == "sync"
 		if si != sj {
 			return si

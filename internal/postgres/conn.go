@@ -164,14 +164,17 @@ type Slot struct {
 	ConfirmedFlushLSN uint64
 	// CatalogXmin: logical slots only, 0 when null.
 	CatalogXmin uint32
+	// Failover and Synced are PostgreSQL 17's columns (false before 17).
+	Failover, Synced bool
 }
 
 // Slots lists the replication slots.
 func (c *Conn) Slots(ctx context.Context) ([]Slot, error) {
 	rows, err := c.c.Query(ctx, `SELECT slot_name, slot_type, COALESCE(plugin, ''), COALESCE(database::text, ''), active,
   temporary, COALESCE(restart_lsn::text, '0/0'), COALESCE(confirmed_flush_lsn::text, '0/0'),
-  COALESCE(catalog_xmin::text::bigint, 0)
-FROM pg_catalog.pg_replication_slots ORDER BY slot_name`)
+  COALESCE(catalog_xmin::text::bigint, 0),
+  COALESCE((pg_catalog.to_jsonb(s)->>'failover')::bool, false), COALESCE((pg_catalog.to_jsonb(s)->>'synced')::bool, false)
+FROM pg_catalog.pg_replication_slots s ORDER BY slot_name`)
 	if err != nil {
 		return nil, fmt.Errorf("pg_replication_slots: %w", err)
 	}
@@ -179,7 +182,7 @@ FROM pg_catalog.pg_replication_slots ORDER BY slot_name`)
 		var s Slot
 		var restart, flush string
 		var xmin int64
-		if err := row.Scan(&s.Name, &s.Type, &s.Plugin, &s.Database, &s.Active, &s.Temporary, &restart, &flush, &xmin); err != nil {
+		if err := row.Scan(&s.Name, &s.Type, &s.Plugin, &s.Database, &s.Active, &s.Temporary, &restart, &flush, &xmin, &s.Failover, &s.Synced); err != nil {
 			return s, err
 		}
 		s.CatalogXmin = uint32(xmin)
@@ -337,6 +340,9 @@ func (c *Conn) EnsureRole(ctx context.Context, name, password string, options []
 		for _, set := range []string{
 			"SET LOCAL log_statement = 'none'", "SET LOCAL log_min_duration_statement = -1",
 			"SET LOCAL log_min_error_statement = 'panic'", "SET LOCAL synchronous_commit = 'local'",
+			// Extensions that record statements (Patroni 4.0.3); without them loaded these
+			// set placeholders and change nothing.
+			"SET LOCAL pg_stat_statements.track_utility = 'off'", "SET LOCAL pgaudit.log = 'none'",
 		} {
 			if _, err := tx.Exec(ctx, set); err != nil {
 				return fmt.Errorf("ensure role %s: %w", name, err)

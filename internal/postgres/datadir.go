@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -50,16 +51,42 @@ func (d DataDir) IsEmpty() (bool, error) {
 	return len(entries) == 0, nil
 }
 
-// EnsureMode makes the data directory exist with mode 0700, which
-// PostgreSQL insists on.
+// EnsureMode makes the data directory exist with mode 0700, or keeps 0750 (a cluster
+// initialised with group access, initdb -g): the two modes PostgreSQL accepts.
 func (d DataDir) EnsureMode() error {
 	if err := os.MkdirAll(d.Path, 0o700); err != nil {
 		return fmt.Errorf("create data directory: %w", err)
 	}
-	if err := os.Chmod(d.Path, 0o700); err != nil {
+	mode := os.FileMode(0o700)
+	if d.groupAccess() {
+		mode = 0o750
+	}
+	if err := os.Chmod(d.Path, mode); err != nil {
 		return fmt.Errorf("chmod data directory: %w", err)
 	}
 	return chown(d.Path, d.Owner)
+}
+
+// groupAccess reports whether the data directory is 0750: then, as PostgreSQL does for
+// its own files, the files Warden writes there are group-readable (Patroni 3.1), so
+// backup tools running as another user of the group can read them.
+func (d DataDir) groupAccess() bool {
+	st, err := os.Stat(d.Path)
+	return err == nil && st.Mode().Perm() == 0o750
+}
+
+// fileMode is mode with group read added for a file inside the data or config
+// directory of a cluster with group access.
+func (d DataDir) fileMode(path string, mode os.FileMode) os.FileMode {
+	dir := filepath.Dir(path)
+	inside := func(root string) bool {
+		rel, err := filepath.Rel(root, dir)
+		return err == nil && rel != ".." && !strings.HasPrefix(rel, "../")
+	}
+	if mode == 0o600 && (inside(d.Path) || inside(d.configDir())) && d.groupAccess() {
+		return 0o640
+	}
+	return mode
 }
 
 // Config is what WriteConfig puts on disk.
@@ -189,18 +216,23 @@ func (d DataDir) SanitizeAutoConf() (bool, error) {
 	return d.WriteFile(path, []byte(strings.Join(out, "")), 0o600)
 }
 
-// WritePgpass writes the password file (0600).
+// WritePgpass writes the password file, 0600 wherever it is.
 func (d DataDir) WritePgpass(path string, entries []pgconf.PgpassEntry) (bool, error) {
 	b, err := pgconf.RenderPgpass(entries)
 	if err != nil {
 		return false, fmt.Errorf("render pgpass: %w", err)
 	}
-	return d.WriteFile(path, b, 0o600)
+	return d.writeFile(path, b, 0o600)
 }
 
 // WriteFile atomically replaces path with content unless it already holds
-// exactly that content (and mode), and reports whether it wrote.
+// exactly that content (and mode), and reports whether it wrote. A 0600 file inside
+// the data or config directory of a cluster with group access is written 0640.
 func (d DataDir) WriteFile(path string, content []byte, mode os.FileMode) (bool, error) {
+	return d.writeFile(path, content, d.fileMode(path, mode))
+}
+
+func (d DataDir) writeFile(path string, content []byte, mode os.FileMode) (bool, error) {
 	if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, content) {
 		if st, err := os.Stat(path); err == nil && st.Mode().Perm() == mode {
 			return false, nil
@@ -262,7 +294,11 @@ func (d DataDir) InstallSlot(name string, state []byte) error {
 	if err := os.RemoveAll(tmp); err != nil {
 		return fmt.Errorf("install slot %s: %w", name, err)
 	}
-	if err := os.Mkdir(tmp, 0o700); err != nil {
+	mode := os.FileMode(0o700)
+	if d.groupAccess() {
+		mode = 0o750
+	}
+	if err := os.Mkdir(tmp, mode); err != nil {
 		return fmt.Errorf("install slot %s: %w", name, err)
 	}
 	if err := chown(tmp, d.Owner); err != nil {
@@ -281,4 +317,23 @@ func (d DataDir) InstallSlot(name string, state []byte) error {
 		return err
 	}
 	return syncDir(base)
+}
+
+// Major is the major version the data directory was created by, from its PG_VERSION
+// ("15", or "9.6" read as 9); 0 when the directory holds no cluster yet.
+func (d DataDir) Major() (int, error) {
+	b, err := os.ReadFile(filepath.Join(d.Path, "PG_VERSION"))
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read PG_VERSION: %w", err)
+	}
+	v := strings.TrimSpace(string(b))
+	major, _, _ := strings.Cut(v, ".")
+	n, err := strconv.Atoi(major)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("%s: PG_VERSION holds %q, not a PostgreSQL version", d.Path, v)
+	}
+	return n, nil
 }

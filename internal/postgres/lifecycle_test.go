@@ -84,7 +84,17 @@ func (e *env) node(name string) node {
 
 func (e *env) writeConfig(n node, standby bool, upstreamPort int) {
 	e.t.Helper()
-	m := pgconf.Merge(nil, map[string]string{"unix_socket_directories": e.dir, "logging_collector": "off"},
+	e.writeConfigWith(n, standby, upstreamPort, nil)
+}
+
+// writeConfigWith is writeConfig with extra parameters for postgresql.conf.
+func (e *env) writeConfigWith(n node, standby bool, upstreamPort int, extra map[string]string) {
+	e.t.Helper()
+	params := map[string]string{"unix_socket_directories": e.dir, "logging_collector": "off"}
+	for k, v := range extra {
+		params[k] = v
+	}
+	m := pgconf.Merge(nil, params,
 		pgconf.ServerInputs{ListenAddresses: "127.0.0.1", Port: n.port, ClusterName: "test", Major: 15})
 	c := Config{
 		Conf: pgconf.ConfParams{Include: pgconf.BaseConf, Parameters: m.Parameters, Major: 15},
@@ -122,6 +132,19 @@ func (e *env) start(ctx context.Context, n node) *Postmaster {
 		e.t.Fatal(err)
 	}
 	return p
+}
+
+// primary initialises node "a" (initdb with opts) with the extra parameters and starts
+// it as a primary.
+func (e *env) primary(ctx context.Context, extra map[string]string, opts ...string) (*Postmaster, *Conn) {
+	e.t.Helper()
+	a := e.node("a")
+	if err := e.tools.InitDB(ctx, a.data.Path, "postgres", "superpw", opts); err != nil {
+		e.t.Fatal(err)
+	}
+	e.writeConfigWith(a, false, 0, extra)
+	p := e.start(ctx, a)
+	return p, e.connect(ctx, a)
 }
 
 func killGroup(pid int) {
@@ -241,8 +264,9 @@ func TestLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// Clone b and start it as a streaming replica.
-	if err := e.tools.BaseBackup(ctx, b.data.Path, fmt.Sprintf("host=127.0.0.1 port=%d user=replicator", a.port), nil, []string{"--checkpoint=fast"}); err != nil {
+	// Clone b (compressed on the server, as basebackup: {compress: server-gzip} allows) and
+	// start it as a streaming replica.
+	if err := e.tools.BaseBackup(ctx, b.data.Path, fmt.Sprintf("host=127.0.0.1 port=%d user=replicator", a.port), nil, []string{"--checkpoint=fast", "--compress=server-gzip"}); err != nil {
 		t.Fatal(err)
 	}
 	e.writeConfig(b, true, a.port)
@@ -341,13 +365,7 @@ func TestStopEscalatesToSIGKILL(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	e := newEnv(t)
-	a := e.node("a")
-	if err := e.tools.InitDB(ctx, a.data.Path, "postgres", "superpw", nil); err != nil {
-		t.Fatal(err)
-	}
-	e.writeConfig(a, false, 0)
-	p := e.start(ctx, a)
-	c := e.connect(ctx, a)
+	p, c := e.primary(ctx, nil)
 	// A smart shutdown waits for this session forever; the deadline must kill.
 	_ = c
 	stopCtx, stopCancel := context.WithTimeout(ctx, 500*time.Millisecond)
@@ -362,4 +380,54 @@ func TestStopEscalatesToSIGKILL(t *testing.T) {
 		t.Fatal("not exited after Stop")
 	}
 	waitGroupGone(t, p.Pid())
+}
+
+// TestEnsureRoleKeepsPasswordOutOfStatistics: as Patroni 4.0.3 does, the session creating a
+// role turns off what would record its statement (pg_stat_statements' utility tracking,
+// pgaudit, statement logging), so the password is not kept in pg_stat_statements.
+func TestEnsureRoleKeepsPasswordOutOfStatistics(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs real PostgreSQL")
+	}
+	if _, err := os.Stat(filepath.Join(pgBin, "..", "lib", "pg_stat_statements.so")); err != nil {
+		t.Skip("pg_stat_statements not installed")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	e := newEnv(t)
+	_, c := e.primary(ctx, map[string]string{"shared_preload_libraries": "pg_stat_statements", "pg_stat_statements.track_utility": "on"})
+	if err := c.EnsureRole(ctx, "app", "pw-in-stats", []string{"LOGIN"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.c.Exec(ctx, "CREATE EXTENSION pg_stat_statements"); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := c.c.QueryRow(ctx, "SELECT count(*) FROM pg_stat_statements WHERE query LIKE '%pw-in-stats%'").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 0 {
+		t.Fatalf("the role's password is in pg_stat_statements (%d statements)", n)
+	}
+}
+
+// A cluster created with group access (initdb -g) starts with the files Warden writes
+// (0640) and keeps its 0750 data directory.
+func TestGroupAccessCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs real PostgreSQL")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	e := newEnv(t)
+	e.primary(ctx, nil, "--allow-group-access")
+	data := e.node("a").data
+	if err := data.EnsureMode(); err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]os.FileMode{data.Path: 0o750, data.ConfFile(): 0o640, data.HBAFile(): 0o640} {
+		if st, err := os.Stat(path); err != nil || st.Mode().Perm() != want {
+			t.Errorf("%s: %v %v, want %o", path, st.Mode().Perm(), err, want)
+		}
+	}
 }

@@ -120,17 +120,7 @@ func TestReplicatefromCascade(t *testing.T) {
 func TestNofailoverLastReplica(t *testing.T) {
 	c := newCluster(t, startEmbeddedEtcd(t), fast)
 	nf, other, leader := c.nodes[0], c.nodes[1], c.nodes[2]
-	c.pgExtra = func(n *node) string {
-		if n == nf {
-			return "tags:\n  nofailover: true\n"
-		}
-		return ""
-	}
-	c.writeConfigs(fast)
-	c.start(leader)
-	if p := c.waitPrimary(60 * time.Second); p != leader {
-		t.Fatalf("primary is %s, want %s", p.name, leader.name)
-	}
+	c.startTagged(nf, "nofailover: true", leader)
 	c.start(nf)
 	c.start(other)
 	c.waitReplica(nf, 60*time.Second)

@@ -1,7 +1,7 @@
 //go:build e2e
 
-// Package e2e runs the real warden binary: three nodes on loopback with real PostgreSQL 15
-// and real etcd (embedded in the test process, or Debian's etcd as an external process),
+// Package e2e runs the real warden binary: three nodes on loopback with real PostgreSQL (15,
+// or the bin directory in WARDEN_PG_BIN: make e2e-majors runs the core on 17 and 18) and real etcd (embedded in the test process, or Debian's etcd as an external process),
 // and exercises them as a user would. Agents and postmasters run as the postgres OS user;
 // every process is stopped by PID in t.Cleanup. The chaos suite runs its nodes and etcd in
 // network namespaces instead (netLab, netns_test.go), to cut them apart.
@@ -9,6 +9,7 @@ package e2e
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -37,8 +38,11 @@ const (
 	superPassword = "e2e-super-secret"
 	replPassword  = "e2e-repl-secret"
 	rewindPass    = "e2e-rewind-secret"
-	pgBin         = "/usr/lib/postgresql/15/bin"
 )
+
+// pgBin is the PostgreSQL under test: WARDEN_PG_BIN (make e2e-majors sets it from
+// scripts/install-pg.sh), else the host's PostgreSQL 15.
+var pgBin = cmp.Or(os.Getenv("WARDEN_PG_BIN"), "/usr/lib/postgresql/15/bin")
 
 var (
 	buildOnce sync.Once

@@ -55,14 +55,21 @@ func newStandbyCluster(t *testing.T, endpoints []string, src *testCluster, p *no
 	return sc
 }
 
-// promoteStandbyCluster removes standby_cluster from the configuration and checks that the
-// standby leader takes the first write (row 100) and the others replicate it.
-func (c *testCluster) promoteStandbyCluster(leader *node, label string) {
+// promoteStandbyCluster removes standby_cluster from the configuration (with ctlArgs, by
+// that warden ctl command; else edit-config) and checks that the standby leader takes the
+// first write (row 100) and the others replicate it.
+func (c *testCluster) promoteStandbyCluster(leader *node, label string, ctlArgs ...string) {
 	c.t.Helper()
+	if len(ctlArgs) == 0 {
+		ctlArgs = []string{"edit-config", "-s", "standby_cluster=null", "--force"}
+	}
 	began := time.Now()
-	c.mustCtl("edit-config", "-s", "standby_cluster=null", "--force")
+	out := c.mustCtl(ctlArgs...)
 	w, took := c.timeToWrite(began, 100, 60*time.Second)
-	c.t.Logf("measured: %sedit-config removing standby_cluster -> first write accepted on %s after %.2fs", label, w.name, took.Seconds())
+	c.t.Logf("measured: %s%s removing standby_cluster -> first write accepted on %s after %.2fs", label, ctlArgs[0], w.name, took.Seconds())
+	if ctlArgs[0] == "promote-cluster" && !strings.Contains(out, "cluster is successfully promoted") {
+		c.t.Errorf("warden ctl promote-cluster:\n%s", out)
+	}
 	if w != leader {
 		c.t.Errorf("the write went to %s, want the standby leader %s promoted", w.name, leader.name)
 	}
@@ -277,6 +284,13 @@ func TestStandbyClusterSourceLost(t *testing.T) {
 	for _, n := range sc.nodes {
 		sc.waitRow(n, 1, 30*time.Second)
 	}
+	// Patroni 4.1's cluster_type: the standby leader keeps only the slot meant for a
+	// standby cluster; after the promotion below the primary keeps only the other.
+	sc.mustCtl("edit-config", "-s", "slots.for_primary.cluster_type=primary", "-s", "slots.for_standby.cluster_type=standby", "--force")
+	sc.eventually("slot for_standby on the standby leader", 30*time.Second, func() bool { return sc.hasSlot(leader, "for_standby") })
+	if sc.hasSlot(leader, "for_primary") {
+		t.Errorf("%s, a standby leader, has the slot for_primary (cluster_type: primary)", leader.name)
+	}
 
 	for _, n := range src.nodes {
 		src.kill9(n)
@@ -297,7 +311,11 @@ func TestStandbyClusterSourceLost(t *testing.T) {
 	})
 	sc.assertStandbyCluster(sc.nodes)
 
-	sc.promoteStandbyCluster(next, "source lost, ")
+	// Patroni 4.1's promote-cluster: PATCH /config, then wait for a running primary.
+	sc.promoteStandbyCluster(next, "source lost, ", "promote-cluster", "--force")
+	sc.eventually("slot for_primary on the promoted primary, for_standby dropped", 60*time.Second, func() bool {
+		return sc.hasSlot(next, "for_primary") && !sc.hasSlot(next, "for_standby")
+	})
 }
 
 // TestStandbyClusterReplicaMethod: standby_cluster.create_replica_methods creates the

@@ -201,3 +201,31 @@ func TestSyncNamesSurviveAgentRestart(t *testing.T) {
 		t.Errorf("the restarted agent did not say it kept the running value")
 	}
 }
+
+// TestSyncPriority (Patroni 4.1's sync_priority tag): with synchronous_mode on, a member
+// with a higher sync_priority replaces the synchronous standby chosen before it came up.
+func TestSyncPriority(t *testing.T) {
+	c := newCluster(t, startEmbeddedEtcd(t), fast)
+	leader, low, high := c.nodes[0], c.nodes[1], c.nodes[2]
+	c.startTagged(high, "sync_priority: 10", leader)
+	c.start(low)
+	c.waitReplica(low, 60*time.Second)
+	if code, body := c.api(leader, "PATCH", "/config", map[string]any{"synchronous_mode": true}); code != 200 {
+		t.Fatalf("enable synchronous_mode: %d %s", code, body)
+	}
+	c.eventually(low.name+" synchronous", 30*time.Second, func() bool {
+		names := c.syncStandbys(leader)
+		return len(names) == 1 && names[0] == low.name
+	})
+	began := time.Now()
+	c.start(high)
+	c.waitReplica(high, 60*time.Second)
+	c.eventually(high.name+" (sync_priority 10) replacing "+low.name, 30*time.Second, func() bool {
+		names := c.syncStandbys(leader)
+		return len(names) == 1 && names[0] == high.name && high.health("/sync") == 200
+	})
+	t.Logf("measured: start of %s with sync_priority 10 -> it is the synchronous standby after %.2fs", high.name, time.Since(began).Seconds())
+	if v := c.syncNames(leader); v != `"`+high.name+`"` {
+		t.Errorf("synchronous_standby_names = %q, want %q", v, high.name)
+	}
+}

@@ -7,6 +7,25 @@ import (
 	"time"
 )
 
+// startTagged writes the configurations with tags (a YAML mapping body, e.g.
+// "nofailover: true") for the tagged node only, starts leader and waits until it is
+// the primary.
+func (c *testCluster) startTagged(tagged *node, tags string, leader *node) {
+	c.t.Helper()
+	c.pgExtra = func(n *node) string {
+		if n == tagged {
+			// A top-level section: it follows the postgresql section, the file's last.
+			return "tags:\n  " + tags + "\n"
+		}
+		return ""
+	}
+	c.writeConfigs(fast)
+	c.start(leader)
+	if p := c.waitPrimary(60 * time.Second); p != leader {
+		c.t.Fatalf("primary is %s, want %s", p.name, leader.name)
+	}
+}
+
 // TestClonefrom: a new member copies its data from the running replica tagged clonefrom
 // rather than from the leader, then streams from the leader.
 func TestClonefrom(t *testing.T) {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -16,8 +17,11 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
+// pgBin is the PostgreSQL both sides run: WARDEN_PG_BIN (scripts/install-pg.sh 17 prints
+// one), else the host's 15.
+var pgBin = cmp.Or(os.Getenv("WARDEN_PG_BIN"), "/usr/lib/postgresql/15/bin")
+
 const (
-	pgBin         = "/usr/lib/postgresql/15/bin"
 	superPassword = "bench-super-secret"
 	replPassword  = "bench-repl-secret"
 	rewindPass    = "bench-rewind-secret"

@@ -6,7 +6,8 @@
 // Environment: BENCH_REPEAT (default 5), BENCH_ONLY=warden|patroni, BENCH_QUICK=1 (each
 // scenario once, short idle and wrk windows), BENCH_IDLE_SECONDS (default 60),
 // BENCH_SCENARIOS (comma list of idle,rest,stop,switchover,crash,death,frozen,etcd,capacity),
-// WARDEN_BIN (default bin/warden), BENCH_OUT (default bench/results).
+// WARDEN_BIN (default bin/warden), BENCH_OUT (default bench/results), WARDEN_PG_BIN (the
+// PostgreSQL bin directory; default the host's 15, `make bench PG=17` sets it).
 package main
 
 import (

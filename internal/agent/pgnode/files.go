@@ -36,6 +36,7 @@ func (n *Node) merged() pgconf.Merged {
 	}
 	n.mu.Unlock()
 	dropUnsafe(&m)
+	n.dropUnknown(m.Parameters, &m.Warnings)
 	return m
 }
 
@@ -49,6 +50,11 @@ func (n *Node) writeConfig(standby bool, leader *cluster.Member) (pgconf.Merged,
 		var err error
 		if recovery, err = n.recoveryParams(m, leader); err != nil {
 			return m, false, err
+		}
+		var warns []string
+		n.dropUnknown(recovery, &warns)
+		for _, w := range warns {
+			n.log.Warn(w)
 		}
 	}
 	include := pgconf.BaseConf
@@ -96,6 +102,11 @@ func (n *Node) recoveryParams(m pgconf.Merged, leader *cluster.Member) (map[stri
 		if n.opts.Replication.Password != "" {
 			// Patroni names the passfile only when the role has a password.
 			ci.PassFile = n.opts.PGPass
+		}
+		if n.major >= 17 && !remote {
+			// PostgreSQL 17's slot synchronization (sync_replication_slots) connects to a
+			// database through primary_conninfo; streaming ignores dbname.
+			ci.DBName = "postgres"
 		}
 		switch {
 		case !d.UseSlots:

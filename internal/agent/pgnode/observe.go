@@ -100,6 +100,10 @@ func (n *Node) adopt() *postgres.Postmaster {
 
 func (n *Node) observeStopped(ctx context.Context) agent.Observation {
 	o := agent.Observation{State: "stopped"}
+	if major, err := n.dir.Major(); err == nil && major >= 10 {
+		// Patroni's server_version before the server answers: the data directory's major.
+		o.ServerVersion = major * 10000
+	}
 	if !fileExists(filepath.Join(n.opts.DataDir, "global", "pg_control")) {
 		// A copy in progress (pg_basebackup writes pg_control last), or not a cluster.
 		return o

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/warden-ha/warden/internal/agent"
 	"github.com/warden-ha/warden/internal/cluster"
@@ -33,6 +34,27 @@ func dropUnsafe(m *pgconf.Merged) {
 		if !pgconf.ValidName(name) || strings.ContainsAny(v, "\n\r\x00") {
 			m.Warnings = append(m.Warnings, fmt.Sprintf("refusing recovery parameter %s=%q: invalid name or a value with a line break or NUL", name, v))
 			delete(m.Recovery, name)
+		}
+	}
+}
+
+// dropUnknown removes the names the binaries in bin_dir do not accept (PostgreSQL would
+// refuse to start with them in postgresql.conf), as Patroni 4 does with its
+// describe-config list, saying what to write instead.
+func (n *Node) dropUnknown(params map[string]string, warnings *[]string) {
+	if n.gucs == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for name, v := range params {
+		ok, err := n.gucs.Accepts(ctx, name)
+		switch {
+		case err != nil:
+			*warnings = append(*warnings, fmt.Sprintf("cannot check parameter %s against PostgreSQL %d (%v); written as it is", name, n.major, err))
+		case !ok:
+			*warnings = append(*warnings, fmt.Sprintf("removing %s=%q: PostgreSQL %d has no parameter %s (%s)", name, v, n.major, name, n.gucs.Hint(name)))
+			delete(params, name)
 		}
 	}
 }

@@ -140,6 +140,8 @@ type Node struct {
 	tools postgres.Tools
 	dir   postgres.DataDir
 	major int
+	// gucs is what the binaries in bin_dir accept (nil: they could not be asked).
+	gucs  *postgres.Parameters
 	exits chan struct{}
 
 	mu   sync.Mutex
@@ -190,7 +192,30 @@ func New(opts Options, log *slog.Logger) (*Node, error) {
 		return nil, fmt.Errorf("postgresql.bin_dir %q: %w", opts.BinDir, err)
 	}
 	n.major = major
+	if err := n.checkDataDirMajor(); err != nil {
+		return nil, err
+	}
+	// The binary is asked quietly: a name it does not know makes it print FATAL.
+	quiet := n.tools
+	quiet.Runner = postgres.ExecRunner{Log: slog.New(slog.DiscardHandler), Credential: opts.Credential}
+	if n.gucs, err = quiet.Parameters(ctx); err != nil {
+		log.Warn("cannot read the parameters the binaries accept; parameter names are written unchecked", "bin_dir", opts.BinDir, "err", err)
+	}
 	return n, nil
+}
+
+// checkDataDirMajor refuses binaries of another major than the data directory's: they
+// would fail to start it, or a pg_basebackup/pg_rewind of another major would refuse it.
+func (n *Node) checkDataDirMajor() error {
+	data, err := n.dir.Major()
+	if err != nil {
+		return err
+	}
+	if data != 0 && data != n.major {
+		return fmt.Errorf("postgresql.bin_dir %q holds PostgreSQL %d but postgresql.data_dir %q is PostgreSQL %d (PG_VERSION): point bin_dir at PostgreSQL %d's binaries, or upgrade the data directory with pg_upgrade first",
+			n.opts.BinDir, n.major, n.opts.DataDir, data, data)
+	}
+	return nil
 }
 
 // Exits delivers a wake-up when the postmaster exits.
@@ -327,6 +352,20 @@ func (n *Node) readyConnString() string {
 func (n *Node) start(ctx context.Context, params map[string]string) error {
 	if pm := n.running(); pm != nil {
 		return nil
+	}
+	if err := n.checkDataDirMajor(); err != nil {
+		return err
+	}
+	if _, ok := postgres.FindRunning(n.opts.DataDir); ok {
+		return fmt.Errorf("start postgres: %w", postgres.ErrAlreadyRunning)
+	}
+	wctx, wcancel := context.WithTimeout(ctx, n.opts.PgCtlTimeout)
+	err := postgres.WaitShmemDetached(wctx, n.opts.DataDir, func(id, attached int) {
+		n.log.Info("waiting for the previous postmaster's processes to leave its shared memory", "shmid", id, "attached", attached)
+	})
+	wcancel()
+	if err != nil {
+		return err
 	}
 	if _, err := postgres.RemoveStalePidFile(n.opts.DataDir); err != nil {
 		return err

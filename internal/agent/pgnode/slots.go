@@ -64,7 +64,8 @@ func listSlots(ctx context.Context, conn *postgres.Conn) ([]ha.SlotState, error)
 	out := make([]ha.SlotState, 0, len(slots))
 	for _, s := range slots {
 		out = append(out, ha.SlotState{Name: s.Name, Type: s.Type, Database: s.Database, Plugin: s.Plugin,
-			Active: s.Active, Temporary: s.Temporary, RestartLSN: s.RestartLSN, ConfirmedFlushLSN: s.ConfirmedFlushLSN, CatalogXmin: s.CatalogXmin})
+			Active: s.Active, Temporary: s.Temporary, RestartLSN: s.RestartLSN, ConfirmedFlushLSN: s.ConfirmedFlushLSN, CatalogXmin: s.CatalogXmin,
+			Failover: s.Failover, Synced: s.Synced})
 	}
 	return out, nil
 }

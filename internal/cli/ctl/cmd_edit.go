@@ -256,7 +256,8 @@ func (a *app) invokeEditor(ctx context.Context, before, name string) (string, er
 	if len(editor) == 0 {
 		return "", errors.New("EDITOR environment variable is not set. editor or vi are not available")
 	}
-	f, err := os.CreateTemp("", name+"-config-*.yaml")
+	// A cluster name may contain a slash, which a file name cannot (Patroni 4.0.5).
+	f, err := os.CreateTemp("", strings.ReplaceAll(name, "/", "_")+"-config-*.yaml")
 	if err != nil {
 		return "", err
 	}

@@ -268,7 +268,7 @@ func (a *app) checkResponse(r restResponse, member, action string, silent bool) 
 }
 
 func (a *app) reinitCommand() *cobra.Command {
-	var force, wait bool
+	var force, wait, fromLeader bool
 	cmd := &cobra.Command{
 		Use:   "reinit CLUSTER_NAME [MEMBER_NAMES...]",
 		Short: "Reinitialize cluster member",
@@ -282,7 +282,7 @@ func (a *app) reinitCommand() *cobra.Command {
 				}
 				var waitOn []cluster.Member
 				for _, m := range ms {
-					started, err := a.reinitOne(ctx, m, force)
+					started, err := a.reinitOne(ctx, m, force, fromLeader)
 					if err != nil {
 						return err
 					}
@@ -296,12 +296,18 @@ func (a *app) reinitCommand() *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&force, "force", false, "Do not ask for confirmation at any point")
 	cmd.Flags().BoolVar(&wait, "wait", false, "Wait until reinitialization completes")
+	cmd.Flags().BoolVar(&fromLeader, "from-leader", false, "Get basebackup from leader (Patroni 4.1 members; a Warden member always clones from the leader, with its create_replica_methods)")
 	addGroupFlag(cmd)
 	return cmd
 }
 
-func (a *app) reinitOne(ctx context.Context, m cluster.Member, force bool) (bool, error) {
+// reinitOne posts /reinitialize; from_leader (Patroni 4.1) is sent only when asked for,
+// so the request is patronictl 3.0.2's otherwise.
+func (a *app) reinitOne(ctx context.Context, m cluster.Member, force, fromLeader bool) (bool, error) {
 	body := map[string]any{"force": force}
+	if fromLeader {
+		body["from_leader"] = true
+	}
 	for {
 		r, err := a.rest.do(ctx, m, "POST", "reinitialize", body, defaultRESTTimeout)
 		if err != nil {

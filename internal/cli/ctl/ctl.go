@@ -149,7 +149,8 @@ func (a *app) verbs() *cobra.Command {
 	root.AddCommand(a.listCommand(), a.topologyCommand(), a.historyCommand(), a.showConfigCommand(),
 		a.editConfigCommand(), a.dsnCommand(), a.queryCommand(), a.versionCommand(), a.removeCommand(),
 		a.switchoverCommand(), a.failoverCommand(), a.restartCommand(), a.reloadCommand(),
-		a.reinitCommand(), a.pauseCommand(true), a.pauseCommand(false), a.flushCommand())
+		a.reinitCommand(), a.pauseCommand(true), a.pauseCommand(false), a.flushCommand(),
+		a.demoteClusterCommand(), a.promoteClusterCommand())
 	return root
 }
 

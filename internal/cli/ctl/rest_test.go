@@ -258,6 +258,12 @@ func TestWhichMemberPrompt(t *testing.T) {
 	if r := f.requests(); len(r) != 1 || r[0].Path != "/reinitialize" || r[0].Body != `{"force":false}` {
 		t.Errorf("requests %+v", r)
 	}
+	if _, err := f.run("", "reinit", "batman", "pg3", "--force", "--from-leader"); err != nil {
+		t.Fatal(err)
+	}
+	if r := f.requests(); len(r) != 2 || r[1].Path != "/reinitialize" || r[1].Body != `{"force":true,"from_leader":true}` {
+		t.Errorf("reinit --from-leader requests: %+v", r)
+	}
 	if _, err := f.run("pg1\n", "reinit", "batman"); err == nil || err.Error() != "pg1 is not a member of cluster" {
 		t.Errorf("reinit of the leader: %v", err)
 	}
@@ -469,5 +475,14 @@ func TestFailoverWarnsOfLaggingCandidate(t *testing.T) {
 	out, err = f.run("", "switchover", "--leader", "pg1", "--candidate", "pg2", "--force")
 	if err != nil || strings.Contains(out, "WARNING") {
 		t.Errorf("candidate within the limit warned: %v\n%s", err, out)
+	}
+}
+
+// Patroni 4.0.5: a cluster name with a slash still gets an editor file.
+func TestEditorFileForClusterNameWithSlash(t *testing.T) {
+	a := &app{environ: []string{"EDITOR=true"}}
+	got, err := a.invokeEditor(context.Background(), "ttl: 30\n", "team/batman")
+	if err != nil || got != "ttl: 30\n" {
+		t.Fatalf("invokeEditor = %q, %v", got, err)
 	}
 }

@@ -32,6 +32,10 @@ func dumpYAML(v any) string {
 	return b.String()
 }
 
+// DumpYAML is dumpYAML for other commands: `warden --validate-config --print` prints the
+// configuration as Patroni's yaml.safe_dump would.
+func DumpYAML(v any) string { return dumpYAML(v) }
+
 // flowYAML is safe_dump(default_flow_style=True) without the trailing newline.
 func flowYAML(v any) string {
 	switch t := v.(type) {
