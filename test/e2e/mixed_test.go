@@ -89,6 +89,29 @@ func (m *mixedCluster) killAgent(n *node) {
 	n.mu.Unlock()
 }
 
+// stopPatroni stops a Patroni agent as its service would: SIGTERM (Patroni stops its
+// PostgreSQL), then SIGKILL if the agent is still there 20 s after its PostgreSQL is
+// down, as systemd does after TimeoutStopSec. Patroni 3.0.2 now and then stays after
+// its PostgreSQL stopped; with PostgreSQL down, killing it then changes nothing.
+func (m *mixedCluster) stopPatroni(n *node) {
+	m.t.Helper()
+	pm, pid := n.postmasterPid(), n.agentPid()
+	if !alive(pid) {
+		return
+	}
+	must(m.t, syscall.Kill(pid, syscall.SIGTERM))
+	m.eventually(n.name+"'s PostgreSQL to stop after SIGTERM to Patroni", 60*time.Second, func() bool { return !alive(pm) })
+	deadline := time.Now().Add(20 * time.Second)
+	for alive(pid) && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if alive(pid) {
+		m.t.Logf("%s: Patroni still running 20s after its PostgreSQL stopped: killed", n.name)
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
+	m.waitGone(n, pm)
+}
+
 // ctlRun runs a patronictl (Patroni's, at bin, or warden ctl for bin "") against the
 // cluster and returns its output and error.
 func (m *mixedCluster) ctlRun(bin string, args ...string) (string, error) {
@@ -318,7 +341,7 @@ func testMixedCluster(t *testing.T, rel patroniRelease) {
 	m.checkList(pa)
 
 	// kill -9 failover, each direction with one candidate: the third node is stopped.
-	m.stop(pb)
+	m.stopPatroni(pb)
 	m.waitFollows(pa, w, 30*time.Second)
 	m.failoverKill(pa, w, 10001)
 	m.startPatroniAgent(pa)
@@ -383,7 +406,7 @@ func (m *mixedCluster) convertReplica(p, n *node, keepRunning bool) conversionSt
 			m.t.Fatalf("%s: PostgreSQL did not survive its Patroni agent's kill -9", n.name)
 		}
 	} else {
-		m.stop(n)
+		m.stopPatroni(n)
 	}
 	marker := filepath.Join(n.dir, "data", "converted-from-patroni")
 	must(m.t, os.WriteFile(marker, []byte(n.name), 0o600))
