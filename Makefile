@@ -22,8 +22,9 @@ lint: ## go vet, gofmt and staticcheck
 unit: ## unit, simulation and component tests (real PostgreSQL and etcd where they touch them)
 	$(GO) test -race -count=1 -timeout 15m $(PKGS)
 
-e2e: build ## end-to-end: 3 real nodes, kill -9, SIGSTOP, SIGTERM, switchover, etcd outages, network partitions, 20 chaos faults
-	$(GO) test -count=1 -timeout 40m -v -tags e2e ./test/e2e/
+# Patroni 4.1 (scripts/install-patroni4.sh, cached) runs beside Warden in the compatibility tests.
+e2e: build ## end-to-end: 3 real nodes, kill -9, SIGSTOP, SIGTERM, switchover, etcd outages, network partitions, 20 chaos faults, Patroni 3.0.2 and 4.1 side by side
+	WARDEN_PATRONI4_BIN=$$(scripts/install-patroni4.sh) $(GO) test -count=1 -timeout 50m -v -tags e2e ./test/e2e/
 
 # The e2e core, run on every major in PG_MAJORS at the same time, each in its own go test
 # (the whole suite runs on the host's 15; the tests mostly wait on timeouts, so two majors

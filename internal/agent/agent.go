@@ -53,6 +53,9 @@ type Options struct {
 	Watchdog *watchdog.Watchdog
 	// CloneWithoutLeader: a replica creation method marked no_leader is configured.
 	CloneWithoutLeader bool
+	// Dialect is the Patroni major version whose words the node speaks
+	// (warden.patroni_version); 0 follows the cluster's member keys.
+	Dialect cluster.Dialect
 	// Settled, when set, runs after the first cycle and after the first cycle that
 	// follows a long action, once no long action runs: memory used only by start-up or
 	// by the action can be returned then.
@@ -86,6 +89,8 @@ type Agent struct {
 
 	status  atomic.Pointer[api.Status]
 	dynamic atomic.Pointer[config.Dynamic]
+	// dialect is the cluster.Dialect spoken (read by callbacks on other goroutines).
+	dialect atomic.Int32
 
 	// Loop-owned state.
 	unsettled bool
@@ -143,14 +148,15 @@ type workerResult struct {
 
 // New builds an agent; Run starts it.
 func New(opts Options, store dcs.Store, node Node, peers PeerClient, log *slog.Logger) *Agent {
-	node = withCallbacks(node, opts.Callbacks)
-	a := &Agent{opts: opts, store: store, node: node, peers: peers, log: log, now: time.Now,
+	a := &Agent{opts: opts, store: store, peers: peers, log: log, now: time.Now,
 		done: make(chan workerResult, 1), requests: make(chan pendingRequest), metrics: newDecisionMetrics(opts.Metrics)}
+	a.dialect.Store(int32(opts.Dialect.Major()))
+	a.node = withCallbacks(node, opts.Callbacks, a.speaks)
 	a.failsafe.started = a.now()
 	a.heartbeats.on = opts.DeduplicateHeartbeatLogs
 	d := opts.Dynamic
 	a.dynamic.Store(&d)
-	a.status.Store(&api.Status{Name: opts.Name, Scope: opts.Scope, State: "stopped", Role: cluster.RoleUninitialized, Tags: cluster.PublishedTags(opts.Tags), TTL: d.TTL})
+	a.status.Store(&api.Status{Name: opts.Name, Scope: opts.Scope, State: "stopped", Role: cluster.RoleUninitialized, Tags: cluster.PublishedTags(opts.Tags), TTL: d.TTL, Dialect: a.speaks()})
 	return a
 }
 
@@ -319,6 +325,7 @@ func (a *Agent) loadCluster(ctx context.Context, s ha.Settings) *cluster.Cluster
 	a.dcsLastSeen = a.now()
 	a.lastCluster = cl
 	a.applyDynamic(cl)
+	a.followDialect(cl)
 	return cl
 }
 
@@ -332,11 +339,10 @@ func (a *Agent) applyDynamic(cl *cluster.Cluster) {
 	for _, w := range warnings {
 		a.log.Warn("dynamic configuration", "warning", w.String())
 	}
-	if err := d.Validate(); err != nil {
-		a.log.Error("ignoring invalid dynamic configuration", "err", err)
-		return
-	}
 	old := a.dynamic.Load()
+	if d.TimingNote != old.TimingNote && d.TimingNote != "" {
+		a.log.Warn(d.TimingsNote())
+	}
 	if old.TTL != d.TTL {
 		a.store.SetTTL(d.TTL)
 	}

@@ -9,7 +9,8 @@ import (
 	"github.com/warden-ha/warden/internal/ha"
 )
 
-// Callbacks runs the user's callback scripts (postgresql.callbacks); Run never waits for one.
+// Callbacks runs the user's callback scripts (postgresql.callbacks) with the role word
+// given; Run never waits for one.
 type Callbacks interface {
 	Run(action callbacks.Action, role string)
 }
@@ -27,6 +28,8 @@ type Callbacks interface {
 type callbackNode struct {
 	Node
 	cb Callbacks
+	// words is the dialect whose role words the scripts get.
+	words func() cluster.Dialect
 
 	mu sync.Mutex
 	// running: PostgreSQL was last seen ready; role is the role it had then, kept across
@@ -38,11 +41,11 @@ type callbackNode struct {
 	quiet int
 }
 
-func withCallbacks(n Node, cb Callbacks) Node {
+func withCallbacks(n Node, cb Callbacks, words func() cluster.Dialect) Node {
 	if cb == nil {
 		return n
 	}
-	return &callbackNode{Node: n, cb: cb}
+	return &callbackNode{Node: n, cb: cb, words: words}
 }
 
 func readyRole(o Observation) cluster.Role {
@@ -53,7 +56,7 @@ func readyRole(o Observation) cluster.Role {
 }
 
 // fire runs a callback; called with mu held (Run only starts the script).
-func (n *callbackNode) fire(a callbacks.Action, r cluster.Role) { n.cb.Run(a, string(r)) }
+func (n *callbackNode) fire(a callbacks.Action, r cluster.Role) { n.cb.Run(a, n.words().RoleWord(r)) }
 
 func (n *callbackNode) Observe(ctx context.Context, members []cluster.Member) Observation {
 	o := n.Node.Observe(ctx, members)
@@ -144,12 +147,34 @@ func (n *callbackNode) Restart(ctx context.Context) error {
 	return err
 }
 
+// demoted fires Patroni 4's on_role_change demoted when the leader gives up its key
+// because its PostgreSQL failed to start (ha.py post_recover); Patroni 3 changes the
+// role without a callback. Either way the next start as a replica fires on_role_change.
+func (n *callbackNode) demoted() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if !n.role.IsPrimary() && n.role != cluster.RoleStandbyLeader {
+		return
+	}
+	n.role = cluster.RoleDemoted
+	if n.words().Major() == cluster.Patroni4 {
+		n.fire(callbacks.OnRoleChange, cluster.RoleDemoted)
+	}
+}
+
 // reloaded fires on_reload after PostgreSQL re-read its configuration.
 func (n *callbackNode) reloaded() {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.running {
 		n.fire(callbacks.OnReload, n.role)
+	}
+}
+
+// startFailedDemoted fires demoted when callbacks are configured.
+func (a *Agent) startFailedDemoted() {
+	if cn, ok := a.node.(*callbackNode); ok {
+		cn.demoted()
 	}
 }
 

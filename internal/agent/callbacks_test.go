@@ -2,11 +2,14 @@ package agent
 
 import (
 	"context"
+	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
 	"github.com/warden-ha/warden/internal/callbacks"
+	"github.com/warden-ha/warden/internal/cluster"
 	"github.com/warden-ha/warden/internal/ha"
 )
 
@@ -18,7 +21,7 @@ type recordedCallbacks struct {
 func (r *recordedCallbacks) Run(a callbacks.Action, role string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.calls = append(r.calls, string(a)+" "+callbacks.RoleWord(role))
+	r.calls = append(r.calls, string(a)+" "+role)
 }
 
 func (r *recordedCallbacks) take() []string {
@@ -29,14 +32,23 @@ func (r *recordedCallbacks) take() []string {
 	return out
 }
 
+func speaking(d cluster.Dialect) func() cluster.Dialect { return func() cluster.Dialect { return d } }
+
 // TestCallbackNodeFiresPatronisCallbacks walks one node through the life a switchover and
-// a crash give it and checks each callback fires once, at the moment Patroni fires it.
+// a crash give it and checks each callback fires once, at the moment Patroni fires it,
+// with Patroni 3's role words (master) and Patroni 4's (primary).
 func TestCallbackNodeFiresPatronisCallbacks(t *testing.T) {
+	for _, d := range []cluster.Dialect{cluster.Patroni3, cluster.Patroni4} {
+		t.Run(fmt.Sprint("patroni", int(d)), func(t *testing.T) { callbackLife(t, d) })
+	}
+}
+
+func callbackLife(t *testing.T, d cluster.Dialect) {
 	ctx := context.Background()
 	f := newFakeNode()
 	f.empty, f.running, f.primary = false, true, false
 	rec := &recordedCallbacks{}
-	n := withCallbacks(f, rec)
+	n := withCallbacks(f, rec, speaking(d))
 	set := func(running, primary bool) {
 		f.mu.Lock()
 		f.running, f.primary = running, primary
@@ -80,8 +92,41 @@ func TestCallbackNodeFiresPatronisCallbacks(t *testing.T) {
 		{"promotion seen only by Observe", func() { set(true, true); n.Observe(ctx, nil) }, []string{"on_role_change master"}},
 	} {
 		step.do()
+		for i := range step.want {
+			step.want[i] = strings.Replace(step.want[i], " master", " "+d.RoleWord(cluster.RolePrimary), 1)
+		}
 		if got := rec.take(); !slices.Equal(got, step.want) {
 			t.Fatalf("%s: callbacks %q, want %q", step.name, got, step.want)
+		}
+	}
+}
+
+// TestCallbackNodeDemotedAfterFailedStart: a leader whose PostgreSQL does not start gives
+// up its key with on_role_change demoted in Patroni 4's words, nothing in Patroni 3's;
+// back as a replica both fire on_role_change replica.
+func TestCallbackNodeDemotedAfterFailedStart(t *testing.T) {
+	for d, want := range map[cluster.Dialect][]string{cluster.Patroni3: nil, cluster.Patroni4: {"on_role_change demoted"}} {
+		ctx := context.Background()
+		f := newFakeNode()
+		f.empty, f.running, f.primary = false, true, true
+		rec := &recordedCallbacks{}
+		n := withCallbacks(f, rec, speaking(d)).(*callbackNode)
+		n.Observe(ctx, nil)
+		f.mu.Lock()
+		f.running = false
+		f.mu.Unlock()
+		n.Observe(ctx, nil)
+		rec.take()
+		n.demoted()
+		if got := rec.take(); !slices.Equal(got, want) {
+			t.Errorf("Patroni %d: callbacks %q, want %q", d, got, want)
+		}
+		f.mu.Lock()
+		f.running, f.primary = true, false
+		f.mu.Unlock()
+		n.Observe(ctx, nil)
+		if got := rec.take(); !slices.Equal(got, []string{"on_role_change replica"}) {
+			t.Errorf("Patroni %d: back as a replica: %q", d, got)
 		}
 	}
 }
@@ -89,7 +134,7 @@ func TestCallbackNodeFiresPatronisCallbacks(t *testing.T) {
 func TestCallbackNodeBootstrapFiresOnStartOnce(t *testing.T) {
 	ctx := context.Background()
 	rec := &recordedCallbacks{}
-	n := withCallbacks(newFakeNode(), rec)
+	n := withCallbacks(newFakeNode(), rec, speaking(0))
 	n.Observe(ctx, nil)
 	if _, err := n.Bootstrap(ctx); err != nil {
 		t.Fatal(err)
@@ -102,7 +147,7 @@ func TestCallbackNodeBootstrapFiresOnStartOnce(t *testing.T) {
 
 func TestWithoutCallbacksTheNodeIsUnwrapped(t *testing.T) {
 	f := newFakeNode()
-	if withCallbacks(f, nil) != Node(f) {
+	if withCallbacks(f, nil, speaking(0)) != Node(f) {
 		t.Fatal("a nil Callbacks must not wrap the node")
 	}
 }

@@ -96,6 +96,9 @@ func (a *Agent) step(ctx context.Context, act ha.Action, cl *cluster.Cluster, s 
 			a.log.Warn("Releasing the leader key voluntarily because the pre-promote script failed")
 			a.prePromoteFailed, a.prePromoteReleased = false, a.now()
 		}
+		if a.startFailed {
+			a.startFailedDemoted()
+		}
 		return nil
 	case ha.KindStop:
 		// Once PostgreSQL is told to stop, this node no longer presents itself as the

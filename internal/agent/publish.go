@@ -72,7 +72,7 @@ func (a *Agent) pgRole(obs Observation) cluster.Role {
 
 func (a *Agent) touchMember(ctx context.Context, cl *cluster.Cluster, obs Observation, s ha.Settings) {
 	m := cluster.Member{
-		ConnURL: a.opts.ConnURL, APIURL: a.opts.APIURL, State: obs.State, Role: a.role(cl, obs, s),
+		ConnURL: a.opts.ConnURL, APIURL: a.opts.APIURL, State: obs.State, Role: cluster.Role(a.speaks().RoleWord(a.role(cl, obs, s))),
 		Version: cluster.Version, Tags: cluster.PublishedTags(a.opts.Tags), Pause: s.Pause, ScheduledRestart: a.scheduledRestartJSON(),
 	}
 	if obs.Ready {
@@ -130,6 +130,7 @@ func (a *Agent) buildStatus(cl *cluster.Cluster, obs Observation, s ha.Settings)
 		Tags: cluster.PublishedTags(a.opts.Tags), SysID: obs.SysID, DCSLastSeen: a.dcsLastSeen, TTL: s.TTL,
 		NextLoop: a.now().Add(s.LoopWait), Pause: s.Pause, ScheduledRestart: a.scheduledRestartJSON(),
 		MaximumLagOnFailover: s.MaximumLagOnFailover,
+		Dialect:              a.speaks(),
 	}
 	st.PendingRestart, st.PendingRestartReason = obs.PendingRestart, obs.PendingRestartReason
 	st.WatchdogFailed = a.opts.Watchdog != nil && !a.opts.Watchdog.Healthy(s.TTL, s.LoopWait)

@@ -178,3 +178,43 @@ func TestPublishedSlots(t *testing.T) {
 		t.Error("the kept positions were changed")
 	}
 }
+
+// TestMemberKeySpeaksTheClustersPatroni: the role in the member key is master (Patroni 3)
+// or primary (Patroni 4) as configured; with auto, as the other members' keys show, and
+// a new cluster gets the default (Patroni 3).
+func TestMemberKeySpeaksTheClustersPatroni(t *testing.T) {
+	d := testDynamic(10*time.Second, 2*time.Second, 4*time.Second)
+	obs := Observation{State: "running"}
+	obs.Running, obs.Ready, obs.WAL, obs.Timeline = true, true, 1<<26, 1
+	patroni4 := cluster.DecodeMember("pg-2", []byte(`{"role":"replica","version":"4.1.5","state":"running"}`))
+	patroni3 := cluster.DecodeMember("pg-2", []byte(`{"role":"master","version":"3.0.2","state":"running"}`))
+	for _, tc := range []struct {
+		name       string
+		configured cluster.Dialect
+		others     []cluster.Member
+		want       string
+	}{
+		{"new cluster, auto", 0, nil, "master"},
+		{"auto beside Patroni 4", 0, []cluster.Member{patroni4}, "primary"},
+		{"auto beside Patroni 3", 0, []cluster.Member{patroni3}, "master"},
+		{"configured 4 in a new cluster", cluster.Patroni4, nil, "primary"},
+		{"configured 3 beside Patroni 4", cluster.Patroni3, []cluster.Member{patroni4}, "master"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			backend := dcstest.NewBackend(time.Now)
+			store := backend.Client("pg-1", dcs.Options{Prefix: "/service/t/", Member: "pg-1", TTL: d.TTL, RetryTimeout: d.RetryTimeout})
+			a := New(Options{Name: "pg-1", Scope: "t", Dynamic: d, Dialect: tc.configured}, store, newFakeNode(), noPeers{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			cl := &cluster.Cluster{Members: tc.others}
+			a.followDialect(cl)
+			a.touchMember(context.Background(), cl, obs, a.settings())
+			a.publish(context.Background(), cl, obs, a.settings())
+			raw, _ := backend.Get("/service/t/members/pg-1")
+			if got := cluster.DecodeMember("pg-1", raw).RoleWritten; got != tc.want {
+				t.Errorf("member key %s: role %q, want %q", raw, got, tc.want)
+			}
+			if st := a.status.Load(); st.Dialect.RoleWord(st.Role) != tc.want {
+				t.Errorf("REST status speaks %q", st.Dialect.RoleWord(st.Role))
+			}
+		})
+	}
+}

@@ -456,8 +456,9 @@ func (s *Server) postReinitialize(w http.ResponseWriter, r *http.Request) {
 	writeText(w, res.Code, res.Message+"\n")
 }
 
-// patchConfig merges the body into the DCS config (null deletes a key), refuses a result
-// whose timings break ttl >= loop_wait + 2*retry_timeout, and writes it with CAS.
+// patchConfig merges the body into the DCS config (null deletes a key) and writes it with
+// CAS. Timings that break ttl >= loop_wait + 2*retry_timeout are stored as written, as
+// Patroni does; every agent runs with adjusted values, named in a Warning header.
 func (s *Server) patchConfig(w http.ResponseWriter, r *http.Request) {
 	body, ok := readBody(w, r, true)
 	if !ok {
@@ -513,7 +514,8 @@ func (s *Server) putConfig(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, body)
 }
 
-// validDynamic refuses a configuration every agent would reject as unsafe.
+// validDynamic refuses a configuration every agent would reject as unsafe, and names
+// adjusted timings in a Warning header.
 func (s *Server) validDynamic(w http.ResponseWriter, raw map[string]any) bool {
 	if pg, ok := raw["postgresql"].(map[string]any); ok {
 		if params, ok := pg["parameters"].(map[string]any); ok {
@@ -525,10 +527,8 @@ func (s *Server) validDynamic(w http.ResponseWriter, raw map[string]any) bool {
 			}
 		}
 	}
-	d, _ := config.ParseDynamic(raw)
-	if err := d.Validate(); err != nil {
-		writeText(w, http.StatusBadRequest, fmt.Sprintf("refusing the configuration: %v\n", err))
-		return false
+	if d, _ := config.ParseDynamic(raw); d.TimingNote != "" {
+		w.Header().Set("Warning", "299 warden "+strconv.Quote(d.TimingsNote()))
 	}
 	return true
 }

@@ -54,6 +54,7 @@ func TestPatroniGolden(t *testing.T) {
 		"patroni_stopped.json": with(primaryStatus(), func(s *Status) {
 			s.PostgresReachable, s.State, s.Tags, s.PendingRestart, s.WatchdogFailed = false, "stopped", nil, true, true
 		}),
+		"patroni4_primary.json": with(primaryStatus(), func(s *Status) { s.Dialect = cluster.Patroni4 }),
 	} {
 		t.Run(name, func(t *testing.T) {
 			s, _ := newTestServer(t, st)
@@ -90,7 +91,7 @@ func testCluster() *cluster.Cluster {
 				State: "running", Role: cluster.RolePrimary, XLogLocation: u(5000), Timeline: 2,
 				Tags: map[string]any{"clonefrom": true}},
 			{Name: "pg-2", ConnURL: "postgres://10.0.0.2:5432/postgres", APIURL: "http://10.0.0.2:8008/patroni",
-				State: "running", Role: cluster.RoleReplica, XLogLocation: u(4000), Timeline: 2, PendingRestart: true},
+				State: "running", Role: cluster.RoleReplica, XLogLocation: u(4000), Timeline: 2, PendingRestart: true, ReplicationState: "streaming"},
 			{Name: "pg-4", ConnURL: "postgres://10.0.0.4:5432/postgres", APIURL: "http://10.0.0.4:8008/patroni",
 				State: "running", Role: cluster.RoleReplica, XLogLocation: u(6000)},
 		},
@@ -117,6 +118,15 @@ func TestClusterEndpoints(t *testing.T) {
 			golden(t, tc.golden, rec.Body.Bytes())
 		})
 	}
+}
+
+// TestClusterInPatroni4Words: Patroni 4's /cluster shows a replica's replication_state
+// (streaming) as its state; Patroni 3's shows state (running).
+func TestClusterInPatroni4Words(t *testing.T) {
+	s, src := newTestServer(t, with(primaryStatus(), func(s *Status) { s.Dialect = cluster.Patroni4 }))
+	src.cluster = testCluster()
+	rec := get(t, s, "/cluster")
+	golden(t, "cluster4.json", rec.Body.Bytes())
 }
 
 func TestClusterEndpointErrors(t *testing.T) {

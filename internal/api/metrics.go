@@ -121,7 +121,7 @@ func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
 		received, replayedLoc = float64(st.ReceivedLocation), float64(st.ReplayedLocation)
 	}
 	values := map[string]float64{
-		"patroni_version":                      versionNumber(cluster.Version),
+		"patroni_version":                      versionNumber(st.Dialect.APIVersion()),
 		"patroni_postgres_running":             b2f(st.State == "running"),
 		"patroni_postmaster_start_time":        start,
 		"patroni_master":                       b2f(primary),
@@ -150,6 +150,9 @@ func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
 		values["patroni_dcs_last_seen"] = 0
 	}
 	for _, m := range patroniMetrics {
+		if m.name == "patroni_master" && st.Dialect.Major() == cluster.Patroni4 {
+			continue // Patroni 4 dropped it
+		}
 		kind := prometheus.GaugeValue
 		if counterMetrics[m.name] {
 			kind = prometheus.CounterValue

@@ -187,16 +187,17 @@ func (s *Server) getCluster(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	scope := ""
+	scope, dialect := "", cluster.Dialect(0)
 	if st := s.src.Status(); st != nil {
-		scope = st.Scope
+		scope, dialect = st.Scope, st.Dialect
 	}
-	writeJSON(w, http.StatusOK, clusterAsJSON(c, scope))
+	writeJSON(w, http.StatusOK, clusterAsJSON(c, scope, dialect))
 }
 
 // clusterAsJSON follows Patroni 3.0.2's cluster_as_json: a member named in /sync is a
-// sync_standby even when synchronous_mode is off.
-func clusterAsJSON(c *cluster.Cluster, scope string) clusterJSON {
+// sync_standby even when synchronous_mode is off. In Patroni 4's words a member other
+// than the leader shows its replication_state (streaming) as its state when it has one.
+func clusterAsJSON(c *cluster.Cluster, scope string, d cluster.Dialect) clusterJSON {
 	leader := c.LeaderName()
 	standby := false
 	if sc, ok := c.Config["standby_cluster"].(map[string]any); ok && len(sc) > 0 {
@@ -225,6 +226,9 @@ func clusterAsJSON(c *cluster.Cluster, scope string) clusterJSON {
 			mj.Role = "leader"
 		case sync[m.Name]:
 			mj.Role = c.SyncRole()
+		}
+		if d.Major() == cluster.Patroni4 && mj.Role != "leader" && m.ReplicationState != "" {
+			mj.State = m.ReplicationState
 		}
 		if host, port := m.HostPort(); host != "" {
 			mj.Host, mj.Port = host, port

@@ -27,7 +27,9 @@ type Status struct {
 	State string
 	// Role is primary or replica when PostgreSQL answers, else the agent's own role
 	// (uninitialized, demoted, ...).
-	Role                cluster.Role
+	Role cluster.Role
+	// Dialect is the Patroni major version whose words /patroni and /metrics speak.
+	Dialect             cluster.Dialect
 	PostgresReachable   bool
 	ServerVersion       int
 	PostmasterStartTime string

@@ -80,7 +80,7 @@ func newView(st *Status) (*view, error) {
 	}
 	j := statusJSON{
 		State:                v.state,
-		Role:                 v.role,
+		Role:                 st.Dialect.RoleWord(cluster.Role(v.role)),
 		ClusterUnlocked:      st.ClusterUnlocked || !st.DCSAvailable,
 		FailsafeActive:       st.FailsafeActive,
 		Tags:                 st.Tags,
@@ -88,7 +88,7 @@ func newView(st *Status) (*view, error) {
 		PendingRestart:       st.PendingRestart,
 		PendingRestartReason: st.PendingRestartReason,
 		ScheduledRestart:     st.ScheduledRestart,
-		Patroni:              patroniJSON{Version: cluster.Version, Scope: st.Scope, Name: st.Name},
+		Patroni:              patroniJSON{Version: st.Dialect.APIVersion(), Scope: st.Scope, Name: st.Name},
 		WatchdogFailed:       st.WatchdogFailed,
 		Pause:                st.Pause,
 	}

@@ -127,16 +127,6 @@ func stripPatroni(env []string) []string {
 	return out
 }
 
-// RoleWord is the role argument Patroni 3.0.2 passes: master for a primary (scripts in
-// the field test `master`), the role's own name otherwise.
-func RoleWord(role string) string {
-	switch role {
-	case "primary", "promoted":
-		return "master"
-	}
-	return role
-}
-
 // Configured reports whether a script is set for the action.
 func (r *Runner) Configured(a Action) bool {
 	_, ok := r.cmds[a]
@@ -150,7 +140,7 @@ func (r *Runner) Run(a Action, role string) {
 	if !ok {
 		return
 	}
-	args := append(slices.Clone(argv), string(a), RoleWord(role), r.scope)
+	args := append(slices.Clone(argv), string(a), role, r.scope)
 	l := laneOf(a)
 
 	r.mu.Lock()

@@ -71,7 +71,7 @@ func TestRunPassesActionRoleScope(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "args")
 	cb := script(t, `echo "$@" >> `+out)
 	r, _ := newRunner(t, Options{Scripts: map[string]string{"on_role_change": cb + " --flag 'two words'", "on_stop": cb}})
-	r.Run(OnRoleChange, "primary")
+	r.Run(OnRoleChange, "master")
 	r.Wait()
 	r.Run(OnStop, "replica")
 	r.Wait()

@@ -59,15 +59,9 @@ func openLog(stderr io.Writer, c config.Log) (*agentLog, error) {
 		w = l.file
 	}
 	opts := logging.Options{Level: l.level, Format: c.Template, DateFormat: c.DateFormat}
-	var h slog.Handler
+	var h slog.Handler = logging.NewText(w, opts)
 	if c.Format == "json" {
-		h, err = logging.NewJSON(w, opts, c.StaticFields)
-	} else {
-		h, err = logging.NewText(w, opts)
-	}
-	if err != nil {
-		l.Close()
-		return nil, fmt.Errorf("log.format: %w", err)
+		h = logging.NewJSON(w, opts, c.StaticFields)
 	}
 	l.Logger = slog.New(h)
 	return l, nil

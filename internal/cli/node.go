@@ -26,7 +26,7 @@ func pgnodeOptions(cfg *config.Config, dynamic func() config.Dynamic) pgnode.Opt
 	var custom *pgnode.CustomBootstrap
 	if m := cfg.Bootstrap.Custom; m != nil {
 		custom = &pgnode.CustomBootstrap{Name: m.Name, Command: m.Command, NoParams: m.NoParams,
-			KeepExistingRecoveryConf: m.KeepExistingRecoveryConf, RecoveryConf: m.RecoveryConf}
+			KeepExistingRecoveryConf: m.KeepExistingRecoveryConf, RecoveryConf: m.RecoveryConf, Params: m.Params}
 	}
 	return pgnode.Options{
 		Name: cfg.Name, Scope: cfg.Scope,

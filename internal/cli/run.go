@@ -21,6 +21,7 @@ import (
 	"github.com/warden-ha/warden/internal/agent/pgnode"
 	"github.com/warden-ha/warden/internal/api"
 	"github.com/warden-ha/warden/internal/api/client"
+	"github.com/warden-ha/warden/internal/cluster"
 	"github.com/warden-ha/warden/internal/config"
 	"github.com/warden-ha/warden/internal/dcs"
 	"github.com/warden-ha/warden/internal/dcs/etcd3"
@@ -84,6 +85,9 @@ func runAgent(parent context.Context, path string, stderr io.Writer) error {
 		return &ExitError{Code: 1, Err: err}
 	}
 	peers := client.New(client.Options{Timeout: 2 * time.Second, TLS: clientTLS, Username: cfg.Ctl.Username, Password: cfg.Ctl.Password.Reveal()})
+	if err := ensureUniqueName(ctx, store, peers, cfg.Name, cfg.Bootstrap.Dynamic.RetryTimeout, log); err != nil {
+		return &ExitError{Code: 1, Err: err}
+	}
 	opts := agentOptions(cfg)
 	if opts.Callbacks, err = callbackRunner(cfg, log); err != nil {
 		return &ExitError{Code: 1, Err: err}
@@ -204,6 +208,7 @@ func agentOptions(cfg *config.Config) agent.Options {
 
 		CloneWithoutLeader:       cloneWithoutLeader(cfg.PostgreSQL),
 		DeduplicateHeartbeatLogs: cfg.Log.DeduplicateHeartbeatLogs,
+		Dialect:                  cluster.Dialect(cfg.PatroniVersion),
 	}
 }
 

@@ -26,11 +26,14 @@ func (r Role) IsPrimary() bool { return r == RolePrimary || r == "master" }
 
 // Member is one node as published under members/<name>.
 type Member struct {
-	Name             string
-	ConnURL          string
-	APIURL           string
-	State            string
-	Role             Role
+	Name    string
+	ConnURL string
+	APIURL  string
+	State   string
+	Role    Role
+	// RoleWritten is the role word as the key holds it (master or primary for a
+	// primary, whose Role is RolePrimary either way).
+	RoleWritten      string
 	Version          string
 	XLogLocation     *uint64
 	Timeline         int

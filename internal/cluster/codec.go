@@ -60,6 +60,7 @@ func DecodeMember(name string, value []byte) Member {
 	}
 	m.ConnURL, m.APIURL, m.State, m.Version = str("conn_url"), str("api_url"), str("state"), str("version")
 	m.Role = Role(str("role"))
+	m.RoleWritten = string(m.Role)
 	if m.Role == "master" {
 		m.Role = RolePrimary
 	}

@@ -16,8 +16,8 @@ func decodeBootstrap(s *section) Bootstrap {
 		b.DCS = map[string]any{}
 	}
 	b.Dynamic = parseDynamic(s.d, s.key("dcs"), b.DCS)
-	if err := b.Dynamic.Validate(); err != nil {
-		s.d.fail(joinPath(s.key("dcs"), "ttl"), "%v", err)
+	if n := b.Dynamic.TimingsNote(); n != "" {
+		s.d.warn(joinPath(s.key("dcs"), "ttl"), "%s", n)
 	}
 	b.Method = s.str("method")
 	if b.Method == "initdb" {
@@ -80,7 +80,26 @@ func decodeMethod(s *section, name string) *BootstrapMethod {
 	if m.Command == "" {
 		s.d.fail(s.key("command"), "the custom bootstrap command is empty")
 	}
-	s.done(nil)
+	reserved := map[string]string{
+		"scope":   "ignored: --scope=<scope> is passed by Warden (unless no_params), as by Patroni",
+		"datadir": "ignored: --datadir=<data_dir> is passed by Warden (unless no_params), as by Patroni",
+	}
+	for k, v := range s.m {
+		if s.asked[k] || reserved[k] != "" {
+			continue
+		}
+		switch v.(type) {
+		case map[string]any, []any:
+			s.d.warn(s.key(k), "expected a single value for --%s=..., got %s; ignored", k, describe(k, v))
+			s.get(k)
+			continue
+		}
+		if m.Params == nil {
+			m.Params = map[string]any{}
+		}
+		m.Params[k] = s.get(k)
+	}
+	s.done(reserved)
 	return m
 }
 

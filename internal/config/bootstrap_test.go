@@ -16,7 +16,10 @@ func TestBootstrapMethod(t *testing.T) {
       restore_command: pgbackrest --stanza=main archive-get %f "%p"
       recovery_target_action: promote
       recovery_target_timeline: latest
-    options: ignored
+    test-argument: x
+    retries: 3
+    scope: other
+    targets: [a, b]
   post_bootstrap: /usr/local/bin/setup.sh
   post_init: /bin/false
 `))
@@ -32,7 +35,11 @@ func TestBootstrapMethod(t *testing.T) {
 		t.Errorf("PostBootstrap = %q", cfg.Bootstrap.PostBootstrap)
 	}
 	wantWarning(t, warns, "bootstrap.post_init", 0, "post_bootstrap is also set and wins")
-	wantWarning(t, warns, "bootstrap.pgbackrest.options", 0, "unknown key")
+	if !maps.Equal(m.Params, map[string]any{"test-argument": "x", "retries": 3}) {
+		t.Errorf("Params = %v, want the section's other keys", m.Params)
+	}
+	wantWarning(t, warns, "bootstrap.pgbackrest.scope", 0, "--scope=<scope> is passed by Warden")
+	wantWarning(t, warns, "bootstrap.pgbackrest.targets", 0, "expected a single value for --targets=...")
 }
 
 func TestBootstrapMethodWithoutCommand(t *testing.T) {

@@ -32,6 +32,9 @@ type Config struct {
 	PostgreSQL PostgreSQL
 	Watchdog   Watchdog
 	Tags       map[string]any
+	// PatroniVersion is the Patroni major version whose words the node speaks
+	// (warden.patroni_version): 3 or 4, 0 to follow the cluster's member keys.
+	PatroniVersion int
 
 	// merged is the configuration tree after merging files and
 	// environment, kept for Redacted. It holds plain passwords, so it sits
@@ -121,6 +124,9 @@ type BootstrapMethod struct {
 	KeepExistingRecoveryConf bool
 	// RecoveryConf (nil: not set) is written as recovery parameters after the command.
 	RecoveryConf map[string]string
+	// Params are the section's other keys, passed to the command as --key=value
+	// (Patroni 3.1+).
+	Params map[string]any
 }
 
 // User is a role created after bootstrap (Patroni 3.0 bootstrap.users).

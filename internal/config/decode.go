@@ -40,10 +40,61 @@ func decode(d *diags, root map[string]any, env map[string]string) *Config {
 	cfg.PostgreSQL = decodePostgreSQL(top, env)
 	cfg.Watchdog = decodeWatchdog(top.sub("watchdog"))
 	cfg.Tags = top.rawMap("tags")
+	conflictingTags(top, cfg.Tags)
+	cfg.PatroniVersion = decodeWarden(top.sub("warden"))
 	top.unsupported("Citus is out of scope", "citus")
 	top.unsupported("Patroni 4.1 thread settings", "thread_pool_size", "thread_stack_size")
 	top.done(belongsUnderBootstrap)
 	return cfg
+}
+
+// conflictingTags warns, in Patroni 4's words, when nofailover/nosync and
+// failover_priority/sync_priority say different things (true with a priority above 0,
+// false with one of 0 or less); the boolean tag wins, as in Patroni.
+func conflictingTags(top *section, tags map[string]any) {
+	for _, pair := range [][2]string{{"nofailover", "failover_priority"}, {"nosync", "sync_priority"}} {
+		b, set := tags[pair[0]]
+		p, err := strconv.Atoi(strings.TrimSpace(toString(tags[pair[1]])))
+		if !set || tags[pair[1]] == nil || err != nil {
+			continue
+		}
+		if on, _ := parseBool(b); on && p > 0 || !on && p <= 0 {
+			top.d.warn(joinPath("tags", pair[0]), "Conflicting configuration between %s: %s and %s: %d. Defaulting to %s: %s",
+				pair[0], pyValue(b), pair[1], p, pair[0], pyValue(b))
+		}
+	}
+}
+
+// pyValue prints a YAML scalar as Python's %s does (True, False, None).
+func pyValue(v any) string {
+	switch t := v.(type) {
+	case bool:
+		if t {
+			return "True"
+		}
+		return "False"
+	case nil:
+		return "None"
+	}
+	return toString(v)
+}
+
+// decodeWarden reads Warden's own section, which Patroni ignores.
+func decodeWarden(s *section) int {
+	v := 0
+	if raw := strings.ToLower(strings.TrimSpace(s.str("patroni_version"))); raw != "" && raw != "auto" {
+		major, _, _ := strings.Cut(raw, ".")
+		switch n, err := strconv.Atoi(major); {
+		case err == nil && n >= 1 && n <= 3:
+			v = 3
+		case err == nil && n == 4:
+			v = 4
+		default:
+			s.d.fail(s.key("patroni_version"), "expected auto, 3 or 4 (or a Patroni version such as 3.0.2), got %q", raw)
+		}
+	}
+	s.done(nil)
+	return v
 }
 
 func required(s *section, k string) string {

@@ -1,9 +1,10 @@
 package config
 
 import (
-	"errors"
 	"fmt"
 	"sort"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -24,7 +25,7 @@ type Dynamic struct {
 	Pause                bool
 	UsePgRewind          bool
 	UseSlots             bool
-	Parameters           map[string]any // unknown names removed
+	Parameters           map[string]any // every name kept; the agent checks them against its binaries
 	PgHBA                []string
 	PgIdent              []string
 	RecoveryConf         map[string]any
@@ -38,6 +39,9 @@ type Dynamic struct {
 	Slots          map[string]any
 	PermanentSlots []PermanentSlot
 	IgnoreSlots    []SlotMatcher
+	// TimingNote says how ttl, loop_wait and retry_timeout in effect differ from the
+	// values written (Patroni 4's adjustment); "" when they are used as written.
+	TimingNote string
 	// Raw is the map as given, for writing back to the DCS unchanged.
 	Raw map[string]any
 }
@@ -76,6 +80,7 @@ func parseDynamic(d *diags, path string, raw map[string]any) Dynamic {
 	dyn.TTL = s.seconds("ttl", dyn.TTL)
 	dyn.LoopWait = s.seconds("loop_wait", dyn.LoopWait)
 	dyn.RetryTimeout = s.seconds("retry_timeout", dyn.RetryTimeout)
+	dyn.TimingNote = dyn.adjustTimings()
 	dyn.MaximumLagOnFailover = s.integer("maximum_lag_on_failover", dyn.MaximumLagOnFailover)
 	dyn.MaximumLagOnSyncnode = s.integer("maximum_lag_on_syncnode", dyn.MaximumLagOnSyncnode)
 	if dyn.MaximumLagOnSyncnode < -1 {
@@ -146,26 +151,57 @@ func parseDynamic(d *diags, path string, raw map[string]any) Dynamic {
 	return dyn
 }
 
-// Validate checks the timing rules Warden relies on: the lock must
-// outlive one loop plus two retries (A.12). Unlike Patroni 3.2 nothing is
-// clamped; short timings are fine as long as they are consistent.
-func (d Dynamic) Validate() error {
-	var errs []error
-	if d.LoopWait < time.Second {
-		errs = append(errs, fmt.Errorf("loop_wait (%s) must be at least 1s", d.LoopWait))
+// Minimum timings Warden runs with. Patroni 4 raises ttl to 20 and retry_timeout to 3;
+// Warden keeps short timings (failover time is bounded by ttl), down to the smallest ttl
+// that leaves room for one loop and two retries.
+const (
+	minLoopWait     = time.Second
+	minRetryTimeout = time.Second
+	minTTL          = minLoopWait + 2*minRetryTimeout
+)
+
+// adjustTimings makes the timings safe instead of refusing them, as Patroni 4 does
+// (config.py _validate_and_adjust_timeouts): each value is raised to its minimum, then
+// when ttl < loop_wait + 2*retry_timeout, loop_wait is lowered (to ttl - 2*retry_timeout),
+// or, when even loop_wait 1 is too long, loop_wait becomes 1 and retry_timeout
+// (ttl - 1)/2 in whole seconds. The lock then always outlives one loop plus two retries.
+// It returns a note in Patroni's words, "" when the values are used as written.
+func (d *Dynamic) adjustTimings() string {
+	var notes []string
+	raise := func(name string, v *time.Duration, min time.Duration) {
+		if *v < min {
+			notes = append(notes, fmt.Sprintf("%s=%s can't be smaller than %s, adjusting...", name, secs(*v), secs(min)))
+			*v = min
+		}
 	}
-	if d.RetryTimeout < time.Second {
-		errs = append(errs, fmt.Errorf("retry_timeout (%s) must be at least 1s", d.RetryTimeout))
+	raise("loop_wait", &d.LoopWait, minLoopWait)
+	raise("retry_timeout", &d.RetryTimeout, minRetryTimeout)
+	raise("ttl", &d.TTL, minTTL)
+	loop, retry := d.LoopWait, d.RetryTimeout
+	switch {
+	case minLoopWait+2*retry > d.TTL:
+		d.LoopWait, d.RetryTimeout = minLoopWait, ((d.TTL - minLoopWait) / 2).Truncate(time.Second)
+		notes = append(notes, fmt.Sprintf(`Violated the rule "loop_wait + 2*retry_timeout <= ttl", where ttl=%s. Adjusting loop_wait from %s to %s and retry_timeout from %s to %s`,
+			secs(d.TTL), secs(loop), secs(d.LoopWait), secs(retry), secs(d.RetryTimeout)))
+	case loop+2*retry > d.TTL:
+		d.LoopWait = d.TTL - 2*retry
+		notes = append(notes, fmt.Sprintf(`Violated the rule "loop_wait + 2*retry_timeout <= ttl", where ttl=%s and retry_timeout=%s. Adjusting loop_wait from %s to %s`,
+			secs(d.TTL), secs(retry), secs(loop), secs(d.LoopWait)))
 	}
-	if d.TTL < 2*time.Second {
-		errs = append(errs, fmt.Errorf("ttl (%s) must be at least 2s", d.TTL))
-	}
-	if d.TTL < d.LoopWait+2*d.RetryTimeout {
-		errs = append(errs, fmt.Errorf("ttl (%s) must be >= loop_wait (%s) + 2*retry_timeout (%s) = %s",
-			d.TTL, d.LoopWait, d.RetryTimeout, d.LoopWait+2*d.RetryTimeout))
-	}
-	return errors.Join(errs...)
+	return strings.Join(notes, "; ")
 }
+
+// TimingsNote is TimingNote followed by the values in effect, for logs, API answers and
+// show-config; "" when the timings are used as written.
+func (d Dynamic) TimingsNote() string {
+	if d.TimingNote == "" {
+		return ""
+	}
+	return fmt.Sprintf("%s (in effect: ttl=%s loop_wait=%s retry_timeout=%s)", d.TimingNote, secs(d.TTL), secs(d.LoopWait), secs(d.RetryTimeout))
+}
+
+// secs prints a duration as Patroni prints its integer seconds.
+func secs(d time.Duration) string { return strconv.FormatFloat(d.Seconds(), 'f', -1, 64) }
 
 // commandLineParameters are only accepted from the dynamic configuration
 // (A.13); Patroni drops them from the local section.

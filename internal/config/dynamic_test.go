@@ -17,8 +17,8 @@ func TestParseDynamicDefaults(t *testing.T) {
 		d.PrimaryStopTimeout != 0 || !d.UseSlots || d.SynchronousNodeCount != 1 || len(warns) != 0 {
 		t.Errorf("defaults = %+v, %v", d, warns)
 	}
-	if err := d.Validate(); err != nil {
-		t.Errorf("defaults must validate: %v", err)
+	if d.TimingNote != "" {
+		t.Errorf("defaults adjusted: %s", d.TimingNote)
 	}
 }
 
@@ -97,30 +97,40 @@ func TestParseDynamicFallsBack(t *testing.T) {
 	}
 }
 
-func TestDynamicValidate(t *testing.T) {
+func TestAdjustTimings(t *testing.T) {
 	tests := []struct {
-		name                  string
-		ttl, loop, retry      time.Duration
-		wantErr, wantFragment string
+		name                         string
+		ttl, loop, retry             int
+		wantTTL, wantLoop, wantRetry int
+		wantNote                     string
 	}{
-		{"defaults", 30 * time.Second, 10 * time.Second, 10 * time.Second, "", ""},
-		{"short but consistent", 3 * time.Second, time.Second, time.Second, "", ""},
-		{"exact", 5 * time.Second, time.Second, 2 * time.Second, "", ""},
-		{"too short ttl", 20 * time.Second, 10 * time.Second, 10 * time.Second, "ttl", "ttl (20s) must be >= loop_wait (10s) + 2*retry_timeout (10s) = 30s"},
-		{"loop zero", 30 * time.Second, 0, 10 * time.Second, "loop_wait", "loop_wait (0s) must be at least 1s"},
-		{"retry zero", 30 * time.Second, time.Second, 0, "retry_timeout", "retry_timeout (0s) must be at least 1s"},
-		{"ttl one", time.Second, time.Second, time.Second, "ttl", "ttl (1s) must be at least 2s"},
+		{"defaults", 30, 10, 10, 30, 10, 10, ""},
+		{"short but consistent", 3, 1, 1, 3, 1, 1, ""},
+		{"exact", 5, 1, 2, 5, 1, 2, ""},
+		{"loop_wait lowered", 20, 10, 5, 20, 10, 5, ""},
+		{"loop_wait lowered to fit", 20, 12, 5, 20, 10, 5, `Violated the rule "loop_wait + 2*retry_timeout <= ttl", where ttl=20 and retry_timeout=5. Adjusting loop_wait from 12 to 10`},
+		{"patroni default ttl 20", 20, 10, 10, 20, 1, 9, `Violated the rule "loop_wait + 2*retry_timeout <= ttl", where ttl=20. Adjusting loop_wait from 10 to 1 and retry_timeout from 10 to 9`},
+		{"watchdog setup", 20, 2, 10, 20, 1, 9, `Adjusting loop_wait from 2 to 1 and retry_timeout from 10 to 9`},
+		{"loop zero", 30, 0, 10, 30, 1, 10, "loop_wait=0 can't be smaller than 1, adjusting..."},
+		{"retry zero", 30, 1, 0, 30, 1, 1, "retry_timeout=0 can't be smaller than 1, adjusting..."},
+		{"ttl one", 1, 1, 1, 3, 1, 1, "ttl=1 can't be smaller than 3, adjusting..."},
+		{"ttl 10 retry 10", 10, 10, 10, 10, 1, 4, "where ttl=10. Adjusting loop_wait from 10 to 1 and retry_timeout from 10 to 4"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			d := DefaultDynamic()
-			d.TTL, d.LoopWait, d.RetryTimeout = tt.ttl, tt.loop, tt.retry
-			err := d.Validate()
-			if (err != nil) != (tt.wantErr != "") {
-				t.Fatalf("err = %v", err)
+			d, _ := ParseDynamic(map[string]any{"ttl": tt.ttl, "loop_wait": tt.loop, "retry_timeout": tt.retry})
+			sec := time.Second
+			if d.TTL != time.Duration(tt.wantTTL)*sec || d.LoopWait != time.Duration(tt.wantLoop)*sec || d.RetryTimeout != time.Duration(tt.wantRetry)*sec {
+				t.Errorf("in effect ttl=%s loop_wait=%s retry_timeout=%s, want %d %d %d", d.TTL, d.LoopWait, d.RetryTimeout, tt.wantTTL, tt.wantLoop, tt.wantRetry)
 			}
-			if err != nil && !strings.Contains(err.Error(), tt.wantFragment) {
-				t.Errorf("err = %v, want %q", err, tt.wantFragment)
+			if d.TTL < d.LoopWait+2*d.RetryTimeout {
+				t.Errorf("rule broken in effect: %+v", d)
+			}
+			if (d.TimingNote == "") != (tt.wantNote == "") || !strings.Contains(d.TimingNote, tt.wantNote) {
+				t.Errorf("note = %q, want %q", d.TimingNote, tt.wantNote)
+			}
+			if tt.wantNote != "" && !strings.Contains(d.TimingsNote(), fmt.Sprintf("(in effect: ttl=%d loop_wait=%d retry_timeout=%d)", tt.wantTTL, tt.wantLoop, tt.wantRetry)) {
+				t.Errorf("TimingsNote = %q", d.TimingsNote())
 			}
 		})
 	}

@@ -50,6 +50,7 @@ func envVars() map[string]envTarget {
 	add("restapi", envInt, "request_queue_size")
 	add("ctl", envString, "cacert", "certfile", "keyfile", "keyfile_password")
 	add("ctl", envBool, "insecure")
+	add("warden", envString, "patroni_version")
 	add("postgresql", envString, "listen", "connect_address", "proxy_address", "config_dir", "data_dir",
 		"pgpass", "bin_dir")
 	for _, bin := range []string{"pg_ctl", "initdb", "pg_controldata", "pg_basebackup", "postgres", "pg_isready", "pg_rewind"} {

@@ -45,8 +45,6 @@ func TestLoadErrors(t *testing.T) {
 		{"etcd and etcd3", baseConfig + "etcd:\n  host: 127.0.0.1:2379\n", "etcd3", 6, "both etcd and etcd3"},
 		{"bad etcd protocol", strings.Replace(baseConfig, "  hosts: 127.0.0.1:2379\n", "  hosts: 127.0.0.1:2379\n  protocol: ftp\n", 1), "etcd3.protocol", 8, "expected http or https"},
 		{"etcd without hosts", strings.Replace(baseConfig, "  hosts: 127.0.0.1:2379\n", "  protocol: http\n", 1), "etcd3", 6, "no etcd endpoint"},
-		{"timings", baseConfig + "bootstrap:\n  dcs:\n    ttl: 10\n    loop_wait: 5\n    retry_timeout: 5\n", "bootstrap.dcs.ttl", 14, "ttl (10s) must be >= loop_wait (5s) + 2*retry_timeout (5s)"},
-		{"timings without ttl", baseConfig + "bootstrap:\n  dcs:\n    loop_wait: 20\n", "bootstrap.dcs.ttl", 13, "ttl (30s)"},
 		{"bad listen port", strings.Replace(baseConfig, "  listen: 127.0.0.1:5432\n", "  listen: 127.0.0.1:pg\n", 1), "postgresql.listen", 9, "expected addresses:port"},
 		{"bad bool", baseConfig + "  use_unix_socket: maybe\n", "postgresql.use_unix_socket", 12, "expected a boolean"},
 		{"not a mapping", "- a\n- b\n", "", 1, "must be a YAML mapping"},
@@ -109,6 +107,8 @@ func TestLoadWarnings(t *testing.T) {
 		{"watchdog driver", baseConfig + "watchdog:\n  driver: ipmi\n", "watchdog.driver", "no watchdog device is used"},
 		{"duplicate key", baseConfig + "scope: again\n", "scope", "duplicate key"},
 		{"legacy superuser layout", strings.Replace(baseConfig, "  data_dir:", "  superuser:\n    username: admin\n  data_dir:", 1), "postgresql.superuser", "old layout"},
+		{"timings adjusted", baseConfig + "bootstrap:\n  dcs:\n    ttl: 20\n    loop_wait: 2\n    retry_timeout: 10\n", "bootstrap.dcs.ttl", "Adjusting loop_wait from 2 to 1 and retry_timeout from 10 to 9 (in effect: ttl=20 loop_wait=1 retry_timeout=9)"},
+		{"timings without ttl", baseConfig + "bootstrap:\n  dcs:\n    loop_wait: 20\n", "bootstrap.dcs.ttl", "where ttl=30 and retry_timeout=10. Adjusting loop_wait from 20 to 10"},
 		{"dynamic key at bootstrap level", baseConfig + "bootstrap:\n  ttl: 20\n", "bootstrap.ttl", "belongs under bootstrap.dcs"},
 		{"server_tokens value", strings.Replace(baseConfig, "restapi:\n", "restapi:\n  server_tokens: Full\n", 1), "restapi.server_tokens", "expected Minimal, ProductOnly or Original"},
 	}
@@ -498,6 +498,56 @@ func TestUnlistedReplicaMethodSection(t *testing.T) {
 	}
 	if len(warns) != 1 || !strings.HasSuffix(warns[0].Key, "stray") {
 		t.Errorf("warnings: %s", listWarnings(warns))
+	}
+}
+
+func TestPatroniVersion(t *testing.T) {
+	for _, tc := range []struct {
+		name, yaml string
+		env        []string
+		want       int
+		err        string
+	}{
+		{"default auto", "", nil, 0, ""},
+		{"auto", "warden:\n  patroni_version: auto\n", nil, 0, ""},
+		{"major 3", "warden:\n  patroni_version: 3\n", nil, 3, ""},
+		{"full version 4", "warden:\n  patroni_version: 4.1.5\n", nil, 4, ""},
+		{"from the environment", "warden:\n  patroni_version: 3\n", []string{"PATRONI_WARDEN_PATRONI_VERSION=4"}, 4, ""},
+		{"unknown", "warden:\n  patroni_version: 5\n", nil, 0, `warden.patroni_version: expected auto, 3 or 4`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, _, err := Load(writeFile(t, baseConfig+tc.yaml), append(slices.Clone(testEnv), tc.env...))
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("err = %v, want %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil || cfg.PatroniVersion != tc.want {
+				t.Fatalf("patroni_version = %v %v, want %d", cfg, err, tc.want)
+			}
+		})
+	}
+}
+
+func TestConflictingTags(t *testing.T) {
+	for _, tc := range []struct{ tags, key, want string }{
+		{"  nofailover: true\n  failover_priority: 1\n", "tags.nofailover", "Conflicting configuration between nofailover: True and failover_priority: 1. Defaulting to nofailover: True"},
+		{"  nofailover: false\n  failover_priority: 0\n", "tags.nofailover", "Conflicting configuration between nofailover: False and failover_priority: 0. Defaulting to nofailover: False"},
+		{"  nosync: true\n  sync_priority: 2\n", "tags.nosync", "Conflicting configuration between nosync: True and sync_priority: 2. Defaulting to nosync: True"},
+		{"  nofailover: true\n  failover_priority: 0\n", "", ""},
+		{"  failover_priority: 0\n", "", ""},
+	} {
+		_, warns := mustLoad(t, writeFile(t, baseConfig+"tags:\n"+tc.tags))
+		var got []string
+		for _, w := range warns {
+			if strings.Contains(w.Message, "Conflicting") {
+				got = append(got, w.Key+": "+w.Message)
+			}
+		}
+		if want := tc.key + ": " + tc.want; tc.want == "" && len(got) != 0 || tc.want != "" && (len(got) != 1 || got[0] != want) {
+			t.Errorf("tags %q: warnings %q, want %q", tc.tags, got, tc.want)
+		}
 	}
 }
 

@@ -53,11 +53,10 @@ func decodeLog(s *section) Log {
 	typ := decodeLogType(s)
 	l.Format, l.Template = decodeLogFormat(s, typ)
 	if df := s.str("dateformat"); df != "" {
-		if err := logging.CheckDateFormat(df); err != nil {
-			s.d.fail(s.key("dateformat"), "%v", err)
-		} else {
-			l.DateFormat = df
+		for _, n := range logging.DateFormatNotes(df) {
+			s.d.warn(s.key("dateformat"), "%s", n)
 		}
+		l.DateFormat = df
 	}
 	l.Dir = s.str("dir")
 	l.FileNum = int(s.integer("file_num", 4))
@@ -150,13 +149,12 @@ func decodeLogFormat(s *section, typ string) (format, template string) {
 	if f == "" || f == logging.DefaultFormat {
 		return format, ""
 	}
-	if err := logging.CheckFormat(f); err != nil {
-		s.d.fail(s.key("format"), "%v", err)
-		return format, ""
-	}
 	if format == "json" {
 		s.d.warn(s.key("format"), "%s", formatIgnoredWithJSON)
 		return format, ""
+	}
+	for _, n := range logging.FormatNotes(f) {
+		s.d.warn(s.key("format"), "%s", n)
 	}
 	return format, f
 }

@@ -107,6 +107,10 @@ tags:
   noloadbalance: false       # true makes GET /replica answer 503
   clonefrom: true            # offers this member as a pg_basebackup source
   nosync: false              # true keeps it from being a synchronous standby
+
+warden:                      # Warden's own settings; Patroni ignores this section
+  patroni_version: auto      # master (3) or primary (4) in member keys, /patroni, callbacks;
+                             # auto: as the other members' keys show, 3 in a new cluster
 `))
 
 // Sample renders a documented sample configuration for host, with Patroni's key names.

@@ -276,8 +276,8 @@ func TestSeedTalkSyncDynamic(t *testing.T) {
 	if !dyn.SynchronousMode || dyn.SynchronousNodeCount != 2 || dyn.TTL != 30*time.Second || !dyn.UseSlots {
 		t.Errorf("dyn = %+v", dyn)
 	}
-	if err := dyn.Validate(); err != nil {
-		t.Error(err)
+	if dyn.TimingNote != "" {
+		t.Error(dyn.TimingNote)
 	}
 }
 

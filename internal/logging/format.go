@@ -3,7 +3,7 @@ package logging
 import (
 	"fmt"
 	"log/slog"
-	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -22,16 +22,12 @@ type segment struct {
 	verb    string // fmt verb with flags and width, e.g. "%-8s"
 }
 
-// recordFields are the LogRecord attributes Warden can fill.
-var recordFields = map[string]bool{
-	"asctime": true, "levelname": true, "levelno": true, "message": true, "name": true,
-	"process": true, "msecs": true, "created": true,
-}
-
-var textFields = map[string]bool{"asctime": true, "levelname": true, "message": true, "name": true}
-
-func parseTemplate(s string) (template, error) {
+// parseTemplate compiles a Python logging format. It never fails: a log format must not
+// keep an HA agent from starting. What cannot be rendered as Python would is rendered as
+// the returned notes say (an unknown attribute or a broken placeholder as written).
+func parseTemplate(s string) (template, []string) {
 	var t template
+	var notes []string
 	var lit strings.Builder
 	for i := 0; i < len(s); i++ {
 		if s[i] != '%' {
@@ -43,97 +39,116 @@ func parseTemplate(s string) (template, error) {
 			i++
 			continue
 		}
-		if i+1 >= len(s) || s[i+1] != '(' {
-			return nil, fmt.Errorf("%q: a %% must start %%(field)s or be written %%%%", s)
+		seg, next, note := placeholder(s, i)
+		if note != "" {
+			notes = append(notes, note)
 		}
-		end := strings.IndexByte(s[i:], ')')
-		if end < 0 {
-			return nil, fmt.Errorf("%q: unclosed %%(", s)
-		}
-		field := s[i+2 : i+end]
-		if !recordFields[field] {
-			return nil, fmt.Errorf("%q: field %q is not available (use asctime, levelname, levelno, message, name, process, msecs, created)", s, field)
-		}
-		j := i + end + 1
-		for j < len(s) && strings.IndexByte("-+ #0123456789.", s[j]) >= 0 {
-			j++
-		}
-		if j >= len(s) || strings.IndexByte("sdfr", s[j]) < 0 {
-			return nil, fmt.Errorf("%q: %%(%s) needs a conversion such as s or d", s, field)
-		}
-		if strings.IndexByte("df", s[j]) >= 0 && textFields[field] {
-			return nil, fmt.Errorf("%q: %%(%s) is text; use %%(%s)s", s, field, field)
-		}
-		verb := "%" + s[i+end+1:j]
-		switch s[j] {
-		case 'd':
-			verb += "d"
-		case 'f':
-			verb += "f"
-		default:
-			verb += "v"
+		if seg.field == "" {
+			lit.WriteString(s[i:next])
+			i = next - 1
+			continue
 		}
 		if lit.Len() > 0 {
 			t = append(t, segment{literal: lit.String()})
 			lit.Reset()
 		}
-		t = append(t, segment{field: field, verb: verb})
-		i = j
+		t = append(t, seg)
+		i = next - 1
 	}
 	if lit.Len() > 0 {
 		t = append(t, segment{literal: lit.String()})
 	}
-	return t, nil
+	return t, notes
+}
+
+// placeholder reads the %(name)<flags><conversion> at s[i:]: the segment (field "" when it
+// is to be printed as written), the index after it, and a note when it is not rendered
+// as Python renders it.
+func placeholder(s string, i int) (segment, int, string) {
+	if i+1 >= len(s) || s[i+1] != '(' {
+		return segment{}, i + 1, fmt.Sprintf("%q: a %% must start %%(attribute)s or be written %%%%; printed as written", s)
+	}
+	end := strings.IndexByte(s[i:], ')')
+	if end < 0 {
+		return segment{}, len(s), fmt.Sprintf("%q: unclosed %%(; printed as written", s)
+	}
+	field := s[i+2 : i+end]
+	j := i + end + 1
+	for j < len(s) && strings.IndexByte("-+ #0123456789.", s[j]) >= 0 {
+		j++
+	}
+	if j >= len(s) || strings.IndexByte("diouxXeEfFgGcrsa", s[j]) < 0 {
+		return segment{}, j, fmt.Sprintf("%q: %%(%s) needs a conversion such as s or d; printed as written", s, field)
+	}
+	a, known := recordAttributes[field]
+	if !known {
+		return segment{}, j + 1, fmt.Sprintf("%q: %%(%s) is not a Python LogRecord attribute; printed as written", s, field)
+	}
+	flags, conv := s[i+end+1:j], s[j]
+	var note string
+	if a.text && strings.IndexByte("sra", conv) < 0 {
+		note = fmt.Sprintf("%q: %%(%s) is text; printed as %%(%s)%ss", s, field, field, flags)
+		conv = 's'
+	} else if a.fixed != "" {
+		note = fmt.Sprintf("%q: %%(%s) %s; printed as %s", s, field, a.why, a.fixed)
+	}
+	verb := "%" + flags
+	switch conv {
+	case 'd', 'i', 'u':
+		verb += "d"
+	case 's', 'r', 'a':
+		verb += "v"
+	default:
+		verb += string(conv)
+	}
+	return segment{field: field, verb: verb}, j + 1, note
 }
 
 func (t template) render(b *strings.Builder, r slog.Record, date string) {
+	var site *runtime.Frame
 	for _, s := range t {
 		if s.field == "" {
 			b.WriteString(s.literal)
 			continue
 		}
-		var v any
-		switch s.field {
-		case "asctime":
-			v = formatTime(r.Time, date)
-		case "levelname":
-			v = levelName(r.Level)
-		case "levelno":
-			v = pythonLevel(r.Level)
-		case "message":
-			v = r.Message
-		case "name":
-			v = "warden"
-		case "process":
-			v = os.Getpid()
-		case "msecs":
-			v = float64(r.Time.Nanosecond()/1000) / 1000
-		case "created":
-			v = float64(r.Time.UnixMicro()) / 1e6
+		if site == nil && recordAttributes[s.field].callSite {
+			f := callSite(r.PC)
+			site = &f
 		}
+		v := attributeValue(s.field, r, date, site)
 		fmt.Fprintf(b, s.verb, convert(v, s.verb[len(s.verb)-1]))
 	}
 }
 
-// convert applies Python's %-conversion: %d truncates a float, %f takes an int.
+// convert applies Python's %-conversion: %d truncates a float, %f takes an int, a
+// number conversion of text prints the text.
 func convert(v any, verb byte) any {
 	switch x := v.(type) {
 	case float64:
-		if verb == 'd' {
+		if strings.IndexByte("doxXc", verb) >= 0 {
 			return int64(x)
 		}
+		if verb == 'v' {
+			// Python's str(float): no exponent at these magnitudes, at least one decimal.
+			f := strconv.FormatFloat(x, 'f', -1, 64)
+			if !strings.Contains(f, ".") {
+				f += ".0"
+			}
+			return f
+		}
 	case int:
-		if verb == 'f' {
+		if strings.IndexByte("eEfFgG", verb) >= 0 {
 			return float64(x)
 		}
 	}
 	return v
 }
 
-// CheckFormat reports whether s is a Python logging format Warden can render.
-func CheckFormat(s string) error {
-	_, err := parseTemplate(s)
-	return err
+// FormatNotes lists how a Python logging format is rendered differently from Python's
+// (unknown attributes, attributes without meaning in Go); nil when it renders as written.
+func FormatNotes(s string) []string {
+	_, notes := parseTemplate(s)
+	return notes
 }
 
 // formatTime renders asctime: Patroni's "2006-01-02 15:04:05,123" without a
@@ -146,13 +161,15 @@ func formatTime(t time.Time, dateformat string) string {
 	return s
 }
 
-// CheckDateFormat reports whether s is a strftime format Warden can render.
-func CheckDateFormat(s string) error {
-	_, err := strftime(time.Time{}, s)
-	return err
+// DateFormatNotes lists the strftime directives Warden prints as written.
+func DateFormatNotes(s string) []string {
+	_, notes := strftime(time.Time{}, s)
+	return notes
 }
 
-func strftime(t time.Time, f string) (string, error) {
+// strftime renders f; a directive it does not know is printed as written (noted).
+func strftime(t time.Time, f string) (string, []string) {
+	var notes []string
 	var b strings.Builder
 	for i := 0; i < len(f); i++ {
 		if f[i] != '%' {
@@ -161,7 +178,9 @@ func strftime(t time.Time, f string) (string, error) {
 		}
 		i++
 		if i >= len(f) {
-			return "", fmt.Errorf("%q ends with a lone %%", f)
+			b.WriteByte('%')
+			notes = append(notes, fmt.Sprintf("%q ends with a lone %%; printed as written", f))
+			break
 		}
 		switch f[i] {
 		case 'Y':
@@ -203,8 +222,9 @@ func strftime(t time.Time, f string) (string, error) {
 		case '%':
 			b.WriteByte('%')
 		default:
-			return "", fmt.Errorf("%q: %%%c is not supported (use %%Y %%m %%d %%H %%M %%S %%f %%z and the like)", f, f[i])
+			b.WriteString(f[i-1 : i+1])
+			notes = append(notes, fmt.Sprintf("%q: %%%c is not supported (use %%Y %%m %%d %%H %%M %%S %%f %%z and the like); printed as written", f, f[i]))
 		}
 	}
-	return b.String(), nil
+	return b.String(), notes
 }

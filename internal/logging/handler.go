@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
-	"time"
 )
 
 // LevelCritical is Python's CRITICAL, above slog's levels.
@@ -40,25 +39,19 @@ type Handler struct {
 
 // New returns a handler writing Patroni's default lines to w at the given minimum level.
 func New(w io.Writer, level slog.Leveler) *Handler {
-	h, _ := NewText(w, Options{Level: level})
-	return h
+	return NewText(w, Options{Level: level})
 }
 
 // NewText returns a handler writing lines shaped by o.Format; the record's attributes
-// follow the rendered line as key=value pairs.
-func NewText(w io.Writer, o Options) (*Handler, error) {
+// follow the rendered line as key=value pairs. Any format renders (FormatNotes and
+// DateFormatNotes say how, where it differs from Python).
+func NewText(w io.Writer, o Options) *Handler {
 	f := o.Format
 	if f == "" {
 		f = DefaultFormat
 	}
-	tmpl, err := parseTemplate(f)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := strftime(time.Time{}, o.DateFormat); err != nil {
-		return nil, err
-	}
-	return &Handler{mu: &sync.Mutex{}, w: w, level: leveler(o.Level), tmpl: tmpl, date: o.DateFormat}, nil
+	tmpl, _ := parseTemplate(f)
+	return &Handler{mu: &sync.Mutex{}, w: w, level: leveler(o.Level), tmpl: tmpl, date: o.DateFormat}
 }
 
 func leveler(l slog.Leveler) slog.Leveler {

@@ -10,10 +10,7 @@ import (
 // NewJSON returns a handler writing one JSON object per record with Patroni's JSON keys
 // (asctime, levelname, message) first, then static fields and the record's attributes.
 // Values implementing slog.LogValuer (secrets) are resolved, so they stay redacted.
-func NewJSON(w io.Writer, o Options, static map[string]string) (slog.Handler, error) {
-	if err := CheckDateFormat(o.DateFormat); err != nil {
-		return nil, err
-	}
+func NewJSON(w io.Writer, o Options, static map[string]string) slog.Handler {
 	h := slog.NewJSONHandler(w, &slog.HandlerOptions{
 		Level: leveler(o.Level),
 		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
@@ -33,11 +30,11 @@ func NewJSON(w io.Writer, o Options, static map[string]string) (slog.Handler, er
 		},
 	})
 	if len(static) == 0 {
-		return h, nil
+		return h
 	}
 	attrs := make([]slog.Attr, 0, len(static))
 	for _, k := range slices.Sorted(maps.Keys(static)) {
 		attrs = append(attrs, slog.String(k, static[k]))
 	}
-	return h.WithAttrs(attrs), nil
+	return h.WithAttrs(attrs)
 }

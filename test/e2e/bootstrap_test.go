@@ -28,12 +28,18 @@ func (c *testCluster) writeScript(name, body string) string {
 // initializeKey reads the cluster's initialize key; ok is false when it is absent.
 func (c *testCluster) initializeKey() (string, bool) {
 	c.t.Helper()
+	return c.dcsKey("initialize")
+}
+
+// dcsKey reads /service/<scope>/<key>.
+func (c *testCluster) dcsKey(key string) (string, bool) {
+	c.t.Helper()
 	cli, err := clientv3.New(clientv3.Config{Endpoints: c.endpoints, DialTimeout: 2 * time.Second})
 	must(c.t, err)
 	defer cli.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	resp, err := cli.Get(ctx, "/service/"+c.scope+"/initialize")
+	resp, err := cli.Get(ctx, "/service/"+c.scope+"/"+key)
 	must(c.t, err)
 	if len(resp.Kvs) == 0 {
 		return "", false
@@ -341,7 +347,7 @@ func (c *testCluster) checkRestored(p *node, src sourceCluster, rows int) {
 }
 
 // TestCustomBootstrapFromBackup: bootstrap.method runs a restore script (with --scope and
-// --datadir appended) that copies a base backup of a cluster made outside Warden;
+// --datadir appended, then the section's other keys: --test-argument=x) that copies a base backup of a cluster made outside Warden;
 // recovery_conf makes it a point-in-time recovery from the WAL archive up to a named
 // restore point, promoted at the end; the replicas clone from the result (checkRestored).
 func TestCustomBootstrapFromBackup(t *testing.T) {
@@ -353,6 +359,7 @@ func TestCustomBootstrapFromBackup(t *testing.T) {
 		return fmt.Sprintf(`  method: from_backup
   from_backup:
     command: %s --from=e2e
+    test-argument: x
     recovery_conf:
       restore_command: cp %s/%%f %%p
       recovery_target_name: e2e_target
@@ -362,7 +369,7 @@ func TestCustomBootstrapFromBackup(t *testing.T) {
 	c.writeConfigs(fast)
 	p := c.bootstrapFromSource("restore + archive recovery to a restore point + promote")
 	args := strings.Join(readLines(filepath.Join(c.dir, "restore.args")), "\n")
-	if want := fmt.Sprintf("--from=e2e --scope=%s --datadir=%s", c.scope, filepath.Join(p.dir, "data")); args != want {
+	if want := fmt.Sprintf("--from=e2e --scope=%s --datadir=%s --test-argument=x", c.scope, filepath.Join(p.dir, "data")); args != want {
 		t.Errorf("restore script arguments %q, want %q", args, want)
 	}
 	c.checkRestored(p, src, before+target)

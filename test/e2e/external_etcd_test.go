@@ -164,9 +164,19 @@ func TestExternalEtcd(t *testing.T) {
 // patronictl runs Debian's patronictl against the cluster; the test is skipped without it.
 func (c *testCluster) patronictl(args ...string) string {
 	c.t.Helper()
-	bin, err := exec.LookPath("patronictl")
+	return c.patronictlOf("patronictl", args...)
+}
+
+// patronictlOf runs the given patronictl against the cluster (skipping the test when it
+// is not installed).
+func (c *testCluster) patronictlOf(patronictl string, args ...string) string {
+	c.t.Helper()
+	bin, err := exec.LookPath(patronictl)
 	if err != nil {
-		c.t.Skip("patronictl is not installed (apt-get install patroni)")
+		if patronictl == patronictl4 {
+			needPatroni4(c.t)
+		}
+		c.t.Skipf("%s is not installed (apt-get install patroni)", patronictl)
 	}
 	cfg := filepath.Join(c.dir, "patronictl.yml")
 	hosts := make([]string, len(c.endpoints))

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -118,4 +119,26 @@ func readJSONLog(t *testing.T, path string) []map[string]any {
 		out = append(out, r)
 	}
 	return out
+}
+
+// TestPythonLogFormat: Patroni 4's example log.format with the call-site attributes, an
+// attribute without meaning in Go and one Python does not know: the agent starts, the
+// lines carry the Go file, line and function that logged, and the load warnings name
+// what is rendered differently.
+func TestPythonLogFormat(t *testing.T) {
+	c := newCluster(t, startEmbeddedEtcd(t), fast)
+	n := c.nodes[0]
+	c.pgExtra = func(*node) string {
+		return "log:\n  format: '%(asctime)s %(levelname)s [%(pathname)s:%(lineno)d - %(funcName)s] %(module)s %(threadName)s %(process)d %(colour)s: %(message)s'\n"
+	}
+	c.writeConfigs(fast)
+	c.start(n)
+	c.waitPrimary(60 * time.Second)
+	line := regexp.MustCompile(`(?m)^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO \[\S+/internal/\S+\.go:\d+ - \w+\] \w+ MainThread \d+ %\(colour\)s: no action\. I am \(` + n.name + `\), the leader with the lock`)
+	c.eventually("a decision line with its Go call site", 30*time.Second, func() bool { return line.MatchString(readFile(n.logPath)) })
+	for _, w := range []string{"%(threadName) has no meaning in Warden", "%(colour) is not a Python LogRecord attribute; printed as written"} {
+		if !c.logContains(n, w) {
+			t.Errorf("no warning %q in the log", w)
+		}
+	}
 }

@@ -27,12 +27,15 @@ type patroniRelease struct {
 }
 
 var (
-	patroni3 = patroniRelease{"3.0.2", "/usr/bin/patroni", "/usr/bin/patronictl", timings{ttl: 10, loopWait: 1, retryTimeout: 3, primaryStartTimeout: 300}}
-	patroni4 = patroniRelease{"4.1", "/opt/pgx/patroni/bin/patroni", "/opt/pgx/patroni/bin/patronictl", timings{ttl: 20, loopWait: 2, retryTimeout: 5, primaryStartTimeout: 300}}
+	release3 = patroniRelease{"3.0.2", "/usr/bin/patroni", "/usr/bin/patronictl", timings{ttl: 10, loopWait: 1, retryTimeout: 3, primaryStartTimeout: 300}}
+	release4 = patroniRelease{"4.1", patroni4, patronictl4, timings{ttl: 20, loopWait: 2, retryTimeout: 5, primaryStartTimeout: 300}}
 )
 
 func (r patroniRelease) available(t *testing.T) {
 	t.Helper()
+	if r == release4 {
+		needPatroni4(t)
+	}
 	for _, f := range []string{r.agent, r.ctl} {
 		if _, err := os.Stat(f); err != nil {
 			t.Skipf("Patroni %s is not installed (%s)", r.name, f)
@@ -207,7 +210,7 @@ func rowsOn(n *node, ids []int) int {
 // the others streaming replicas, from the keys Patroni and Warden wrote.
 func (m *mixedCluster) checkList(leader *node) {
 	m.t.Helper()
-	for _, bin := range []string{patroni3.ctl, patroni4.ctl, ""} {
+	for _, bin := range []string{release3.ctl, release4.ctl, ""} {
 		if bin != "" {
 			if _, err := os.Stat(bin); err != nil {
 				continue
@@ -332,7 +335,7 @@ func testMixedCluster(t *testing.T, rel patroniRelease) {
 	m.switchoverVia(rel.ctl, pa, w, 1000)
 	m.checkList(w)
 	m.checkMemberKeys(w)
-	if rel == patroni4 {
+	if rel == release4 {
 		m.checkMemberSlots(w)
 	}
 	m.switchoverVia("", w, pb, 2000)
@@ -355,8 +358,8 @@ func testMixedCluster(t *testing.T, rel patroniRelease) {
 	m.checkList(pa)
 }
 
-func TestMixedClusterPatroni3(t *testing.T) { testMixedCluster(t, patroni3) }
-func TestMixedClusterPatroni4(t *testing.T) { testMixedCluster(t, patroni4) }
+func TestMixedClusterPatroni3(t *testing.T) { testMixedCluster(t, release3) }
+func TestMixedClusterPatroni4(t *testing.T) { testMixedCluster(t, release4) }
 
 // conversionStep is one step of a rolling conversion and the time it took.
 type conversionStep struct {
@@ -538,8 +541,8 @@ func (m *mixedCluster) revertReplica(p, n *node) {
 	m.t.Logf("measured: revert replica %s to Patroni %s: streaming after %.2fs, not re-cloned", n.name, m.rel.name, time.Since(began).Seconds())
 }
 
-func TestRollingConversionPatroni3(t *testing.T) { testRollingConversion(t, patroni3) }
-func TestRollingConversionPatroni4(t *testing.T) { testRollingConversion(t, patroni4) }
+func TestRollingConversionPatroni3(t *testing.T) { testRollingConversion(t, release3) }
+func TestRollingConversionPatroni4(t *testing.T) { testRollingConversion(t, release4) }
 
 // keys reads every key of the cluster's etcd prefix, by its name below the prefix.
 func (m *mixedCluster) keys() map[string]string {
@@ -677,5 +680,5 @@ func testMixedSync(t *testing.T, rel patroniRelease) {
 	m.waitSync(pb)
 }
 
-func TestMixedSyncPatroni3(t *testing.T) { testMixedSync(t, patroni3) }
-func TestMixedSyncPatroni4(t *testing.T) { testMixedSync(t, patroni4) }
+func TestMixedSyncPatroni3(t *testing.T) { testMixedSync(t, release3) }
+func TestMixedSyncPatroni4(t *testing.T) { testMixedSync(t, release4) }

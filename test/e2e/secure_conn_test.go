@@ -320,7 +320,7 @@ func (c *testCluster) startPatroni(n *node, bin string) {
 
 // TestSecureConnInfoMatchesPatroni: on the same hardened YAML, a replica's
 // primary_conninfo is byte for byte the one Patroni 3.0.2 (and 4.1 when unpacked in
-// /opt/pgx) writes, once the node's own name, port and directories are put in.
+// scripts/install-patroni4.sh) writes, once the node's own name, port and directories are put in.
 func TestSecureConnInfoMatchesPatroni(t *testing.T) {
 	endpoints := startEmbeddedEtcd(t)
 	render := func(c *testCluster, p pgPKI) {
@@ -345,7 +345,8 @@ func TestSecureConnInfoMatchesPatroni(t *testing.T) {
 	if want == "" {
 		t.Fatal("Warden's replica has no primary_conninfo in postgresql.conf")
 	}
-	for _, bin := range []string{"/usr/bin/patroni", "/opt/pgx/patroni/bin/patroni"} {
+	needPatroni4(t)
+	for _, bin := range []string{"/usr/bin/patroni", patroni4} {
 		if _, err := os.Stat(bin); err != nil {
 			t.Logf("%s not installed: not compared", bin)
 			continue
@@ -356,7 +357,7 @@ func TestSecureConnInfoMatchesPatroni(t *testing.T) {
 		render(pc, newPgPKI(t, filepath.Join(pc.dir, "pki"), pc.owner))
 		got := replicaLine(pc, func(n *node) { pc.startPatroni(n, bin) })
 		local := strings.NewReplacer(w.dir, pc.dir, fmt.Sprint(w.nodes[0].pgPort), fmt.Sprint(pc.nodes[0].pgPort)).Replace(want)
-		if strings.HasPrefix(bin, "/opt/pgx") {
+		if bin == patroni4 {
 			// Patroni 4 adds dbname (for PostgreSQL 17's slot synchronisation); Warden
 			// writes 3.x's form (docs/from-patroni.md).
 			local = strings.Replace(local, "primary_conninfo = '", "primary_conninfo = 'dbname=postgres ", 1)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -289,7 +290,17 @@ func (c *cluster) healthy(ctx context.Context) *node {
 		return nil
 	}
 	names, err := streaming(ctx, p.pgPort)
-	if err != nil || len(names) < len(c.nodes)-1 {
+	if err != nil {
+		return nil
+	}
+	// By member name: a replica's pg_basebackup -X stream streams too, as "pg_basebackup".
+	members := 0
+	for _, n := range c.others(p) {
+		if slices.Contains(names, n.name) {
+			members++
+		}
+	}
+	if members < len(c.nodes)-1 {
 		return nil
 	}
 	return p

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -71,7 +73,8 @@ func (n *Node) customBootstrap(ctx context.Context, m CustomBootstrap) (string, 
 }
 
 // bootstrapArgs is the method's command split like Patroni (shlex) with
-// --scope=<scope> --datadir=<data_dir> appended unless no_params.
+// --scope=<scope> --datadir=<data_dir> appended unless no_params, then the section's
+// other keys as --key=value (Patroni 3.1+; sorted by key, as for replica methods).
 func bootstrapArgs(m CustomBootstrap, scope, dataDir string) ([]string, error) {
 	argv, err := callbacks.Split(m.Command)
 	if err != nil {
@@ -82,6 +85,9 @@ func bootstrapArgs(m CustomBootstrap, scope, dataDir string) ([]string, error) {
 	}
 	if !m.NoParams {
 		argv = append(argv, "--scope="+scope, "--datadir="+dataDir)
+	}
+	for _, k := range slices.Sorted(maps.Keys(m.Params)) {
+		argv = append(argv, fmt.Sprintf("--%s=%s", k, pyStr(m.Params[k])))
 	}
 	return argv, nil
 }

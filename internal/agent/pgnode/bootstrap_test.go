@@ -27,6 +27,14 @@ func TestBootstrapArgs(t *testing.T) {
 			CustomBootstrap{Name: "wal_g", Command: "wal-g backup-fetch /data/pg LATEST", NoParams: true},
 			[]string{"wal-g", "backup-fetch", "/data/pg", "LATEST"},
 		},
+		"the section's other keys as --key=value": {
+			CustomBootstrap{Name: "restore", Command: "/bin/restore", Params: map[string]any{"test-argument": "x", "delta": true, "retries": 3}},
+			[]string{"/bin/restore", "--scope=batman", "--datadir=/data/pg", "--delta=True", "--retries=3", "--test-argument=x"},
+		},
+		"other keys with no_params": {
+			CustomBootstrap{Name: "restore", Command: "/bin/restore", NoParams: true, Params: map[string]any{"test-argument": "x"}},
+			[]string{"/bin/restore", "--test-argument=x"},
+		},
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {

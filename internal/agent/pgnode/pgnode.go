@@ -125,6 +125,8 @@ type CustomBootstrap struct {
 	KeepExistingRecoveryConf bool
 	// RecoveryConf (nil: not set) replaces the recovery settings the command left.
 	RecoveryConf map[string]string
+	// Params are the section's other keys, passed as --key=value sorted by key.
+	Params map[string]any
 }
 
 // UserSpec is a role from bootstrap.users.

@@ -99,14 +99,42 @@ func (c *Client) Status(ctx context.Context, apiURL string) (PeerStatus, error) 
 	return ps, nil
 }
 
+// endpoint is apiURL (a member's api_url) with its path replaced, as Patroni does.
+func endpoint(apiURL, path string) (*url.URL, error) {
+	u, err := url.Parse(apiURL)
+	if err != nil {
+		return nil, err
+	}
+	u.Path, u.RawQuery = path, ""
+	return u, nil
+}
+
+// Answers reports whether an agent answers GET /liveness at apiURL with any HTTP status
+// (Patroni 4's check for a node already running under the same name).
+func (c *Client) Answers(ctx context.Context, apiURL string) bool {
+	u, err := endpoint(apiURL, "/liveness")
+	if err != nil {
+		return false
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return false
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return true
+}
+
 // PostFailsafe sends POST /failsafe with body to the member whose api_url is apiURL (the
 // path is replaced, as Patroni does) and returns the status code and the answer's text.
 func (c *Client) PostFailsafe(ctx context.Context, apiURL string, body []byte) (int, string, error) {
-	u, err := url.Parse(apiURL)
+	u, err := endpoint(apiURL, "/failsafe")
 	if err != nil {
 		return 0, "", fmt.Errorf("POST failsafe to %s: %w", apiURL, err)
 	}
-	u.Path, u.RawQuery = "/failsafe", ""
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(body))
 	if err != nil {
 		return 0, "", fmt.Errorf("POST %s: %w", u, err)

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/warden-ha/warden/internal/cluster"
+	"github.com/warden-ha/warden/internal/config"
 	"github.com/warden-ha/warden/internal/dcs"
 )
 
@@ -165,6 +166,9 @@ func (a *app) showConfigCommand() *cobra.Command {
 			}
 			return a.withCluster(cmd.Context(), name, func(_ dcs.Store, c *cluster.Cluster) error {
 				a.println(dumpConfig(c.Config))
+				if d, _ := config.ParseDynamic(c.Config); c.Config != nil && d.TimingNote != "" {
+					a.println("# " + d.TimingsNote())
+				}
 				return nil
 			})
 		},

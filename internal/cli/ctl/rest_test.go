@@ -429,13 +429,18 @@ Configuration changed
 	if v, _ := f.backend.Get("/service/batman/config"); string(v) != `{"ttl":40}` {
 		t.Errorf("config after replace %s", v)
 	}
-	// Timings every agent would refuse are refused here, and nothing is written.
-	_, err = f.run("ttl: 20\n", "edit-config", "--replace", "-", "--force")
-	if err == nil || !strings.Contains(err.Error(), "ttl (20s) must be >= loop_wait (10s) + 2*retry_timeout (10s)") {
-		t.Errorf("unsafe timings: %v", err)
+	// Timings that break the rule are stored as written (as by patronictl); the agents run
+	// with adjusted values, which edit-config and show-config name.
+	out, err = f.run("ttl: 20\n", "edit-config", "--replace", "-", "--force")
+	note := `# Violated the rule "loop_wait + 2*retry_timeout <= ttl", where ttl=20. Adjusting loop_wait from 10 to 1 and retry_timeout from 10 to 9 (in effect: ttl=20 loop_wait=1 retry_timeout=9)`
+	if err != nil || !strings.Contains(out, note) || !strings.Contains(out, "Configuration changed") {
+		t.Errorf("adjusted timings: %v\n%s", err, out)
 	}
-	if v, _ := f.backend.Get("/service/batman/config"); string(v) != `{"ttl":40}` {
-		t.Errorf("config after a refused edit %s", v)
+	if v, _ := f.backend.Get("/service/batman/config"); string(v) != `{"ttl":20}` {
+		t.Errorf("config after an adjusted edit %s", v)
+	}
+	if out, err = f.run("", "show-config"); err != nil || out != "ttl: 20\n\n"+note+"\n" {
+		t.Errorf("show-config = %v %q", err, out)
 	}
 }
 
