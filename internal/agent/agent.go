@@ -107,7 +107,7 @@ type Agent struct {
 	// lastMemberWAL is the WAL position in lastMember.
 	lastMemberWAL *uint64
 	lastStatus    []byte
-	// slotPositions are the permanent slots' positions this node (as primary) saw last.
+	// slotPositions are the positions of the slots this node (as primary) kept last.
 	slotPositions map[string]uint64
 	// retainSlots is the primary's retain_slots (member_slots_ttl) for /status.
 	retainSlots []string

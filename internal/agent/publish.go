@@ -3,6 +3,7 @@ package agent
 import (
 	"bytes"
 	"context"
+	"maps"
 	"slices"
 	"time"
 
@@ -27,7 +28,7 @@ func (a *Agent) publish(ctx context.Context, cl *cluster.Cluster, obs Observatio
 		// A new leader has not looked at its slots yet: keep the previous leader's list.
 		retain = cl.Status.RetainSlots
 	}
-	if value := cluster.EncodeStatus(cluster.Status{Optime: obs.WAL, Slots: a.slotPositions, RetainSlots: retain}); holds && obs.Ready && (!obs.InRecovery || s.StandbyCluster != "") && !bytes.Equal(value, a.lastStatus) {
+	if value := cluster.EncodeStatus(cluster.Status{Optime: obs.WAL, Slots: publishedSlots(a.slotPositions, s.Name, obs.WAL), RetainSlots: retain}); holds && obs.Ready && (!obs.InRecovery || s.StandbyCluster != "") && !bytes.Equal(value, a.lastStatus) {
 		dctx, cancel := a.dcsCtx(ctx, s)
 		if err := a.store.SetStatus(dctx, value); err == nil {
 			a.lastStatus = value
@@ -35,6 +36,19 @@ func (a *Agent) publish(ctx context.Context, cl *cluster.Cluster, obs Observatio
 		cancel()
 	}
 	a.status.Store(a.buildStatus(cl, obs, s))
+}
+
+// publishedSlots are the slot positions of the leader's /status key: the slots it keeps
+// and, as Patroni 4 publishes, its own member slot at its WAL position, so that a replica
+// keeping a slot for the leader (for after a failover) advances it.
+func publishedSlots(kept map[string]uint64, name string, wal uint64) map[string]uint64 {
+	if kept == nil {
+		return nil
+	}
+	out := make(map[string]uint64, len(kept)+1)
+	maps.Copy(out, kept)
+	out[cluster.SlotName(name)] = wal
+	return out
 }
 
 // role is the role published for this node: in a standby cluster the lock holder in

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"maps"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -159,6 +160,23 @@ func TestNewReplicaPolledUntilStreaming(t *testing.T) {
 			t.Errorf("%d cycles in 9 s once streaming, want loop_wait (10 s) again", polls)
 		}
 	})
+}
+
+// TestPublishedSlots: the leader's /status slots are the slots it keeps plus its own
+// member slot at its WAL position (Patroni 4), none when it keeps no slots.
+func TestPublishedSlots(t *testing.T) {
+	if got := publishedSlots(nil, "pg-1", 9); got != nil {
+		t.Errorf("without slots kept: %v, want nil", got)
+	}
+	kept := map[string]uint64{"pg_2": 5, "keep": 7}
+	got := publishedSlots(kept, "pg-1", 9)
+	want := map[string]uint64{"pg_2": 5, "keep": 7, "pg_1": 9}
+	if !maps.Equal(got, want) {
+		t.Errorf("published %v, want %v", got, want)
+	}
+	if _, ok := kept["pg_1"]; ok {
+		t.Error("the kept positions were changed")
+	}
 }
 
 // TestMemberKeySpeaksTheClustersPatroni: the role in the member key is master (Patroni 3)

@@ -4,10 +4,12 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // prober is a client that tries an INSERT every 20 ms on whichever node accepts writes,
@@ -68,6 +70,14 @@ func (p *prober) run() {
 				p.nextID++
 				p.mu.Unlock()
 			} else {
+				// A commit cut off by a demotion may have landed though unacknowledged (a
+				// synchronous commit cancelled after the local commit): its id is taken.
+				var pgErr *pgconn.PgError
+				if errors.As(err, &pgErr) && pgErr.Code == "23505" {
+					p.mu.Lock()
+					p.nextID++
+					p.mu.Unlock()
+				}
 				conn.Close(context.Background())
 				conn = nil
 			}

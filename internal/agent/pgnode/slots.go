@@ -13,8 +13,8 @@ import (
 
 // EnsureSlots makes the local replication slots match the targets: the decision is
 // ha.SlotTargets.Changes, this runs it and logs one line per change. It returns the
-// permanent slots' positions (confirmed_flush_lsn for logical, restart_lsn for
-// physical) and the retained member slots for the leader's /status key.
+// positions of the slots it keeps (confirmed_flush_lsn for logical, restart_lsn for
+// physical; members' slots too) and the retained member slots for the leader's /status key.
 func (n *Node) EnsureSlots(ctx context.Context, t ha.SlotTargets) (ha.SlotsPublished, error) {
 	conn, err := n.localConn(ctx)
 	if err != nil {
@@ -53,7 +53,7 @@ func (n *Node) EnsureSlots(ctx context.Context, t ha.SlotTargets) (ha.SlotsPubli
 			return ha.SlotsPublished{}, errors.Join(append(errs, err)...)
 		}
 	}
-	return ha.SlotsPublished{Positions: permanentPositions(t, have), Retain: n.retain(t, have)}, errors.Join(errs...)
+	return ha.SlotsPublished{Positions: keptPositions(t, have), Retain: n.retain(t, have)}, errors.Join(errs...)
 }
 
 // retain updates the primary's retain_slots and logs each name that expired, in
@@ -85,14 +85,17 @@ func listSlots(ctx context.Context, conn *postgres.Conn) ([]ha.SlotState, error)
 	return out, nil
 }
 
-func permanentPositions(t ha.SlotTargets, have []ha.SlotState) map[string]uint64 {
-	permanent := map[string]bool{}
+// keptPositions are the positions of the wanted slots, members' as well as permanent
+// ones: Patroni 4 replicas keep a slot for every member and advance it to the position
+// the leader publishes for it.
+func keptPositions(t ha.SlotTargets, have []ha.SlotState) map[string]uint64 {
+	wanted := map[string]bool{}
 	for _, w := range t.Want {
-		permanent[w.Name] = w.Permanent
+		wanted[w.Name] = true
 	}
 	out := map[string]uint64{}
 	for _, h := range have {
-		if permanent[h.Name] && h.Position() > 0 {
+		if wanted[h.Name] && h.Position() > 0 {
 			out[h.Name] = h.Position()
 		}
 	}
