@@ -120,12 +120,14 @@ var scenario = []step{
 			s.Add("request", "pg_ctl stop -m fast on the replica", c.stopPostgres(c.other(c.leaderName())))
 		},
 		ready: func(t *testing.T, c *cluster, s Snapshot) {
-			// Patroni 3.0.2 may start it again when the stop lands in the middle of its
-			// cycle (it falls back to the cached role and re-applies primary_conninfo with a
-			// restart); the state compared is the one after a stop between cycles.
+			// Patroni 3.0.2 may start it again when its REST API is asked for the status
+			// while PostgreSQL goes down (it falls back to the cached role, then re-applies
+			// primary_conninfo with a restart): the wait reads the member key, not /patroni,
+			// and the state compared is the one after a stop that held.
 			n := c.other(c.leaderName())
+			keyState := func() bool { st, _ := c.dcsValue("members/" + n.name)["state"].(string); return st == "stopped" }
 			for range 3 {
-				if _, ok := within(time.Now(), 20*time.Second, func() bool { return stateOf(n) == "stopped" }); ok {
+				if _, ok := within(time.Now(), 20*time.Second, keyState); ok {
 					break
 				}
 				if pm := postmasterPid(n.dataDir()); pm > 0 && isPostgres(pm) {
