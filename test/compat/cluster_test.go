@@ -3,7 +3,6 @@
 package compat
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -476,12 +475,4 @@ func within(start time.Time, timeout time.Duration, cond func() bool) (time.Dura
 		time.Sleep(100 * time.Millisecond)
 	}
 	return time.Since(start), true
-}
-
-func jsonBytes(v any) []byte {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v)
-	return b.Bytes()
 }

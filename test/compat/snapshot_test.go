@@ -4,7 +4,6 @@ package compat
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -210,9 +209,4 @@ func pendingRestart(n *node) bool {
 func stateOf(n *node) string {
 	s, _ := n.status()["state"].(string)
 	return s
-}
-
-func jsonString(v any) string {
-	b, _ := json.Marshal(v)
-	return string(b)
 }
