@@ -120,10 +120,9 @@ var scenario = []step{
 			s.Add("request", "pg_ctl stop -m fast on the replica", c.stopPostgres(c.other(c.leaderName())))
 		},
 		ready: func(t *testing.T, c *cluster, s Snapshot) {
-			// Patroni 3.0.2 may start it again when its REST API is asked for the status
-			// while PostgreSQL goes down (it falls back to the cached role, then re-applies
-			// primary_conninfo with a restart): the wait reads the member key, not /patroni,
-			// and the state compared is the one after a stop that held.
+			// Patroni 3.0.2 sometimes starts it again (a cycle overlapping the stop falls
+			// back to the cached role and re-applies primary_conninfo with a restart): the
+			// stop is repeated, and the state compared is the one after a stop that held.
 			n := c.other(c.leaderName())
 			keyState := func() bool { st, _ := c.dcsValue("members/" + n.name)["state"].(string); return st == "stopped" }
 			for range 3 {
