@@ -5,7 +5,7 @@ BIN := bin/warden
 PKGS := $(shell $(GO) list ./... 2>/dev/null | grep -v /test/)
 STATICCHECK := $(shell $(GO) env GOPATH)/bin/staticcheck
 
-.PHONY: help build test unit e2e e2e-majors lint demo bench fuzz fuzz-smoke chaos clean
+.PHONY: help build test unit e2e e2e-majors lint demo bench fuzz fuzz-smoke chaos compat compat-quick clean
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -57,7 +57,17 @@ e2e-majors: build ## the e2e core on PostgreSQL 17 and 18 (PG_MAJORS) side by si
 chaos: build ## the fault-injection suite with hundreds of faults, partitions included (CHAOS_FAULTS, default 200: ~40 min; CHAOS_SEED)
 	CHAOS_FAULTS=$${CHAOS_FAULTS:-200}; CHAOS_FAULTS=$$CHAOS_FAULTS $(GO) test -count=1 -timeout $$((CHAOS_FAULTS + 10))m -v -tags e2e -run 'TestChaos$$' ./test/e2e/ | tee /tmp/warden-chaos.log | grep --line-buffered -E 'chaos seed|fault|summary|measured|^(---|ok|FAIL)'; test $${PIPESTATUS[0]} -eq 0
 
-test: lint unit fuzz-smoke e2e e2e-majors ## everything CI runs
+# The differential harness (test/compat/README.md): the same scenario on real Patroni 3.0.2 and
+# 4.1.x (scripts/install-patroni4.sh) and on Warden, every observable compared;
+# fails on a difference not in test/compat/allowlist.txt. Reports in COMPAT_REPORT_DIR.
+COMPAT_REPORT_DIR ?= $(CURDIR)/bin/compat
+compat: ## differential test against real Patroni 3.0.2 and 4.1.x, every step (~15 min)
+	COMPAT_PATRONI4=$$(scripts/install-patroni4.sh) COMPAT_REPORT_DIR=$(COMPAT_REPORT_DIR) $(GO) test -count=1 -timeout 40m -v -tags compat -run 'TestCompat$$' ./test/compat/
+
+compat-quick: ## the differential test's fast subset: Patroni 3.0.2, four steps (part of make test)
+	COMPAT_QUICK=1 COMPAT_REPORT_DIR=$(COMPAT_REPORT_DIR) $(GO) test -count=1 -timeout 10m -v -tags compat -run 'TestCompat$$' ./test/compat/
+
+test: lint unit fuzz-smoke e2e e2e-majors compat-quick ## everything CI runs
 
 demo: build ## a real 3-node cluster on this machine with embedded etcd, shown working (PG=17 or PG=18: on that major)
 	@set -e; if [ -n "$(PG)" ]; then PG_BIN=$$(scripts/install-pg.sh $(PG)); export PG_BIN; fi; ./scripts/demo.sh

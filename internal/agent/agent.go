@@ -37,6 +37,11 @@ type Options struct {
 	CanBootstrap bool
 	// Dynamic is the dynamic configuration to use until the DCS has one.
 	Dynamic config.Dynamic
+	// CachedDCS is the configuration read from patroni.dynamic.json at start-up (nil
+	// without one): it stands in for bootstrap.dcs while the DCS has no config key.
+	CachedDCS map[string]any
+	// DataDir is where patroni.dynamic.json is kept; "" keeps no copy.
+	DataDir string
 	// UsePgRewind is the local postgresql.use_pg_rewind override, nil when unset.
 	UsePgRewind *bool
 	// Reload re-reads the configuration file and applies it (POST /reload, SIGHUP).
@@ -100,10 +105,15 @@ type Agent struct {
 	lastRefresh    time.Time
 	lockLost       bool
 	startFailed    bool
-	lastCluster    *cluster.Cluster
-	dcsLastSeen    time.Time
-	upstream       string
-	lastMember     []byte
+	// demoted: the last long action was a switchover's demotion and PostgreSQL has not
+	// run since (ha.Input.Demoted).
+	demoted bool
+	// cacheSaved is the configuration last written to patroni.dynamic.json.
+	cacheSaved  map[string]any
+	lastCluster *cluster.Cluster
+	dcsLastSeen time.Time
+	upstream    string
+	lastMember  []byte
 	// lastMemberWAL is the WAL position in lastMember.
 	lastMemberWAL *uint64
 	lastStatus    []byte
@@ -284,7 +294,7 @@ func (a *Agent) cycle(ctx context.Context) time.Duration {
 	}
 	in := ha.Input{
 		Now: a.now(), Settings: s, Cluster: cl, PG: obs.Postgres,
-		LastRefresh: a.lastRefresh, LeaseTTL: a.leaseTTL, LockLost: a.lockLost, StartFailed: a.startFailed,
+		LastRefresh: a.lastRefresh, LeaseTTL: a.leaseTTL, LockLost: a.lockLost, StartFailed: a.startFailed, Demoted: a.demoted,
 		Busy: a.currentBusy(), SyncGUCSetAt: a.syncGUCSetAt, SlotCopyFailed: a.slotCopyFailed, Failsafe: a.failsafe.input(),
 		PrePromoteFailed: a.prePromoteFailed, PrePromoteReleased: a.prePromoteReleased,
 	}
@@ -306,6 +316,7 @@ func (a *Agent) cycle(ctx context.Context) time.Duration {
 	a.metrics.record(out.Plan, failed, err)
 	a.answerRequest(out, failed, err)
 	a.applyConfig(ctx, cl, obs)
+	a.saveDynamicCache(obs)
 	a.publish(ctx, cl, obs, s)
 	a.feedFence(obs, s)
 	a.settleWatchdog(obs, s)
@@ -354,6 +365,9 @@ func (a *Agent) loadCluster(ctx context.Context, s ha.Settings) *cluster.Cluster
 // applyDynamic adopts the cluster's dynamic configuration when it changed.
 func (a *Agent) applyDynamic(cl *cluster.Cluster) {
 	raw := cl.Config
+	if raw == nil {
+		raw = a.opts.CachedDCS
+	}
 	if raw == nil {
 		raw = a.opts.BootstrapDCS
 	}
@@ -520,6 +534,7 @@ func (a *Agent) finish(r workerResult) {
 	if r.action.Kind == ha.KindStartPrimary {
 		a.startFailed = r.err != nil
 	}
+	a.demoted = r.action.Kind == ha.KindDemote && r.err == nil
 	if r.action.Kind == ha.KindPromote {
 		a.prePromoteFailed = errors.Is(r.err, ErrPrePromote)
 	}

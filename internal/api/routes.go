@@ -169,17 +169,19 @@ type scheduledSwitchoverJSON struct {
 }
 
 type memberJSON struct {
-	Name             string         `json:"name"`
-	Role             string         `json:"role"`
-	State            string         `json:"state"`
-	APIURL           string         `json:"api_url"`
-	Host             string         `json:"host,omitempty"`
-	Port             int            `json:"port,omitempty"`
-	Timeline         int            `json:"timeline,omitempty"`
-	PendingRestart   bool           `json:"pending_restart,omitempty"`
-	ScheduledRestart map[string]any `json:"scheduled_restart,omitempty"`
-	Tags             map[string]any `json:"tags,omitempty"`
-	Lag              any            `json:"lag,omitempty"`
+	Name           string `json:"name"`
+	Role           string `json:"role"`
+	State          string `json:"state"`
+	APIURL         string `json:"api_url"`
+	Host           string `json:"host,omitempty"`
+	Port           int    `json:"port,omitempty"`
+	Timeline       int    `json:"timeline,omitempty"`
+	PendingRestart bool   `json:"pending_restart,omitempty"`
+	// PendingRestartReason as Patroni 4 lists it per member.
+	PendingRestartReason map[string]cluster.ParamChange `json:"pending_restart_reason,omitempty"`
+	ScheduledRestart     map[string]any                 `json:"scheduled_restart,omitempty"`
+	Tags                 map[string]any                 `json:"tags,omitempty"`
+	Lag                  any                            `json:"lag,omitempty"`
 }
 
 func (s *Server) getCluster(w http.ResponseWriter, r *http.Request) {
@@ -218,7 +220,8 @@ func clusterAsJSON(c *cluster.Cluster, scope string, d cluster.Dialect) clusterJ
 	}
 	for _, m := range members {
 		mj := memberJSON{Name: m.Name, Role: "replica", State: m.State, APIURL: m.APIURL,
-			Timeline: m.Timeline, PendingRestart: m.PendingRestart, ScheduledRestart: m.ScheduledRestart, Tags: m.Tags}
+			Timeline: m.Timeline, PendingRestart: m.PendingRestart, PendingRestartReason: m.PendingRestartReason,
+			ScheduledRestart: m.ScheduledRestart, Tags: m.Tags}
 		switch {
 		case m.Name == leader && standby:
 			mj.Role = "standby_leader"

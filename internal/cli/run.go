@@ -89,6 +89,7 @@ func runAgent(parent context.Context, path string, stderr io.Writer) error {
 		return &ExitError{Code: 1, Err: err}
 	}
 	opts := agentOptions(cfg)
+	useDynamicCache(&opts, cfg.PostgreSQL.DataDir, log)
 	if opts.Callbacks, err = callbackRunner(cfg, log); err != nil {
 		return &ExitError{Code: 1, Err: err}
 	}
@@ -209,6 +210,22 @@ func agentOptions(cfg *config.Config) agent.Options {
 		CloneWithoutLeader:       cloneWithoutLeader(cfg.PostgreSQL),
 		DeduplicateHeartbeatLogs: cfg.Log.DeduplicateHeartbeatLogs,
 		Dialect:                  cluster.Dialect(cfg.PatroniVersion),
+	}
+}
+
+// useDynamicCache starts with <data_dir>/patroni.dynamic.json as the configuration in
+// force, as Patroni does, until the DCS has one; a file that cannot be used is logged
+// and bootstrap.dcs stays.
+func useDynamicCache(opts *agent.Options, dataDir string, log *slog.Logger) {
+	opts.DataDir = dataDir
+	raw, d, ok, err := agent.LoadDynamicCache(dataDir)
+	if err != nil {
+		log.Error("Exception when loading file: "+agent.DynamicCacheFile+"; using bootstrap.dcs", "err", err)
+		return
+	}
+	if ok {
+		opts.Dynamic, opts.CachedDCS = d, raw
+		log.Info("loaded the dynamic configuration from "+agent.DynamicCacheFile, "ttl", d.TTL, "loop_wait", d.LoopWait, "retry_timeout", d.RetryTimeout)
 	}
 }
 

@@ -250,7 +250,7 @@ func uninitialized(in Input, iHold bool) Output {
 func bootstrapping(c *cluster.Cluster) bool { return c.Initialize != nil && *c.Initialize == "" }
 
 func recoverPostgres(in Input, iHold bool) Output {
-	if in.Settings.Pause {
+	if in.Settings.Pause && !(in.Demoted && !iHold) {
 		if iHold {
 			return Output{Plan: Plan{{Kind: KindReleaseLeader}}, Reason: "removed leader lock because postgres is not running"}
 		}

@@ -340,6 +340,23 @@ func TestManualFailoverAndPause(t *testing.T) {
 			reason: "PAUSE: removed leader lock because postgres is not running",
 		},
 		{
+			name:   "paused: a switchover to a named candidate demotes the leader",
+			in:     Input{Settings: paused, Cluster: withFailover(snapshot("pg-1", "pg-1", "pg-2"), cluster.Failover{Leader: "pg-1", Candidate: "pg-2"}), PG: primaryPG, Peers: healthyPeer},
+			plan:   "refresh-leader -> demote",
+			reason: "PAUSE: switchover: demoting myself",
+		},
+		{
+			name:   "paused: the primary demoted by a switchover starts as a replica, as Patroni's demote does",
+			in:     Input{Settings: paused, Cluster: snapshot("pg-2", "pg-1", "pg-2"), PG: Postgres{SysID: "7300000000000000001", Timeline: 1}, Demoted: true},
+			plan:   "follow(pg-2)",
+			reason: "PAUSE: starting as a secondary",
+		},
+		{
+			name:   "paused: a replica stopped by hand stays stopped",
+			in:     Input{Settings: paused, Cluster: snapshot("pg-2", "pg-1", "pg-2"), PG: Postgres{SysID: "7300000000000000001", Timeline: 1, Standby: true}},
+			reason: "PAUSE: postgres is not running",
+		},
+		{
 			name:   "paused: replicas never promote on their own",
 			in:     Input{Settings: paused, Cluster: snapshot("", "pg-1", "pg-2"), PG: replicaPG},
 			reason: "PAUSE: no action. I am (pg-1)",

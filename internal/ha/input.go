@@ -234,6 +234,10 @@ type Input struct {
 	Busy     *Busy
 	// StartFailed: the last attempt to start PostgreSQL ended without a running server.
 	StartFailed bool
+	// Demoted: this node's last long action was the graceful demotion of a switchover
+	// and PostgreSQL has not run since. Patroni's demote starts it again as a replica
+	// itself, so this holds in maintenance mode too.
+	Demoted bool
 	// Shutdown: the agent was asked to stop (SIGTERM).
 	Shutdown bool
 	// Request is an operator request (REST API) waiting for this cycle.

@@ -72,7 +72,9 @@ func (t Tools) InitDB(ctx context.Context, dataDir, superuser, password string, 
 		args = append(args, "--pwfile="+pw.Name())
 	}
 	args = append(args, opts...)
-	if _, err := t.Runner.Run(ctx, Command{Path: t.bin("initdb"), Args: args, Env: []string{"LC_ALL=C"}}); err != nil {
+	// The agent's locale, as Patroni passes it: it becomes the cluster's default collation,
+	// ctype and lc_* settings.
+	if _, err := t.Runner.Run(ctx, Command{Path: t.bin("initdb"), Args: args}); err != nil {
 		return fmt.Errorf("initdb: %w", err)
 	}
 	return nil

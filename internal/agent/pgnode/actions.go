@@ -79,11 +79,8 @@ func (n *Node) appendBootstrapHBA() error {
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("read pg_hba.conf: %w", err)
 	}
-	content := string(old)
-	if !strings.HasSuffix(content, "\n") {
-		content += "\n"
-	}
-	content += strings.Join(n.opts.BootstrapHBA, "\n") + "\n"
+	// Patroni appends "\n" + lines + "\n": a blank line after initdb's file.
+	content := string(old) + "\n" + strings.Join(n.opts.BootstrapHBA, "\n") + "\n"
 	_, err = n.dir.WriteFile(path, []byte(content), 0o600)
 	return err
 }
