@@ -22,27 +22,8 @@ PYDEPS=(python3-psycopg2 python3-yaml python3-click python3-prettytable python3-
 say() { printf 'install-patroni4: %s\n' "$*" >&2; }
 die() { say "$*"; exit 1; }
 
-mirror_of_host() {
-	local f
-	for f in /etc/apt/sources.list.d/*.sources; do
-		[[ -f $f ]] && sed -n 's/^URIs:[[:space:]]*//p' "$f" | tr ' ' '\n'
-	done
-	for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
-		[[ -f $f ]] && awk '$1 == "deb" { for (i = 2; i <= NF; i++) if ($i ~ /:\/\//) { print $i; break } }' "$f"
-	done
-}
-
-ensure_host_packages() {
-	local missing=() p
-	for p in "$@"; do
-		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
-	done
-	((${#missing[@]})) || return 0
-	(($(id -u) == 0)) || die "needs root to apt-get install ${missing[*]}"
-	say "apt-get install ${missing[*]} (host)"
-	{ apt-get update -qq || true; } >&2
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
-}
+# shellcheck source=scripts/debian-host.sh
+source "$(dirname "${BASH_SOURCE[0]}")/debian-host.sh"
 
 # usable: a finished install whose patronictl answers with a 4.x version.
 usable() {
@@ -61,9 +42,9 @@ EOF
 
 fetch() {
 	local apt=$CACHE/.apt deb
-	MIRROR=${MIRROR:-$(mirror_of_host | grep -i debian | grep -v -- -security | head -n1 || true)}
+	MIRROR=${MIRROR:-$(debian_mirror)}
 	[[ -n $MIRROR ]] || die "no Debian mirror in the host's apt sources; set MIRROR"
-	ensure_host_packages "${PYDEPS[@]}"
+	host_install "${PYDEPS[@]}"
 	mkdir -p "$apt/lists/partial" "$apt/archives/partial"
 	echo "deb $MIRROR $SUITE main" >"$apt/sources.list"
 	: >"$apt/status"
