@@ -316,7 +316,7 @@ func (a *Agent) cycle(ctx context.Context) time.Duration {
 	a.metrics.record(out.Plan, failed, err)
 	a.answerRequest(out, failed, err)
 	a.applyConfig(ctx, cl, obs)
-	a.saveDynamicCache(obs)
+	a.saveDynamicCache(cl, obs)
 	a.publish(ctx, cl, obs, s)
 	a.feedFence(obs, s)
 	a.settleWatchdog(obs, s)

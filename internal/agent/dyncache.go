@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"reflect"
 
+	"github.com/warden-ha/warden/internal/cluster"
 	"github.com/warden-ha/warden/internal/config"
 	"github.com/warden-ha/warden/internal/postgres"
 )
@@ -93,10 +94,14 @@ func EncodeDynamicCache(raw map[string]any) ([]byte, error) {
 
 // saveDynamicCache writes the configuration in force to the data directory when it
 // differs from what was written last (Patroni: after every cycle once PostgreSQL is
-// not uninitialized).
-func (a *Agent) saveDynamicCache(obs Observation) {
+// not uninitialized). Only a data directory of this cluster (its system identifier is
+// the initialize key's) gets it: one that belongs to another cluster is left untouched.
+func (a *Agent) saveDynamicCache(cl *cluster.Cluster, obs Observation) {
 	d := a.dynamic.Load()
 	if a.opts.DataDir == "" || d.Raw == nil || obs.DataDirEmpty || reflect.DeepEqual(d.Raw, a.cacheSaved) {
+		return
+	}
+	if sysid, ok := cl.InitializedSysID(); !ok || obs.SysID == "" || sysid != obs.SysID {
 		return
 	}
 	b, err := EncodeDynamicCache(d.Raw)

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/warden-ha/warden/internal/cluster"
 	"github.com/warden-ha/warden/internal/config"
 )
 
@@ -34,8 +35,23 @@ func TestDynamicCacheSavedAndLoaded(t *testing.T) {
 	a := &Agent{opts: Options{DataDir: dir}, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	a.dynamic.Store(&d)
 
-	a.saveDynamicCache(Observation{})
+	sysid := "7300000000000000001"
+	ours := &cluster.Cluster{Initialize: &sysid}
+	obs := Observation{}
+	obs.SysID = sysid
+	foreign := obs
+	foreign.SysID = "7399999999999999999"
 	path := filepath.Join(dir, DynamicCacheFile)
+	for name, c := range map[string]struct {
+		cl  *cluster.Cluster
+		obs Observation
+	}{"another cluster's data directory": {ours, foreign}, "no DCS": {nil, obs}, "unknown system identifier": {ours, Observation{}}} {
+		a.saveDynamicCache(c.cl, c.obs)
+		if _, err := os.Stat(path); !os.IsNotExist(err) {
+			t.Fatalf("%s: written: %v", name, err)
+		}
+	}
+	a.saveDynamicCache(ours, obs)
 	st, err := os.Stat(path)
 	if err != nil {
 		t.Fatal(err)
@@ -53,15 +69,15 @@ func TestDynamicCacheSavedAndLoaded(t *testing.T) {
 
 	// Not rewritten while unchanged; an empty data directory gets none.
 	must(t, os.Remove(path))
-	a.saveDynamicCache(Observation{})
+	a.saveDynamicCache(ours, obs)
 	if _, err := os.Stat(path); !os.IsNotExist(err) {
 		t.Errorf("rewritten although unchanged: %v", err)
 	}
 	empty := &Agent{opts: Options{DataDir: t.TempDir()}, log: a.log}
 	empty.dynamic.Store(&d)
-	obs := Observation{}
-	obs.DataDirEmpty = true
-	empty.saveDynamicCache(obs)
+	emptyObs := obs
+	emptyObs.DataDirEmpty = true
+	empty.saveDynamicCache(ours, emptyObs)
 	if _, err := os.Stat(filepath.Join(empty.opts.DataDir, DynamicCacheFile)); !os.IsNotExist(err) {
 		t.Errorf("written into an empty data directory: %v", err)
 	}
