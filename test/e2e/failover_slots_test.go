@@ -3,41 +3,9 @@
 package e2e
 
 import (
-	"context"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 )
-
-// changes consumes slot on n with test_decoding and returns the e2e_rows ids inserted.
-func (c *testCluster) changes(n *node, slot string) ([]int, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	conn, err := connect(ctx, n)
-	if err != nil {
-		return nil, err
-	}
-	defer conn.Close(context.Background())
-	rows, err := conn.Query(ctx, "SELECT data FROM pg_logical_slot_get_changes($1, NULL, NULL)", slot)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var ids []int
-	for rows.Next() {
-		var data string
-		if err := rows.Scan(&data); err != nil {
-			return nil, err
-		}
-		// table public.e2e_rows: INSERT: id[integer]:7
-		if _, v, ok := strings.Cut(data, "id[integer]:"); ok && strings.Contains(data, "e2e_rows: INSERT") {
-			id, _ := strconv.Atoi(strings.TrimSpace(v))
-			ids = append(ids, id)
-		}
-	}
-	return ids, rows.Err()
-}
 
 // TestFailoverSlots (PostgreSQL 17+): a subscriber's logical slot created with
 // failover = true and its copies that sync_replication_slots keeps on the standbys are
@@ -60,7 +28,7 @@ func TestFailoverSlots(t *testing.T) {
 		}
 	}
 	insert(1, 10)
-	got, err := c.changes(p, "sub_fo")
+	got, err := c.logicalChanges(p, "sub_fo")
 	must(t, err)
 	if len(got) != 10 {
 		t.Fatalf("consumed %v before the failover, want ids 1..10", got)
@@ -72,7 +40,7 @@ func TestFailoverSlots(t *testing.T) {
 		if c.exec(p, "SELECT pg_log_standby_snapshot()") != nil {
 			return false
 		}
-		if ids, err := c.changes(p, "sub_fo"); err != nil || len(ids) > 0 {
+		if ids, err := c.logicalChanges(p, "sub_fo"); err != nil || len(ids) > 0 {
 			return false
 		}
 		pos, err := c.queryInt(p, "SELECT (confirmed_flush_lsn - '0/0')::bigint FROM pg_replication_slots WHERE slot_name = 'sub_fo'")
@@ -114,7 +82,7 @@ func TestFailoverSlots(t *testing.T) {
 	c.kill9(p)
 	np, took := c.timeToWrite(killed, 21, 60*time.Second)
 	t.Logf("measured: kill -9 of the primary -> first write on %s after %.2fs", np.name, took.Seconds())
-	got, err = c.changes(np, "sub_fo")
+	got, err = c.logicalChanges(np, "sub_fo")
 	must(t, err)
 	want := []int{11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21}
 	if len(got) != len(want) {
